@@ -1,0 +1,141 @@
+"""Settings: one pydantic-settings object, read once at start and passed down.
+
+Sources, highest priority first: keyword arguments, ``AUTOMATE_*`` environment variables, a TOML file
+(``AUTOMATE_CONFIG`` or ``./automate.toml`` when present), the defaults below.
+
+An external service is used instead of the local stack when its URL is set:
+``AUTOMATE_DATABASE_URL``, ``AUTOMATE_KAFKA_BOOTSTRAP``, ``AUTOMATE_SCHEMA_REGISTRY_URL``,
+``AUTOMATE_CONNECT_URL``, ``AUTOMATE_PROMETHEUS_URL``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+__all__ = ["Settings", "get_settings", "project_root"]
+
+_LOOPBACK = "127.0.0.1"
+
+
+def project_root() -> Path | None:
+    """The checkout this code runs from (editable install), or None for an installed wheel."""
+    here = Path(__file__).resolve().parent  # producers/automate
+    root = here.parent.parent
+    return root if (root / "pyproject.toml").is_file() and (root / "infra").is_dir() else None
+
+
+def _toml_file() -> Path | None:
+    explicit = os.environ.get("AUTOMATE_CONFIG")
+    if explicit:
+        return Path(explicit)
+    local = Path("automate.toml")
+    return local if local.is_file() else None
+
+
+class Settings(BaseSettings):
+    """Everything configurable in Automate. Field ``x`` is set by ``AUTOMATE_X``."""
+
+    model_config = SettingsConfigDict(env_prefix="AUTOMATE_", extra="ignore", frozen=True)
+
+    # Where the local stack keeps jars, data, logs and pid files (git-ignored).
+    home: Path = Field(default_factory=lambda: (project_root() or Path.cwd()) / ".automate")
+    tenant: str = "default"
+    topic_prefix: str = "automate"
+    publisher: Literal["debezium", "relay"] = "debezium"
+    max_payload_bytes: int = Field(default=1_048_576, gt=0)
+    strict_event_types: bool = False
+
+    # External services; None means "the local stack started by `automate up`".
+    database_url: str | None = None
+    kafka_bootstrap: str | None = None
+    schema_registry_url: str | None = None
+    connect_url: str | None = None
+    prometheus_url: str | None = None
+
+    # Ports of the local stack.
+    postgres_port: int = 55432
+    kafka_port: int = 59092
+    kafka_controller_port: int = 59093
+    connect_port: int = 58083
+    registry_port: int = 58080
+    prometheus_port: int = 59090
+
+    # Credentials of the local Postgres (loopback only).
+    postgres_user: str = "automate"
+    postgres_password: SecretStr = SecretStr("automate")
+    postgres_db: str = "automate"
+
+    java_home: Path | None = None
+    startup_timeout_s: float = Field(default=180.0, gt=0)
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml = _toml_file()
+        if toml is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml))
+        return tuple(sources)
+
+    # Effective endpoints: the configured external one, else the local stack's.
+
+    @property
+    def local_database_url(self) -> str:
+        password = self.postgres_password.get_secret_value()
+        return (
+            f"postgresql://{self.postgres_user}:{password}@{_LOOPBACK}:{self.postgres_port}/{self.postgres_db}"
+        )
+
+    @property
+    def dsn(self) -> str:
+        """libpq URL of the database holding Automate's state."""
+        return self.database_url or self.local_database_url
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.kafka_bootstrap or f"{_LOOPBACK}:{self.kafka_port}"
+
+    @property
+    def registry_url(self) -> str:
+        """Base URL of the Confluent-compatible schema registry API."""
+        return self.schema_registry_url or f"http://{_LOOPBACK}:{self.registry_port}/apis/ccompat/v7"
+
+    @property
+    def connect_base_url(self) -> str:
+        return self.connect_url or f"http://{_LOOPBACK}:{self.connect_port}"
+
+    @property
+    def prometheus_base_url(self) -> str:
+        return self.prometheus_url or f"http://{_LOOPBACK}:{self.prometheus_port}"
+
+    def topic(self, name: str) -> str:
+        """Full topic name, e.g. ``topic("events")`` is ``automate.events``."""
+        return f"{self.topic_prefix}.{name}"
+
+
+@functools.cache
+def get_settings(**overrides: Any) -> Settings:
+    """The process's settings, read once. Pass overrides only in tests and tools."""
+    return Settings(**overrides)

@@ -1,0 +1,133 @@
+-- 0001: the initial schema. Postgres holds all state; Kafka carries work.
+
+-- Transactional outbox. Debezium reads inserts only; the relay uses the claim columns.
+CREATE TABLE automate_outbox (
+    id               uuid        PRIMARY KEY,
+    tenant           text        NOT NULL,
+    aggregatetype    text        NOT NULL,             -- routing: the topic the record goes to
+    aggregateid      text        NOT NULL,             -- the Kafka record key
+    type             text        NOT NULL,             -- event type, e.g. order.created
+    payload          bytea       NOT NULL,             -- Avro, Confluent wire format, ready to publish
+    headers          jsonb       NOT NULL DEFAULT '{}'::jsonb,
+    dedupe_key       text,
+    created_at       timestamp   NOT NULL DEFAULT (now() AT TIME ZONE 'utc'),  -- Debezium wants timestamp
+    status           text        NOT NULL DEFAULT 'pending'
+                     CHECK (status IN ('pending', 'claimed', 'published', 'failed')),
+    attempts         integer     NOT NULL DEFAULT 0,
+    next_attempt_at  timestamptz NOT NULL DEFAULT now(),
+    lease_owner      text,
+    lease_expires_at timestamptz,
+    last_error       text
+);
+CREATE INDEX automate_outbox_claimable ON automate_outbox (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX automate_outbox_leased ON automate_outbox (lease_expires_at) WHERE status = 'claimed';
+
+-- Dedupe keys outlive the outbox rows (published rows are cleaned up).
+CREATE TABLE automate_event_dedupe (
+    tenant     text        NOT NULL,
+    dedupe_key text        NOT NULL,
+    event_id   uuid        NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant, dedupe_key)
+);
+
+-- Schema registry ids cached so emit_event makes no network call.
+CREATE TABLE schema_id (
+    subject     text        NOT NULL,
+    version     integer     NOT NULL,
+    schema_id   integer     NOT NULL,
+    fingerprint text        NOT NULL,                  -- sha256 of the canonical schema
+    schema      jsonb       NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (subject, version)
+);
+CREATE UNIQUE INDEX schema_id_fingerprint ON schema_id (subject, fingerprint);
+
+CREATE TABLE automation (
+    id           uuid        PRIMARY KEY,
+    tenant       text        NOT NULL,
+    slug         text        NOT NULL CHECK (slug ~ '^[a-z0-9][a-z0-9-]{0,62}$'),
+    name         text        NOT NULL,
+    enabled      boolean     NOT NULL DEFAULT true,
+    live_version integer,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    updated_at   timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (tenant, slug)
+);
+
+-- Immutable versions of a validated workflow graph.
+CREATE TABLE workflow (
+    id            uuid        PRIMARY KEY,
+    automation_id uuid        NOT NULL REFERENCES automation (id) ON DELETE CASCADE,
+    version       integer     NOT NULL CHECK (version > 0),
+    definition    jsonb       NOT NULL,
+    digest        text        NOT NULL,                -- sha256 of the canonical definition
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (automation_id, version)
+);
+
+CREATE TABLE trigger (
+    id            uuid        PRIMARY KEY,
+    automation_id uuid        NOT NULL REFERENCES automation (id) ON DELETE CASCADE,
+    event_pattern text        NOT NULL,                -- exact type or glob, e.g. order.*
+    rule          jsonb,                               -- JSONLogic over the event; NULL matches all
+    created_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX trigger_automation ON trigger (automation_id);
+
+CREATE TABLE execution (
+    id            uuid        PRIMARY KEY,             -- uuid5(event id, automation id) when rule-triggered
+    tenant        text        NOT NULL,
+    automation_id uuid        NOT NULL REFERENCES automation (id),
+    workflow_id   uuid        REFERENCES workflow (id),  -- the pinned version
+    event_id      uuid,
+    status        text        NOT NULL DEFAULT 'PENDING'
+                  CHECK (status IN ('PENDING', 'RUNNING', 'SUCCESS', 'FAILED', 'CANCELED')),
+    context       jsonb       NOT NULL DEFAULT '{}'::jsonb,
+    attempt       integer     NOT NULL DEFAULT 0,
+    error         jsonb,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    started_at    timestamptz,
+    finished_at   timestamptz,
+    deadline_at   timestamptz
+);
+CREATE INDEX execution_automation ON execution (automation_id, created_at);
+CREATE INDEX execution_unfinished ON execution (status) WHERE status IN ('PENDING', 'RUNNING');
+
+-- One row per step attempt. Input holds templates and secret references, never resolved secrets.
+CREATE TABLE step_run (
+    id              uuid        PRIMARY KEY,
+    execution_id    uuid        NOT NULL REFERENCES execution (id) ON DELETE CASCADE,
+    step_id         text        NOT NULL,
+    attempt         integer     NOT NULL CHECK (attempt > 0),
+    status          text        NOT NULL
+                    CHECK (status IN ('RUNNING', 'SUCCESS', 'FAILED', 'RETRYING', 'SKIPPED', 'CANCELED')),
+    idempotency_key text        NOT NULL,              -- execution id + step id
+    input           jsonb,
+    output          jsonb,
+    error_code      text,
+    error_message   text,
+    started_at      timestamptz NOT NULL DEFAULT now(),
+    finished_at     timestamptz,
+    UNIQUE (execution_id, step_id, attempt)
+);
+
+CREATE TABLE secret (
+    id         uuid        PRIMARY KEY,
+    tenant     text        NOT NULL,
+    name       text        NOT NULL,
+    ciphertext bytea       NOT NULL,
+    key_id     text        NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (tenant, name)
+);
+
+CREATE TABLE rag_endpoint (
+    id         uuid        PRIMARY KEY,
+    tenant     text        NOT NULL,
+    slug       text        NOT NULL,
+    config     jsonb       NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (tenant, slug)
+);

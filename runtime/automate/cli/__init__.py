@@ -1,0 +1,7 @@
+"""The ``automate`` command."""
+
+from __future__ import annotations
+
+from automate.cli.main import cli, main
+
+__all__ = ["cli", "main"]

@@ -1,0 +1,160 @@
+"""The ``automate`` command: the local stack, the schema, and every worker of the pipeline."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from automate.cli.common import console, fail, settings_of
+from automate.config import get_settings
+from automate.errors import AutomateError
+
+__all__ = ["cli", "main"]
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Automate: event-driven workflow automation on Apache Kafka.
+
+    Settings come from AUTOMATE_* environment variables or automate.toml (see README).
+    """
+    try:
+        ctx.obj = get_settings()
+    except ValueError as exc:  # pydantic ValidationError is a ValueError
+        fail(f"invalid settings: {exc}")
+
+
+def _report(service: str, message: str) -> None:
+    console.print(f"[cyan]{service:<11}[/] {message}", soft_wrap=True)
+
+
+@cli.command()
+@click.argument("services", nargs=-1)
+@click.pass_context
+def up(ctx: click.Context, services: tuple[str, ...]) -> None:
+    """Start the local stack (or just SERVICES and what they need) under .automate/.
+
+    Services: postgres, kafka, connect, registry, prometheus. One is skipped when its external URL is
+    configured (AUTOMATE_DATABASE_URL, AUTOMATE_KAFKA_BOOTSTRAP, AUTOMATE_CONNECT_URL,
+    AUTOMATE_SCHEMA_REGISTRY_URL, AUTOMATE_PROMETHEUS_URL). Running services are left alone.
+    """
+    from automate.stack import Stack
+
+    began = time.monotonic()
+    try:
+        Stack(settings_of(ctx)).up(services or None, report=_report)
+    except AutomateError as exc:
+        fail(str(exc))
+    console.print(f"[green]stack up[/] in {time.monotonic() - began:.1f}s")
+
+
+@cli.command()
+@click.argument("services", nargs=-1)
+@click.option("--purge", is_flag=True, help="Also delete the services' data (databases, topics, schemas).")
+@click.pass_context
+def down(ctx: click.Context, services: tuple[str, ...], purge: bool) -> None:
+    """Stop the local stack (or SERVICES); no process is left behind."""
+    from automate.stack import Stack
+
+    try:
+        Stack(settings_of(ctx)).down(services or None, report=_report, purge=purge)
+    except AutomateError as exc:
+        fail(str(exc))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object keyed by service.")
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Which service is up, on which port, since when. Exits 1 when a local service is not running."""
+    from automate.stack import Stack
+
+    statuses = Stack(settings_of(ctx)).status()
+    if as_json:
+        click.echo(json.dumps({s.name: s.to_dict() for s in statuses}, indent=2))
+    else:
+        table = Table("service", "state", "url", "pid", "since")
+        colors = {"running": "green", "external": "blue", "stopped": "red", "unhealthy": "yellow"}
+        for s in statuses:
+            since = s.to_dict()["since"] or ""
+            table.add_row(s.name, f"[{colors.get(s.state, 'white')}]{s.state}[/]", s.url,
+                          str(s.pid or ""), str(since))
+        Console().print(table)
+    if any(s.state not in ("running", "external") for s in statuses):
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("service")
+@click.option("-n", "--lines", default=50, show_default=True, help="How many lines from the end.")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines (Ctrl-C to stop).")
+@click.pass_context
+def logs(ctx: click.Context, service: str, lines: int, follow: bool) -> None:
+    """Print the log of one local SERVICE."""
+    from automate.stack import Stack
+    from automate.stack.process import tail
+
+    stack = Stack(settings_of(ctx))
+    if service not in stack.services:
+        fail(f"unknown service {service!r}; known: {', '.join(stack.services)}")
+    path = stack.layout.log(service)
+    if not path.exists():
+        fail(f"no log yet for {service} ({path}); start it with `automate up {service}`")
+    click.echo(tail(path, lines))
+    if follow:
+        with open(path, "rb") as fh:
+            fh.seek(0, 2)
+            try:
+                while True:
+                    chunk = fh.read()
+                    if chunk:
+                        sys.stdout.write(chunk.decode("utf-8", "replace"))
+                        sys.stdout.flush()
+                    else:
+                        time.sleep(0.3)
+            except KeyboardInterrupt:
+                pass
+
+
+@cli.command()
+@click.pass_context
+def migrate(ctx: click.Context) -> None:
+    """Apply the pending database migrations (safe to run again and concurrently)."""
+    import psycopg
+
+    from automate.db import connect
+    from automate.db import migrate as run_migrations
+
+    settings = settings_of(ctx)
+    try:
+        with connect(settings) as conn:
+            applied = run_migrations(conn)
+    except psycopg.OperationalError as exc:
+        fail(f"cannot reach the database ({str(exc).strip().splitlines()[0]}); is it up? `automate up`")
+    except AutomateError as exc:
+        fail(str(exc))
+    if applied:
+        for m in applied:
+            console.print(f"applied [green]{m.version:04d}_{m.name}[/]")
+    else:
+        console.print("database schema is up to date")
+
+
+def main() -> None:
+    cli()
+
+
+def _register() -> None:
+    from automate.cli.rules import rules
+    from automate.cli.smoke import smoke
+
+    cli.add_command(rules)
+    cli.add_command(smoke)
+
+
+_register()

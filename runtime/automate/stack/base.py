@@ -1,0 +1,213 @@
+"""What every service of the local stack has in common, and the tools they share (Maven, Java, HTTP)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import urllib.error
+import urllib.request
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from string import Template
+from typing import Any, ClassVar
+
+from automate.config import Settings, project_root
+from automate.stack.errors import MissingDependencyError, StackError
+
+__all__ = ["Launch", "Layout", "Service", "find_java", "http_json", "http_ok", "materialize", "render"]
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Where the local stack keeps its files, all under the settings' ``home`` (``.automate/``)."""
+
+    home: Path
+
+    def lib(self, name: str) -> Path:
+        return self.home / "lib" / name
+
+    def data(self, name: str) -> Path:
+        return self.home / "data" / name
+
+    def conf(self, name: str) -> Path:
+        return self.home / "conf" / name
+
+    def log(self, name: str) -> Path:
+        return self.home / "logs" / f"{name}.log"
+
+    def record(self, name: str) -> Path:
+        return self.home / "run" / f"{name}.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Launch:
+    """How to start a service process."""
+
+    argv: list[str]
+    env: Mapping[str, str] = field(default_factory=dict)
+    user: str | None = None
+    cwd: Path | None = None
+
+
+def infra_dir() -> Path:
+    """The ``infra/`` folder: in the checkout, or bundled in the wheel."""
+    root = project_root()
+    if root is not None:
+        return root / "infra"
+    import automate_data  # type: ignore[import-not-found]  # only present in a built wheel
+
+    return Path(automate_data.__path__[0]) / "infra"
+
+
+def render(template: Path, dest: Path, values: Mapping[str, object]) -> Path:
+    """Fill a ``${name}`` template into ``dest`` (written only when it changed)."""
+    text = Template(template.read_text()).substitute({k: str(v) for k, v in values.items()})
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if not dest.exists() or dest.read_text() != text:
+        dest.write_text(text)
+    return dest
+
+
+def materialize(pom: Path, dest: Path, *, goal: list[str] | None = None) -> bool:
+    """Resolve the jars a POM names into ``dest`` through Maven; cached by the POM's hash.
+
+    Returns True when Maven ran, False when ``dest`` was already up to date.
+    """
+    digest = hashlib.sha256(pom.read_bytes()).hexdigest()
+    stamp = dest / ".automate-pom-sha256"
+    if stamp.is_file() and stamp.read_text().strip() == digest:
+        return False
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise MissingDependencyError("Maven (mvn) is not installed: run `apt-get install -y maven`")
+    partial = dest.with_name(dest.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    args = goal or [
+        "dependency:copy-dependencies",
+        "-DincludeScope=runtime",
+        f"-DoutputDirectory={partial}",
+    ]
+    args = [a.replace("{dest}", str(partial)) for a in args]
+    proc = subprocess.run(
+        [mvn, "-B", "-q", "-f", str(pom), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "JAVA_HOME": str(find_java().parent.parent)},
+    )
+    if proc.returncode != 0:
+        out = (proc.stdout + proc.stderr).strip().splitlines()
+        hint = ""
+        if any(re.search(r"Could not (transfer|resolve)|UnknownHost|Connection refused|timed out", line)
+               for line in out):
+            hint = " (is Maven Central reachable? check the network or a proxy in ~/.m2/settings.xml)"
+        detail = " | ".join(out[-6:])
+        raise StackError(f"mvn could not resolve {pom.relative_to(pom.parent.parent)}{hint}: {detail}")
+    shutil.rmtree(dest, ignore_errors=True)
+    partial.rename(dest)
+    stamp.write_text(digest)
+    return True
+
+
+def find_java(minimum: int = 17, java_home: Path | None = None) -> Path:
+    """The ``java`` executable to use: ``java_home``, ``$JAVA_HOME`` or PATH, at least ``minimum``."""
+    candidates: list[Path] = []
+    for home in (java_home, os.environ.get("JAVA_HOME")):
+        if home:
+            candidates.append(Path(home) / "bin" / "java")
+    on_path = shutil.which("java")
+    if on_path:
+        candidates.append(Path(on_path).resolve())
+    for java in candidates:
+        if java.is_file() and _java_major(java) >= minimum:
+            return java
+    raise MissingDependencyError(
+        f"Java {minimum}+ not found: run `apt-get install -y openjdk-{minimum}-jre-headless` "
+        "or set JAVA_HOME / AUTOMATE_JAVA_HOME"
+    )
+
+
+def _java_major(java: Path) -> int:
+    try:
+        out = subprocess.run([str(java), "-version"], capture_output=True, text=True, timeout=30).stderr
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', out)
+    if not match:
+        return 0
+    major = int(match[1])
+    return int(match[2] or 0) if major == 1 else major
+
+
+def http_ok(url: str, timeout: float = 2.0) -> bool:
+    """True when ``url`` answers 2xx."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return 200 <= int(resp.status) < 300
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def http_json(method: str, url: str, body: Any = None, timeout: float = 10.0) -> Any:
+    """Send JSON, return the decoded answer; raises StackError with the server's words on failure."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            raw = resp.read()
+    except urllib.error.HTTPError as exc:
+        raise StackError(f"{method} {url} answered {exc.code}: {exc.read().decode(errors='replace')[:300]}")
+    except (urllib.error.URLError, OSError) as exc:
+        raise StackError(f"{method} {url} failed: {exc}") from exc
+    return json.loads(raw) if raw else None
+
+
+class Service(ABC):
+    """One service of the local stack: how to prepare, start, probe and configure it."""
+
+    name: ClassVar[str]
+    requires: ClassVar[tuple[str, ...]] = ()
+    stop_signal: ClassVar[int] = signal.SIGTERM
+
+    def __init__(self, settings: Settings, layout: Layout) -> None:
+        self.settings = settings
+        self.layout = layout
+
+    @property
+    @abstractmethod
+    def external(self) -> bool:
+        """True when the settings point at a service someone else runs."""
+
+    @property
+    @abstractmethod
+    def url(self) -> str:
+        """How clients reach the service (libpq URL, host:port, or HTTP base URL)."""
+
+    @property
+    @abstractmethod
+    def ports(self) -> tuple[int, ...]:
+        """Ports the local process listens on."""
+
+    def prepare(self) -> None:  # noqa: B027 - optional hook
+        """Install, download and initialise what the service needs; idempotent and cached."""
+
+    @abstractmethod
+    def launch(self) -> Launch:
+        """The command that runs the service in the foreground."""
+
+    @abstractmethod
+    def ready(self) -> bool:
+        """One readiness probe over the service's own protocol."""
+
+    def configure(self) -> None:  # noqa: B027 - optional hook
+        """Idempotent set-up once the service is ready (databases, compatibility level...)."""

@@ -1,0 +1,64 @@
+"""Kafka Connect 4.3 standalone with the Debezium 3.6 Postgres connector, jars from Maven Central."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from automate.stack.base import Launch, Service, find_java, http_ok, infra_dir, materialize, render
+from automate.stack.services.kafka import java_opts
+
+__all__ = ["Connect"]
+
+
+class Connect(Service):
+    name = "connect"
+    requires = ("kafka", "postgres")
+
+    @property
+    def external(self) -> bool:
+        return self.settings.connect_url is not None
+
+    @property
+    def url(self) -> str:
+        return self.settings.connect_base_url
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return (self.settings.connect_port,)
+
+    @property
+    def _props(self) -> Path:
+        return self.layout.conf(self.name) / "connect-standalone.properties"
+
+    def prepare(self) -> None:
+        find_java(17, self.settings.java_home)
+        materialize(infra_dir() / "connect" / "pom.xml", self.layout.lib(self.name))
+        data = self.layout.data(self.name)
+        data.mkdir(parents=True, exist_ok=True)
+        render(
+            infra_dir() / "connect" / "connect-standalone.properties.tmpl",
+            self._props,
+            {
+                "bootstrap": self.settings.bootstrap_servers,
+                "rest_port": self.settings.connect_port,
+                "host": "127.0.0.1",
+                "offsets_file": data / "offsets.dat",
+                "plugin_path": self.layout.lib(self.name),
+            },
+        )
+
+    def launch(self) -> Launch:
+        return Launch(
+            argv=[
+                str(find_java(17, self.settings.java_home)),
+                *java_opts("512m"),
+                f"-Dlog4j2.configurationFile={infra_dir() / 'connect' / 'log4j2.yaml'}",
+                f"-Dkafka.logs.dir={self.layout.home / 'logs'}",
+                "-cp", f"{self.layout.lib(self.name)}/*",
+                "org.apache.kafka.connect.cli.ConnectStandalone",
+                str(self._props),
+            ]
+        )
+
+    def ready(self) -> bool:
+        return http_ok(f"{self.url}/connectors")

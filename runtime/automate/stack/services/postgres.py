@@ -1,0 +1,183 @@
+"""PostgreSQL 15 from Debian's packages, as a non-root user, with wal_level=logical for Debezium."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+import psycopg
+
+from automate.stack.base import Launch, Service
+from automate.stack.errors import MissingDependencyError, StackError
+
+__all__ = ["Postgres", "find_pg_bin"]
+
+_DATABASES = ("automate", "apicurio")
+
+
+def find_pg_bin(preferred: int = 15) -> Path:
+    """The bin folder of a PostgreSQL server installation (Debian layout), preferring ``preferred``."""
+    root = Path("/usr/lib/postgresql")
+    versions = sorted((int(p.name) for p in root.glob("*") if p.name.isdigit()), reverse=True)
+    if preferred in versions:
+        versions.insert(0, preferred)
+    for version in versions:
+        bin_dir = root / str(version) / "bin"
+        if (bin_dir / "postgres").is_file() and (bin_dir / "initdb").is_file():
+            return bin_dir
+    raise MissingDependencyError("PostgreSQL server not found: run `apt-get install -y postgresql-15`")
+
+
+class Postgres(Service):
+    name = "postgres"
+    stop_signal = signal.SIGINT  # "fast" shutdown: roll back clients, checkpoint, exit
+
+    @property
+    def external(self) -> bool:
+        return self.settings.database_url is not None
+
+    @property
+    def url(self) -> str:
+        if self.settings.database_url:
+            return self.settings.database_url
+        return self.settings.local_database_url.replace(
+            f":{self.settings.postgres_password.get_secret_value()}@", "@"
+        )
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return (self.settings.postgres_port,)
+
+    @property
+    def datadir(self) -> Path:
+        return self.layout.data("postgres")
+
+    @property
+    def sockdir(self) -> Path:
+        return self.layout.home / "run" / "postgres"
+
+    def _user(self) -> str | None:
+        """initdb refuses root: run as `postgres` (Debian's package creates it) when we are root."""
+        if os.geteuid() != 0:
+            return None
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError as exc:
+            raise MissingDependencyError(
+                "running as root needs the `postgres` system user: run `apt-get install -y postgresql-15`"
+            ) from exc
+        return "postgres"
+
+    def _chown(self, path: Path) -> None:
+        user = self._user()
+        if user is not None:
+            entry = pwd.getpwnam(user)
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+
+    def _check_reachable(self) -> None:
+        user = self._user()
+        if user is None:
+            return
+        probe = subprocess.run(
+            ["runuser", "-u", user, "--", "test", "-x", str(self.layout.home)],
+            capture_output=True,
+            check=False,
+        )
+        if probe.returncode != 0:
+            raise StackError(
+                f"the `{user}` user cannot reach {self.layout.home}: give its parent folders o+x "
+                "or point AUTOMATE_HOME at a folder it can reach"
+            )
+
+    def prepare(self) -> None:
+        bin_dir = find_pg_bin()
+        self.sockdir.mkdir(parents=True, exist_ok=True)
+        self._chown(self.sockdir)
+        if (self.datadir / "PG_VERSION").is_file():
+            return
+        if self.datadir.exists() and any(self.datadir.iterdir()):
+            raise StackError(
+                f"{self.datadir} exists but is not a PostgreSQL data folder (corrupted?): "
+                "remove it or run `automate down --purge`"
+            )
+        self.datadir.mkdir(parents=True, exist_ok=True)
+        self.datadir.chmod(0o700)
+        self._chown(self.datadir)
+        self._check_reachable()
+        pwfile = self.layout.home / "run" / "postgres.pw"
+        pwfile.write_text(self.settings.postgres_password.get_secret_value() + "\n")
+        self._chown(pwfile)
+        try:
+            proc = subprocess.run(
+                [
+                    str(bin_dir / "initdb"),
+                    "-D", str(self.datadir),
+                    "-U", self.settings.postgres_user,
+                    f"--pwfile={pwfile}",
+                    "--auth-local=trust",
+                    "--auth-host=scram-sha-256",
+                    "--encoding=UTF8",
+                    "--locale=C.UTF-8",
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+                user=self._user(),
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
+        if proc.returncode != 0:
+            shutil.rmtree(self.datadir, ignore_errors=True)
+            raise StackError(f"initdb failed: {(proc.stdout + proc.stderr).strip()[-500:]}")
+        with open(self.datadir / "pg_hba.conf", "a") as hba:
+            hba.write("host replication all 127.0.0.1/32 scram-sha-256\n")
+
+    def launch(self) -> Launch:
+        settings = [
+            "listen_addresses=127.0.0.1",
+            f"port={self.settings.postgres_port}",
+            f"unix_socket_directories={self.sockdir}",
+            "wal_level=logical",
+            "max_wal_senders=10",
+            "max_replication_slots=10",
+            "max_connections=200",
+            "shared_buffers=256MB",
+            "logging_collector=off",
+        ]
+        argv = [str(find_pg_bin() / "postgres"), "-D", str(self.datadir)]
+        for item in settings:
+            argv += ["-c", item]
+        return Launch(argv=argv, user=self._user(), cwd=self.datadir)
+
+    def _connect(self, dbname: str = "postgres") -> psycopg.Connection[tuple[object, ...]]:
+        return psycopg.connect(
+            host="127.0.0.1",
+            port=self.settings.postgres_port,
+            user=self.settings.postgres_user,
+            password=self.settings.postgres_password.get_secret_value(),
+            dbname=dbname,
+            connect_timeout=2,
+            autocommit=True,
+        )
+
+    def ready(self) -> bool:
+        try:
+            with self._connect() as conn:
+                conn.execute("SELECT 1")
+        except psycopg.Error:
+            return False
+        return True
+
+    def configure(self) -> None:
+        with self._connect() as conn:
+            existing = {r[0] for r in conn.execute("SELECT datname FROM pg_database")}
+            for db in (self.settings.postgres_db, *_DATABASES):
+                if db not in existing:
+                    with contextlib.suppress(psycopg.errors.DuplicateDatabase):
+                        conn.execute(f'CREATE DATABASE "{db}"')
+                    existing.add(db)

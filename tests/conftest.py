@@ -1,0 +1,104 @@
+"""Shared fixtures: the settings, the real local stack, and a fresh database per test cloned from a
+migrated template (cheap isolation against the real Postgres)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import psycopg
+import pytest
+
+from automate.config import Settings, get_settings
+from automate.db import migrate
+
+T = TypeVar("T")
+
+TEMPLATE_DB = "automate_test_template"
+
+
+def assert_eventually(check: Callable[[], T], *, timeout: float = 30.0, interval: float = 0.1) -> T:
+    """Poll ``check`` until it returns a truthy value (or stops raising AssertionError), then return it."""
+    deadline = time.monotonic() + timeout
+    last: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+        except AssertionError as exc:
+            last = exc
+        else:
+            if result:
+                return result
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s") from last
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return get_settings()
+
+
+@pytest.fixture(scope="session")
+def stack(settings: Settings) -> Settings:
+    """The whole local stack, started if it is not running yet (make test starts it beforehand)."""
+    from automate.stack import Stack
+
+    Stack(settings).up()
+    return settings
+
+
+@pytest.fixture(scope="session")
+def pg(settings: Settings) -> Settings:
+    """Just PostgreSQL, for tests that need nothing else."""
+    from automate.stack import Stack
+
+    Stack(settings).up(["postgres"])
+    return settings
+
+
+def _admin_conn(settings: Settings) -> psycopg.Connection[Any]:
+    return psycopg.connect(settings.dsn, autocommit=True)
+
+
+def _dsn_for(settings: Settings, dbname: str) -> str:
+    info = psycopg.conninfo.conninfo_to_dict(settings.dsn)
+    info["dbname"] = dbname
+    return psycopg.conninfo.make_conninfo(**info)
+
+
+@pytest.fixture(scope="session")
+def template_db(pg: Settings) -> str:
+    with _admin_conn(pg) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
+    with psycopg.connect(_dsn_for(pg, TEMPLATE_DB)) as conn:
+        migrate(conn)
+    return TEMPLATE_DB
+
+
+@pytest.fixture
+def db_settings(pg: Settings, template_db: str) -> Iterator[Settings]:
+    """Settings pointing at a fresh, fully migrated database of the test's own."""
+    name = f"automate_test_{uuid.uuid4().hex[:12]}"
+    with _admin_conn(pg) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+    try:
+        yield Settings(**{**pg.model_dump(), "database_url": _dsn_for(pg, name)})
+    finally:
+        with _admin_conn(pg) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def empty_db(pg: Settings) -> Iterator[str]:
+    """A libpq URL of a new, empty database (for migration tests)."""
+    name = f"automate_empty_{uuid.uuid4().hex[:12]}"
+    with _admin_conn(pg) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield _dsn_for(pg, name)
+    finally:
+        with _admin_conn(pg) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
