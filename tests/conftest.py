@@ -3,10 +3,9 @@ migrated template (cheap isolation against the real Postgres)."""
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -14,25 +13,7 @@ import pytest
 from automate.config import Settings, get_settings
 from automate.db import migrate
 
-T = TypeVar("T")
-
 TEMPLATE_DB = "automate_test_template"
-
-
-def assert_eventually(check: Callable[[], T], *, timeout: float = 30.0, interval: float = 0.1) -> T:
-    """Poll ``check`` until it returns a truthy value (or stops raising AssertionError), then return it."""
-    deadline = time.monotonic() + timeout
-    last: BaseException | None = None
-    while time.monotonic() < deadline:
-        try:
-            result = check()
-        except AssertionError as exc:
-            last = exc
-        else:
-            if result:
-                return result
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s") from last
 
 
 @pytest.fixture(scope="session")

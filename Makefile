@@ -1,0 +1,60 @@
+# The README's two commands: `make demo` and `make test`. Everything they need is installed from the
+# project's own files: system packages (infra/bootstrap.sh), Python packages (pyproject.toml),
+# jars (infra/**/pom.xml, on first `automate up`).
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+AUTOMATE := $(BIN)/automate
+
+.PHONY: demo test setup system up down status lint typecheck unit bench clean
+
+setup: system $(VENV)/.installed
+
+system:
+	@bash infra/bootstrap.sh
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+up: setup
+	$(AUTOMATE) up
+
+down:
+	$(AUTOMATE) down
+
+status:
+	$(AUTOMATE) status
+
+demo: setup
+	$(AUTOMATE) up
+	$(AUTOMATE) migrate
+	$(AUTOMATE) smoke
+	$(AUTOMATE) status
+
+lint: setup
+	$(BIN)/ruff check .
+
+typecheck: setup
+	$(BIN)/mypy producers processors runtime connectors
+
+unit: setup
+	$(BIN)/pytest tests/unit
+
+# In CI (CI=true) the stack is stopped afterwards, whatever the result; locally it stays up for the next run.
+test: setup
+	@set -e; \
+	trap 'if [ -n "$$CI" ]; then $(AUTOMATE) down; fi' EXIT; \
+	$(AUTOMATE) up; \
+	$(AUTOMATE) migrate; \
+	$(BIN)/ruff check .; \
+	$(BIN)/mypy producers processors runtime connectors; \
+	$(BIN)/pytest
+
+bench: setup
+	$(BIN)/python tests/bench/bench_rules.py
+
+clean: down
+	rm -rf $(VENV) .automate
