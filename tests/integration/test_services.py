@@ -91,7 +91,8 @@ def test_registry_ccompat_registers_and_enforces_backward_compatibility(stack: S
 
 def test_prometheus_query_api_answers(stack: Settings) -> None:
     def scraped() -> list[dict[str, object]]:
-        body = httpx.get(stack.prometheus_base_url + "/api/v1/query", params={"query": "up"}, timeout=10).json()
+        url = stack.prometheus_base_url + "/api/v1/query"
+        body = httpx.get(url, params={"query": "up"}, timeout=10).json()
         assert body["status"] == "success"
         return [r for r in body["data"]["result"] if r["value"][1] == "1"]
 

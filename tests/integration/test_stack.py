@@ -11,6 +11,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -22,7 +23,9 @@ pytestmark = pytest.mark.integration
 SERVICES = ("postgres", "kafka", "connect", "registry", "prometheus")
 
 
-def automate(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def automate(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "automate.cli", *args],
         capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
@@ -58,7 +61,7 @@ def test_status_json_names_every_service_with_url_and_state(stack: Settings) -> 
     assert status["registry"]["url"].endswith("/apis/ccompat/v7")
     assert status["connect"]["url"].startswith("http://")
     assert status["prometheus"]["url"].startswith("http://")
-    assert stack.postgres_password.get_secret_value() not in result.stdout
+    assert urlsplit(status["postgres"]["url"]).password is None  # never print the password
     assert all(isinstance(s["pid"], int) and s["since"] for s in status.values())
 
 
@@ -94,7 +97,8 @@ def test_port_taken_is_a_one_line_reason(home: Path) -> None:
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         port = squatter.getsockname()[1]
-        result = automate("up", "postgres", env={"AUTOMATE_HOME": str(home), "AUTOMATE_POSTGRES_PORT": str(port)})
+        env = {"AUTOMATE_HOME": str(home), "AUTOMATE_POSTGRES_PORT": str(port)}
+        result = automate("up", "postgres", env=env)
     assert result.returncode == 1
     assert f"port {port} is taken" in result.stderr
     assert "AUTOMATE_POSTGRES_PORT" in result.stderr
@@ -116,7 +120,8 @@ def test_corrupted_data_folder_names_the_fix(home: Path) -> None:
     data = home / "data" / "postgres"
     data.mkdir(parents=True)
     (data / "garbage").write_text("not a cluster")
-    result = automate("up", "postgres", env={"AUTOMATE_HOME": str(home), "AUTOMATE_POSTGRES_PORT": str(free_port())})
+    env = {"AUTOMATE_HOME": str(home), "AUTOMATE_POSTGRES_PORT": str(free_port())}
+    result = automate("up", "postgres", env=env)
     assert result.returncode == 1
     assert "not a PostgreSQL data folder" in result.stderr
     assert "automate down --purge" in result.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -29,7 +30,7 @@ SMOKE_SCHEMA: dict[str, Any] = {
 def run_smoke(bootstrap: str, registry_url: str, topic: str, timeout_s: float = 30.0) -> dict[str, Any]:
     """Register the schema, produce one record, consume it back; returns what happened."""
     from confluent_kafka import Consumer, KafkaException, Producer
-    from confluent_kafka.admin import AdminClient, NewTopic
+    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
     from confluent_kafka.schema_registry import SchemaRegistryClient
     from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
     from confluent_kafka.serialization import MessageField, SerializationContext
@@ -47,7 +48,9 @@ def run_smoke(bootstrap: str, registry_url: str, topic: str, timeout_s: float = 
     serializer = AvroSerializer(registry, json.dumps(SMOKE_SCHEMA), conf={"auto.register.schemas": True})
     deserializer = AvroDeserializer(registry)
     record_id = str(uuid.uuid4())
-    value = {"id": record_id, "sent_at": int(time.time() * 1000), "message": "hello from automate smoke"}
+    now = datetime.now(UTC)
+    sent_at = now.replace(microsecond=now.microsecond // 1000 * 1000)  # timestamp-millis precision
+    value = {"id": record_id, "sent_at": sent_at, "message": "hello from automate smoke"}
     ctx = SerializationContext(topic, MessageField.VALUE)
     payload = serializer(value, ctx)
     assert payload is not None
@@ -99,7 +102,9 @@ def smoke(ctx: click.Context, topic: str | None) -> None:
     """Produce one Avro record through the schema registry and Kafka, consume it back, show what happened."""
     settings = settings_of(ctx)
     try:
-        result = run_smoke(settings.bootstrap_servers, settings.registry_url, topic or settings.topic("smoke"))
+        result = run_smoke(
+            settings.bootstrap_servers, settings.registry_url, topic or settings.topic("smoke")
+        )
     except Exception as exc:  # any failure here is the answer the command exists to give
         fail(f"smoke test failed: {type(exc).__name__}: {exc}")
     if result["received"] != result["sent"]:

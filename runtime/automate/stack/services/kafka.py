@@ -57,6 +57,7 @@ class Kafka(Service):
                 "broker_port": self.settings.kafka_port,
                 "controller_port": self.settings.kafka_controller_port,
                 "log_dirs": data,
+                "num_partitions": 6,
             },
         )
         if (data / "meta.properties").is_file():
@@ -74,6 +75,7 @@ class Kafka(Service):
         return [
             f"-Dlog4j2.configurationFile={infra_dir() / 'kafka' / 'log4j2.yaml'}",
             f"-Dkafka.logs.dir={self.layout.home / 'logs'}",
+            "-Dkafka.log.name=kafka-server",
         ]
 
     def launch(self) -> Launch:
@@ -85,7 +87,8 @@ class Kafka(Service):
     def ready(self) -> bool:
         from confluent_kafka.admin import AdminClient
 
-        admin = AdminClient({"bootstrap.servers": self.url, "socket.timeout.ms": 2000})
+        # log_level 0: refused connections while the broker starts are expected, not worth printing.
+        admin = AdminClient({"bootstrap.servers": self.url, "socket.timeout.ms": 2000, "log_level": 0})
         try:
             metadata = admin.list_topics(timeout=2)
         except Exception:  # KafkaException while the broker is not up yet

@@ -50,7 +50,10 @@ class Prometheus(Service):
         render(
             infra_dir() / "prometheus" / "prometheus.yml.tmpl",
             conf / "prometheus.yml",
-            {"targets_file": self.targets_file, "listen_address": f"127.0.0.1:{self.settings.prometheus_port}"},
+            {
+                "targets_file": self.targets_file,
+                "listen_address": f"127.0.0.1:{self.settings.prometheus_port}",
+            },
         )
 
     def launch(self) -> Launch:
