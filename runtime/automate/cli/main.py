@@ -122,9 +122,15 @@ def logs(ctx: click.Context, service: str, lines: int, follow: bool) -> None:
 
 
 @cli.command()
+@click.option("--no-schemas", is_flag=True, help="Do not register the Avro contracts in the registry.")
+@click.option("--no-connector", is_flag=True, help="Do not register (or remove) the Debezium connector.")
 @click.pass_context
-def migrate(ctx: click.Context) -> None:
-    """Apply the pending database migrations (safe to run again and concurrently)."""
+def migrate(ctx: click.Context, no_schemas: bool, no_connector: bool) -> None:
+    """Apply the pending database migrations, register the contracts, set up the publisher.
+
+    Safe to run again and concurrently. With AUTOMATE_PUBLISHER=debezium (the default) the outbox
+    connector is registered in Kafka Connect; with =relay it is removed (never both on one table).
+    """
     import psycopg
 
     from automate.db import connect
@@ -134,15 +140,27 @@ def migrate(ctx: click.Context) -> None:
     try:
         with connect(settings) as conn:
             applied = run_migrations(conn)
+            for m in applied:
+                console.print(f"applied [green]{m.version:04d}_{m.name}[/]")
+            if not applied:
+                console.print("database schema is up to date")
+            if not no_schemas:
+                from automate.registry import register_contracts
+
+                registered = register_contracts(settings, conn)
+                console.print(f"registered {len(registered)} contracts at {settings.registry_url}")
     except psycopg.OperationalError as exc:
         fail(f"cannot reach the database ({str(exc).strip().splitlines()[0]}); is it up? `automate up`")
     except AutomateError as exc:
         fail(str(exc))
-    if applied:
-        for m in applied:
-            console.print(f"applied [green]{m.version:04d}_{m.name}[/]")
-    else:
-        console.print("database schema is up to date")
+    if not no_connector:
+        from automate.stack.cdc import ensure_outbox_connector
+
+        try:
+            done = ensure_outbox_connector(settings)
+        except AutomateError as exc:
+            fail(f"Kafka Connect: {exc}")
+        console.print(f"outbox connector (publisher={settings.publisher}): {done}")
 
 
 def main() -> None:
@@ -150,11 +168,12 @@ def main() -> None:
 
 
 def _register() -> None:
+    from automate.cli.events import emit, relay, schemas
     from automate.cli.rules import rules
     from automate.cli.smoke import smoke
 
-    cli.add_command(rules)
-    cli.add_command(smoke)
+    for command in (emit, relay, rules, schemas, smoke):
+        cli.add_command(command)
 
 
 _register()

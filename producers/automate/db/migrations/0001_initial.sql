@@ -8,7 +8,6 @@ CREATE TABLE automate_outbox (
     aggregateid      text        NOT NULL,             -- the Kafka record key
     type             text        NOT NULL,             -- event type, e.g. order.created
     payload          bytea       NOT NULL,             -- Avro, Confluent wire format, ready to publish
-    headers          jsonb       NOT NULL DEFAULT '{}'::jsonb,
     dedupe_key       text,
     created_at       timestamp   NOT NULL DEFAULT (now() AT TIME ZONE 'utc'),  -- Debezium wants timestamp
     status           text        NOT NULL DEFAULT 'pending'
@@ -16,6 +15,7 @@ CREATE TABLE automate_outbox (
     attempts         integer     NOT NULL DEFAULT 0,
     next_attempt_at  timestamptz NOT NULL DEFAULT now(),
     lease_owner      text,
+    claimed_at       timestamptz,
     lease_expires_at timestamptz,
     last_error       text
 );

@@ -1,0 +1,209 @@
+"""Avro contracts: the schemas in ``schemas/``, their registry subjects, and the Confluent wire format.
+
+A record on any topic is ``0x00 | schema id (4 bytes, big-endian) | Avro binary``. Event types with a
+contract (``schemas/events/<type>.avsc``) are encoded with it; other types with the generic envelope
+``dev.automate.GenericEvent`` (the payload as canonical JSON). Subjects follow the record-name
+strategy (the subject is the record's full name), because one topic carries many record types and
+one record type (an execution request) travels on many topics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import io
+import json
+import math
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import fastavro
+from fastavro.validation import ValidationError, validate
+
+from automate.config import project_root
+from automate.errors import PayloadNotSerializable, SchemaViolation
+
+__all__ = [
+    "Contract",
+    "ContractSet",
+    "canonical_json",
+    "check_json",
+    "decode",
+    "encode",
+    "schemas_dir",
+    "split_wire",
+]
+
+MAGIC = b"\x00"
+
+
+def schemas_dir() -> Path:
+    """The ``schemas/`` folder: in the checkout, or the wheel's bundled copy."""
+    root = project_root()
+    if root is not None:
+        return root / "schemas"
+    spec = importlib.util.find_spec("automate_data")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("schemas/ not found: install automate from its wheel or run from a checkout")
+    return Path(next(iter(spec.submodule_search_locations))) / "schemas"
+
+
+@dataclass(frozen=True)
+class Contract:
+    """One Avro schema, parsed once."""
+
+    schema: dict[str, Any]
+
+    @cached_property
+    def parsed(self) -> Any:
+        return fastavro.parse_schema(self.schema)
+
+    @cached_property
+    def canonical(self) -> str:
+        """Parsing Canonical Form-like text: stable across whitespace and key order."""
+        return json.dumps(self.schema, sort_keys=True, separators=(",", ":"))
+
+    @cached_property
+    def fingerprint(self) -> str:
+        return hashlib.sha256(self.canonical.encode()).hexdigest()
+
+    @property
+    def full_name(self) -> str:
+        ns = self.schema.get("namespace")
+        name = str(self.schema["name"])
+        return f"{ns}.{name}" if ns and "." not in name else name
+
+    @property
+    def subject(self) -> str:
+        return self.full_name
+
+    def validate(self, record: Any) -> None:
+        """Raise SchemaViolation naming the first field that does not fit."""
+        try:
+            validate(record, self.parsed, raise_errors=True)
+        except ValidationError as exc:
+            first = exc.errors[0] if getattr(exc, "errors", None) else None
+            field = getattr(first, "field", None) or self.full_name
+            path = self._field_path(str(field))
+            got = getattr(first, "datum", None)
+            expected = getattr(first, "schema", None)
+            raise SchemaViolation(
+                f"payload does not match {self.full_name}: field {path!r} is {got!r}, expected {expected}",
+                field=path,
+            ) from None
+
+
+    @cached_property
+    def _record_names(self) -> list[str]:
+        names: list[str] = []
+
+        def walk(node: Any, namespace: str | None) -> None:
+            if isinstance(node, list):
+                for sub in node:
+                    walk(sub, namespace)
+            elif isinstance(node, dict):
+                ns = node.get("namespace", namespace)
+                if node.get("type") in ("record", "error") and "name" in node:
+                    name = str(node["name"])
+                    names.append(name if "." in name or not ns else f"{ns}.{name}")
+                    for f in node.get("fields", []):
+                        walk(f.get("type"), ns)
+                elif isinstance(node.get("type"), (dict, list)):
+                    walk(node["type"], ns)
+                for key in ("items", "values"):
+                    if key in node:
+                        walk(node[key], ns)
+
+        walk(self.schema, None)
+        return sorted(names, key=len, reverse=True)
+
+    def _field_path(self, fastavro_path: str) -> str:
+        """fastavro says ``ns.Record.field.ns.Sub.sub``; users think ``field.sub``."""
+        path = fastavro_path
+        for name in self._record_names:
+            path = path.replace(name + ".", "").replace("." + name, "")
+        return path or fastavro_path
+
+
+def encode(contract: Contract, schema_id: int, record: Any) -> bytes:
+    """Confluent wire format of ``record`` (validate first: this only encodes)."""
+    buf = io.BytesIO()
+    buf.write(MAGIC)
+    buf.write(schema_id.to_bytes(4, "big"))
+    fastavro.schemaless_writer(buf, contract.parsed, record)
+    return buf.getvalue()
+
+
+def split_wire(data: bytes) -> tuple[int, bytes]:
+    """(schema id, Avro body) of a Confluent-framed record; ValueError when not framed."""
+    if len(data) < 5 or data[:1] != MAGIC:
+        raise ValueError("not a Confluent wire-format record (magic byte 0 and a 4-byte schema id)")
+    return int.from_bytes(data[1:5], "big"), data[5:]
+
+
+def decode(contract: Contract, data: bytes) -> Any:
+    _, body = split_wire(data)
+    return fastavro.schemaless_reader(io.BytesIO(body), contract.parsed)
+
+
+def check_json(value: Any, path: str = "$") -> None:
+    """Raise PayloadNotSerializable naming the first part of ``value`` that is not plain JSON."""
+    stack: list[tuple[Any, str, int]] = [(value, path, 0)]
+    while stack:
+        item, where, depth = stack.pop()
+        if depth > 256:
+            raise PayloadNotSerializable(f"payload nests deeper than 256 levels at {where}", path=where)
+        if item is None or isinstance(item, (str, bool, int)):
+            continue
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                raise PayloadNotSerializable(f"payload has a non-finite number at {where}", path=where)
+            continue
+        if isinstance(item, dict):
+            for key, sub in item.items():
+                if not isinstance(key, str):
+                    raise PayloadNotSerializable(
+                        f"payload has a non-string key {key!r} at {where}", path=where
+                    )
+                stack.append((sub, f"{where}.{key}", depth + 1))
+            continue
+        if isinstance(item, (list, tuple)):
+            stack.extend((sub, f"{where}[{i}]", depth + 1) for i, sub in enumerate(item))
+            continue
+        raise PayloadNotSerializable(
+            f"payload is not JSON-serializable: {type(item).__name__} at {where}", path=where
+        )
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+class ContractSet:
+    """The contracts in a ``schemas/`` folder: event types by name, plus the built-in records."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root or schemas_dir()
+        self._events: dict[str, Contract | None] = {}
+        self._builtin: dict[str, Contract] = {}
+
+    def event(self, event_type: str) -> Contract | None:
+        """The contract of ``event_type``, or None when it has none."""
+        if event_type not in self._events:
+            path = self.root / "events" / f"{event_type}.avsc"
+            self._events[event_type] = Contract(json.loads(path.read_text())) if path.is_file() else None
+        return self._events[event_type]
+
+    def builtin(self, name: str) -> Contract:
+        """A built-in record schema of ``schemas/automate/`` by file stem, e.g. ``GenericEvent``."""
+        if name not in self._builtin:
+            self._builtin[name] = Contract(json.loads((self.root / "automate" / f"{name}.avsc").read_text()))
+        return self._builtin[name]
+
+    def event_types(self) -> list[str]:
+        return sorted(p.name.removesuffix(".avsc") for p in (self.root / "events").glob("*.avsc"))
+
+    def builtins(self) -> list[str]:
+        return sorted(p.stem for p in (self.root / "automate").glob("*.avsc"))

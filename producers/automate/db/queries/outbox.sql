@@ -1,0 +1,79 @@
+-- Queries of the transactional outbox: emit_event's writes, the relay's claims, the reaper.
+-- Placeholders are psycopg's %(name)s, which Django's cursors accept too.
+
+-- name: insert_event
+INSERT INTO automate_outbox (id, tenant, aggregatetype, aggregateid, type, payload, dedupe_key, created_at)
+VALUES (%(id)s::uuid, %(tenant)s, %(topic)s, %(key)s, %(type)s, %(payload)s, %(dedupe_key)s, %(created_at)s)
+RETURNING id::text
+
+-- name: insert_event_deduped
+-- Claims the dedupe key and writes the row in one statement; returns nothing when the key was taken
+-- (a concurrent claimer holds the key until it commits; ON CONFLICT waits for it).
+WITH claim AS (
+    INSERT INTO automate_event_dedupe (tenant, dedupe_key, event_id)
+    VALUES (%(tenant)s, %(dedupe_key)s, %(id)s::uuid)
+    ON CONFLICT (tenant, dedupe_key) DO NOTHING
+    RETURNING event_id
+)
+INSERT INTO automate_outbox (id, tenant, aggregatetype, aggregateid, type, payload, dedupe_key, created_at)
+SELECT event_id, %(tenant)s, %(topic)s, %(key)s, %(type)s, %(payload)s, %(dedupe_key)s, %(created_at)s
+FROM claim
+RETURNING id::text
+
+-- name: find_deduped
+SELECT event_id::text FROM automate_event_dedupe WHERE tenant = %(tenant)s AND dedupe_key = %(dedupe_key)s
+
+-- name: delete_published_by_cdc
+-- With Debezium the row has done its work once it is in the WAL: delete it in the same transaction.
+DELETE FROM automate_outbox WHERE id = %(id)s::uuid
+
+-- name: schema_ids
+SELECT fingerprint, schema_id FROM schema_id
+
+-- name: notify_relay
+SELECT pg_notify('automate_outbox', '')
+
+-- name: claim_batch
+-- Due pending rows, oldest first; rows another relay holds are skipped, not waited for.
+WITH picked AS (
+    SELECT id FROM automate_outbox
+    WHERE status = 'pending' AND next_attempt_at <= now()
+    ORDER BY next_attempt_at, created_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE automate_outbox o
+SET status = 'claimed', lease_owner = %(owner)s, claimed_at = now(),
+    lease_expires_at = now() + make_interval(secs => %(lease_seconds)s), attempts = o.attempts + 1
+FROM picked
+WHERE o.id = picked.id
+RETURNING o.id::text, o.tenant, o.aggregatetype, o.aggregateid, o.type, o.payload, o.created_at,
+          o.attempts, o.dedupe_key
+
+-- name: mark_success
+-- Published: the row has done its work; deleting it keeps the table small.
+DELETE FROM automate_outbox
+WHERE id = ANY(%(ids)s::uuid[]) AND status = 'claimed' AND lease_owner = %(owner)s
+
+-- name: mark_retry
+UPDATE automate_outbox
+SET status = 'pending', next_attempt_at = %(next_attempt_at)s, last_error = %(error)s,
+    lease_owner = NULL, claimed_at = NULL, lease_expires_at = NULL
+WHERE id = ANY(%(ids)s::uuid[]) AND status = 'claimed' AND lease_owner = %(owner)s
+
+-- name: mark_failed
+UPDATE automate_outbox
+SET status = 'failed', last_error = %(error)s, lease_owner = NULL, lease_expires_at = NULL
+WHERE id = ANY(%(ids)s::uuid[]) AND status = 'claimed' AND lease_owner = %(owner)s
+
+-- name: reap_stale
+-- Claimed rows whose lease ran out, or that were claimed longer ago than the stale threshold: their
+-- relay died or hangs. Back to pending, so any relay publishes them (a duplicate keeps its event id).
+UPDATE automate_outbox
+SET status = 'pending', lease_owner = NULL, claimed_at = NULL, lease_expires_at = NULL,
+    last_error = 'reaped: lease of ' || coalesce(lease_owner, '?') || ' expired'
+WHERE status = 'claimed'
+  AND (lease_expires_at < now() OR claimed_at < now() - make_interval(secs => %(stale_seconds)s))
+
+-- name: backlog
+SELECT status, count(*) FROM automate_outbox GROUP BY status

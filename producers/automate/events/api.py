@@ -1,0 +1,186 @@
+"""emit_event / run_workflow and their async twins; where they find the caller's transaction."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from automate.config import Settings, get_settings
+from automate.events.emitter import Emitter
+from automate.events.workflows import WorkflowStarter
+
+__all__ = ["aemit_event", "arun_workflow", "atransaction", "emit_event", "run_workflow", "transaction"]
+
+_ambient: ContextVar[psycopg.Connection[Any] | None] = ContextVar("automate_ambient_conn", default=None)
+_aambient: ContextVar[psycopg.AsyncConnection[Any] | None] = ContextVar(
+    "automate_ambient_aconn", default=None
+)
+
+
+@functools.cache
+def _emitter(settings: Settings) -> Emitter:
+    return Emitter(settings)
+
+
+@functools.cache
+def _pool(settings: Settings) -> ConnectionPool:
+    return ConnectionPool(settings.dsn, min_size=1, max_size=8, open=True, name="automate-events",
+                          kwargs={"application_name": "automate-producer"})
+
+
+def _settings(settings: Settings | None) -> Settings:
+    return settings or get_settings()
+
+
+@contextmanager
+def transaction(settings: Settings | None = None) -> Iterator[psycopg.Connection[Any]]:
+    """Open a transaction that ``emit_event`` and ``run_workflow`` join without a ``connection=``.
+
+    Yields the connection so the caller's own business writes share the transaction; commits on
+    normal exit, rolls back on an exception.
+    """
+    with _pool(_settings(settings)).connection() as conn, conn.transaction():
+        token = _ambient.set(conn)
+        try:
+            yield conn
+        finally:
+            _ambient.reset(token)
+
+
+@asynccontextmanager
+async def atransaction(settings: Settings | None = None) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    """Async twin of :func:`transaction` (a connection of its own, not pooled)."""
+    conn = await psycopg.AsyncConnection.connect(_settings(settings).dsn)
+    try:
+        async with conn.transaction():
+            token = _aambient.set(conn)
+            try:
+                yield conn
+            finally:
+                _aambient.reset(token)
+    finally:
+        await conn.close()
+
+
+def _django_atomic_connection() -> Any | None:
+    """Django's default connection when called inside ``transaction.atomic()``; else None."""
+    if "django" not in sys.modules:
+        return None
+    from django.conf import settings as django_settings
+
+    if not django_settings.configured:
+        return None
+    from django.db import connection
+
+    return connection if connection.in_atomic_block else None
+
+
+def emit_event(
+    type: str,
+    payload: dict[str, Any],
+    dedupe_key: str | None = None,
+    *,
+    tenant: str | None = None,
+    key: str | None = None,
+    connection: psycopg.Connection[Any] | None = None,
+    settings: Settings | None = None,
+) -> str:
+    """Write an event to the outbox in the caller's transaction; returns the event id.
+
+    Args:
+        type: Event type, e.g. ``order.created``; ``schemas/events/<type>.avsc`` is its contract if present.
+        payload: The event data, a JSON object.
+        dedupe_key: Emitting again with the same key (per tenant) writes nothing and returns the
+            first event's id, also under concurrent callers.
+        tenant: Defaults to the settings' tenant.
+        key: The Kafka record key; defaults to the dedupe key, else the event id.
+        connection: A psycopg connection whose transaction to join.
+        settings: Defaults to the process's settings.
+
+    Raises:
+        EventError: a subclass naming what is wrong; nothing was written.
+    """
+    s = _settings(settings)
+    emitter = _emitter(s)
+    conn = connection or _ambient.get()
+    if conn is not None:
+        return emitter.emit(conn, type, payload, dedupe_key=dedupe_key, tenant=tenant, key=key)
+    django_conn = _django_atomic_connection()
+    if django_conn is not None:
+        contract, typed = emitter.contract_for(type)
+        with django_conn.cursor() as cur:
+            row = emitter.build(type, payload, emitter.schema_id(cur, contract), contract, typed,
+                                dedupe_key=dedupe_key, tenant=tenant, key=key)
+            return emitter.write(cur, row)
+    with _pool(s).connection() as own:
+        return emitter.emit(own, type, payload, dedupe_key=dedupe_key, tenant=tenant, key=key)
+
+
+async def aemit_event(
+    type: str,
+    payload: dict[str, Any],
+    dedupe_key: str | None = None,
+    *,
+    tenant: str | None = None,
+    key: str | None = None,
+    connection: psycopg.AsyncConnection[Any] | None = None,
+    settings: Settings | None = None,
+) -> str:
+    """Async twin of :func:`emit_event` for psycopg's AsyncConnection."""
+    s = _settings(settings)
+    emitter = _emitter(s)
+    conn = connection or _aambient.get()
+    if conn is not None:
+        return await emitter.aemit(conn, type, payload, dedupe_key=dedupe_key, tenant=tenant, key=key)
+    async with await psycopg.AsyncConnection.connect(s.dsn) as own:
+        return await emitter.aemit(own, type, payload, dedupe_key=dedupe_key, tenant=tenant, key=key)
+
+
+def run_workflow(
+    workflow_slug: str,
+    payload: dict[str, Any],
+    *,
+    tenant: str | None = None,
+    connection: psycopg.Connection[Any] | None = None,
+    settings: Settings | None = None,
+) -> str:
+    """Create an execution of the workflow's live version and its request, bypassing rules.
+
+    The execution row and the outbox row addressed to ``automate.workflow.<slug>`` are written in one
+    transaction (the caller's, found as for :func:`emit_event`). Returns the execution id.
+
+    Raises:
+        UnknownWorkflow: no enabled automation with that slug and a live version for the tenant.
+    """
+    s = _settings(settings)
+    starter = WorkflowStarter(_emitter(s))
+    conn = connection or _ambient.get()
+    if conn is not None:
+        return starter.start(conn, workflow_slug, payload, tenant=tenant)
+    with _pool(s).connection() as own:
+        return starter.start(own, workflow_slug, payload, tenant=tenant)
+
+
+async def arun_workflow(
+    workflow_slug: str,
+    payload: dict[str, Any],
+    *,
+    tenant: str | None = None,
+    connection: psycopg.AsyncConnection[Any] | None = None,
+    settings: Settings | None = None,
+) -> str:
+    """Async twin of :func:`run_workflow`."""
+    s = _settings(settings)
+    starter = WorkflowStarter(_emitter(s))
+    conn = connection or _aambient.get()
+    if conn is not None:
+        return await starter.astart(conn, workflow_slug, payload, tenant=tenant)
+    async with await psycopg.AsyncConnection.connect(s.dsn) as own:
+        return await starter.astart(own, workflow_slug, payload, tenant=tenant)

@@ -1,0 +1,244 @@
+"""Turning ``emit_event`` arguments into one outbox row, and writing it in the caller's transaction.
+
+The pure part (validate, encode, frame) is shared by the sync and async writers.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+
+from automate.config import Settings
+from automate.contracts import Contract, ContractSet, canonical_json, check_json, encode
+from automate.db.queries import query
+from automate.errors import (
+    InvalidEventType,
+    PayloadTooLarge,
+    SchemaNotRegistered,
+    UnknownEventType,
+)
+
+__all__ = ["Emitter", "OutboxRow"]
+
+_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """One event, ready to be inserted (its payload already in the Confluent wire format)."""
+
+    id: str
+    tenant: str
+    topic: str
+    key: str
+    type: str
+    payload: bytes
+    dedupe_key: str | None
+    created_at: datetime  # naive UTC: the column is `timestamp`, as Debezium's EventRouter wants
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "tenant": self.tenant,
+            "topic": self.topic,
+            "key": self.key,
+            "type": self.type,
+            "payload": self.payload,
+            "dedupe_key": self.dedupe_key,
+            "created_at": self.created_at,
+        }
+
+
+class Emitter:
+    """Builds and writes outbox rows for one deployment (its settings and contracts).
+
+    Schema ids come from the ``schema_id`` table (filled by ``automate schemas register``), read once
+    per connection's database and kept: registry ids never change for a given schema.
+    """
+
+    def __init__(self, settings: Settings, contracts: ContractSet | None = None) -> None:
+        self.settings = settings
+        self.contracts = contracts or ContractSet()
+        self.topic = settings.topic("events")
+        self._ids: dict[str, int] = {}
+
+    # -- pure part -----------------------------------------------------------------------------
+
+    def contract_for(self, event_type: str) -> tuple[Contract, bool]:
+        """(contract, typed): the event type's own contract, or the generic envelope."""
+        if not isinstance(event_type, str) or not _TYPE.match(event_type):
+            raise InvalidEventType(
+                f"invalid event type {event_type!r}: use 1-200 characters of letters, digits, '.', '_', '-'"
+            )
+        contract = self.contracts.event(event_type)
+        if contract is not None:
+            return contract, True
+        if self.settings.strict_event_types:
+            raise UnknownEventType(
+                f"event type {event_type!r} has no contract (schemas/events/{event_type}.avsc) "
+                "and strict_event_types is on"
+            )
+        return self.contracts.builtin("GenericEvent"), False
+
+    def build(
+        self,
+        event_type: str,
+        payload: Any,
+        schema_id: int,
+        contract: Contract,
+        typed: bool,
+        *,
+        dedupe_key: str | None,
+        tenant: str | None,
+        key: str | None,
+        topic: str | None = None,
+        event_id: str | None = None,
+    ) -> OutboxRow:
+        if not isinstance(payload, dict):
+            raise_type = type(payload).__name__
+            from automate.errors import PayloadNotSerializable
+
+            raise PayloadNotSerializable(f"payload must be a JSON object (dict), not {raise_type}", path="$")
+        check_json(payload)
+        if typed:
+            contract.validate(payload)
+            record: Any = payload
+        else:
+            record = {"payload": canonical_json(payload)}
+        data = encode(contract, schema_id, record)
+        limit = self.settings.max_payload_bytes
+        if len(data) > limit:
+            raise PayloadTooLarge(
+                f"encoded event is {len(data)} bytes, above the limit of {limit} (AUTOMATE_MAX_PAYLOAD_BYTES)",
+                size=len(data),
+                limit=limit,
+            )
+        if dedupe_key is not None and (not isinstance(dedupe_key, str) or not dedupe_key):
+            raise InvalidEventType(f"dedupe_key must be a non-empty string, not {dedupe_key!r}")
+        ident = event_id or str(uuid.uuid4())
+        return OutboxRow(
+            id=ident,
+            tenant=tenant or self.settings.tenant,
+            topic=topic or self.topic,
+            key=key or dedupe_key or ident,
+            type=event_type,
+            payload=data,
+            dedupe_key=dedupe_key,
+            created_at=datetime.now(UTC).replace(tzinfo=None),
+        )
+
+    def _known_id(self, contract: Contract) -> int | None:
+        return self._ids.get(contract.fingerprint)
+
+    def _remember(self, rows: list[tuple[str, int]], contract: Contract) -> int:
+        self._ids.update(rows)
+        found = self._ids.get(contract.fingerprint)
+        if found is None:
+            raise SchemaNotRegistered(
+                f"schema {contract.subject} is not registered (or changed since): "
+                "run `automate schemas register` (also run by `automate migrate`)"
+            )
+        return found
+
+    # -- sync writer (partner: AsyncEmitter below) ---------------------------------------------
+
+    def schema_id(self, cur: Any, contract: Contract) -> int:
+        known = self._known_id(contract)
+        if known is not None:
+            return known
+        cur.execute(query("outbox", "schema_ids"))
+        return self._remember([(str(f), int(i)) for f, i in cur.fetchall()], contract)
+
+    def write(self, cur: Any, row: OutboxRow) -> str:
+        """Insert ``row`` through a DB-API cursor (psycopg or Django) in the caller's transaction.
+
+        Returns the event id: the new row's, or the first event's when the dedupe key was taken.
+        """
+        params = row.params()
+        if row.dedupe_key is None:
+            cur.execute(query("outbox", "insert_event"), params)
+            inserted = True
+        else:
+            cur.execute(query("outbox", "insert_event_deduped"), params)
+            inserted = cur.fetchone() is not None
+            if not inserted:
+                cur.execute(query("outbox", "find_deduped"), params)
+                found = cur.fetchone()
+                assert found is not None, "a taken dedupe key has its row once the claimer committed"
+                return str(found[0])
+        if self.settings.publisher == "debezium":
+            cur.execute(query("outbox", "delete_published_by_cdc"), params)
+        else:
+            cur.execute(query("outbox", "notify_relay"))
+        return row.id
+
+    def emit(
+        self,
+        conn: psycopg.Connection[Any],
+        event_type: str,
+        payload: Any,
+        *,
+        dedupe_key: str | None,
+        tenant: str | None,
+        key: str | None,
+    ) -> str:
+        contract, typed = self.contract_for(event_type)
+        with conn.cursor() as cur:
+            sid = self.schema_id(cur, contract)
+            row = self.build(event_type, payload, sid, contract, typed,
+                             dedupe_key=dedupe_key, tenant=tenant, key=key)
+            if conn.autocommit:
+                with conn.transaction():
+                    return self.write(cur, row)
+            return self.write(cur, row)
+
+    # -- async writer (partner: the sync writer above) -----------------------------------------
+
+    async def aschema_id(self, cur: psycopg.AsyncCursor[Any], contract: Contract) -> int:
+        known = self._known_id(contract)
+        if known is not None:
+            return known
+        await cur.execute(query("outbox", "schema_ids"))
+        return self._remember([(str(f), int(i)) for f, i in await cur.fetchall()], contract)
+
+    async def awrite(self, cur: psycopg.AsyncCursor[Any], row: OutboxRow) -> str:
+        params = row.params()
+        if row.dedupe_key is None:
+            await cur.execute(query("outbox", "insert_event"), params)
+        else:
+            await cur.execute(query("outbox", "insert_event_deduped"), params)
+            if await cur.fetchone() is None:
+                await cur.execute(query("outbox", "find_deduped"), params)
+                found = await cur.fetchone()
+                assert found is not None, "a taken dedupe key has its row once the claimer committed"
+                return str(found[0])
+        if self.settings.publisher == "debezium":
+            await cur.execute(query("outbox", "delete_published_by_cdc"), params)
+        else:
+            await cur.execute(query("outbox", "notify_relay"))
+        return row.id
+
+    async def aemit(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        event_type: str,
+        payload: Any,
+        *,
+        dedupe_key: str | None,
+        tenant: str | None,
+        key: str | None,
+    ) -> str:
+        contract, typed = self.contract_for(event_type)
+        async with conn.cursor() as cur:
+            sid = await self.aschema_id(cur, contract)
+            row = self.build(event_type, payload, sid, contract, typed,
+                             dedupe_key=dedupe_key, tenant=tenant, key=key)
+            if conn.autocommit:
+                async with conn.transaction():
+                    return await self.awrite(cur, row)
+            return await self.awrite(cur, row)

@@ -1,0 +1,185 @@
+"""The built-in relay: publishes outbox rows to Kafka where Debezium does not run.
+
+It claims due rows in batches (SKIP LOCKED, leases), produces them with an idempotent producer, and
+settles them: published rows are deleted, failed deliveries are retried with backoff. It wakes on
+LISTEN/NOTIFY (``automate_outbox`` channel) and polls as a fallback. Several relays can run side by
+side. Records are byte-identical to Debezium's (see :func:`record_headers`). Needs the ``kafka`` extra.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from automate.config import Settings, get_settings
+from automate_core.outbox.reaper import OutboxReaper
+from automate_core.outbox.store import OutboxItem, SkipLockedClaimOutboxStore
+
+__all__ = ["CE_SOURCE", "Relay", "RelayStats", "record_headers", "record_timestamp_ms"]
+
+log = logging.getLogger("automate.relay")
+
+CE_SOURCE = "automate"
+
+
+def record_headers(item: OutboxItem, source: str = CE_SOURCE) -> list[tuple[str, bytes]]:
+    """The Kafka headers of an outbox row, in the order and encoding Debezium's connector writes them
+    (as observed on the wire): the inserted literals (ce_specversion, ce_source), then the EventRouter's
+    additional fields (ce_id, ce_type, ce_tenant); strings as UTF-8 (SimpleHeaderConverter)."""
+    return [
+        ("ce_specversion", b"1.0"),
+        ("ce_source", source.encode()),
+        ("ce_id", item.id.encode()),
+        ("ce_type", item.type.encode()),
+        ("ce_tenant", item.tenant.encode()),
+    ]
+
+
+def record_timestamp_ms(item: OutboxItem) -> int:
+    return int(item.created_at.replace(tzinfo=UTC).timestamp() * 1000)
+
+
+@dataclass
+class RelayStats:
+    published: int = 0
+    retried: int = 0
+    batches: int = 0
+    reaped: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+
+class Relay:
+    """One relay process's loop. ``run()`` until ``stop`` is set; ``drain()`` publishes the backlog."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        owner: str | None = None,
+        batch_size: int = 2000,
+        lease_seconds: float = 30.0,
+        poll_interval: float = 1.0,
+        retry_backoff: Callable[[int], float] | None = None,
+        producer_config: dict[str, Any] | None = None,
+    ) -> None:
+        self.settings = settings or get_settings()
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.store = SkipLockedClaimOutboxStore(lease_seconds, settings=self.settings)
+        self.reaper = OutboxReaper(max(lease_seconds * 2, 1.0), settings=self.settings)
+        self.backoff = retry_backoff or (lambda attempts: min(2.0 ** attempts, 300.0))
+        self.stats = RelayStats()
+        self._lease = lease_seconds
+        from confluent_kafka import Producer
+
+        self.producer = Producer({
+            "bootstrap.servers": self.settings.bootstrap_servers,
+            "enable.idempotence": True,
+            "acks": "all",
+            "partitioner": "murmur2_random",  # where Java clients (and so Debezium) put a key
+            "linger.ms": 5,
+            "batch.num.messages": 10000,
+            "queue.buffering.max.messages": 200000,
+            "message.timeout.ms": 30000,
+            "log_level": 3,
+            **(producer_config or {}),
+        })
+
+    def publish_once(self) -> int:
+        """Claim one batch, publish it, settle it; returns how many rows were published."""
+        items = self.store.claim_batch(self.owner, self.batch_size)
+        if not items:
+            return 0
+        failed: dict[str, str] = {}
+        for item in items:
+            self._produce(item, failed)
+        remaining = self.producer.flush(self._lease * 0.8)
+        ok = [i.id for i in items if i.id not in failed]
+        if remaining:
+            # Not acknowledged in time: let the lease run out rather than guess; the reaper frees them.
+            log.warning("relay flush timed out", extra={"action": "relay.flush_timeout", "pending": remaining})
+            return 0
+        if ok:
+            self.store.mark_success_many(ok, self.owner)
+        if failed:
+            attempts = max(i.attempts for i in items if i.id in failed)
+            due = datetime.now(UTC) + timedelta(seconds=self.backoff(attempts))
+            error = next(iter(failed.values()))
+            self.store.mark_retry_many(list(failed), self.owner, due, error)
+            self.stats.retried += len(failed)
+            log.warning("relay delivery failed", extra={"action": "relay.retry", "count": len(failed),
+                                                        "error": error})
+        self.stats.published += len(ok)
+        self.stats.batches += 1
+        return len(ok)
+
+    def _produce(self, item: OutboxItem, failed: dict[str, str]) -> None:
+        def on_delivery(err: Any, _msg: Any) -> None:
+            if err is not None:
+                failed[item.id] = str(err)
+
+        while True:
+            try:
+                self.producer.produce(
+                    item.topic,
+                    key=item.key.encode(),
+                    value=item.payload,
+                    headers=record_headers(item),
+                    timestamp=record_timestamp_ms(item),
+                    on_delivery=on_delivery,
+                )
+                return
+            except BufferError:
+                self.producer.poll(0.05)  # the local queue is full: let deliveries drain
+
+    def drain(self, timeout: float = 300.0) -> int:
+        """Publish until nothing is due (for `automate relay --once` and tests)."""
+        deadline = time.monotonic() + timeout
+        total = 0
+        while time.monotonic() < deadline:
+            n = self.publish_once()
+            total += n
+            if n == 0:
+                break
+        return total
+
+    def run(self, stop: threading.Event | None = None) -> None:
+        """Publish until ``stop`` is set: wake on NOTIFY, poll every ``poll_interval`` as a fallback."""
+        stop = stop or threading.Event()
+        listener = psycopg.connect(self.settings.dsn, autocommit=True)
+        listener.execute("LISTEN automate_outbox")
+        next_reap = 0.0
+        log.info("relay started", extra={"action": "relay.start", "owner": self.owner})
+        try:
+            while not stop.is_set():
+                now = time.monotonic()
+                if now >= next_reap:
+                    self.stats.reaped += self.reaper.reap_stale_items()
+                    next_reap = now + self._lease / 2
+                try:
+                    published = self.publish_once()
+                except psycopg.OperationalError as exc:
+                    log.warning("relay lost the database", extra={"action": "relay.db_error", "error": str(exc)})
+                    self.store.close()
+                    stop.wait(self.poll_interval)
+                    continue
+                if published == 0:
+                    for _ in listener.notifies(timeout=self.poll_interval, stop_after=1):
+                        pass
+        finally:
+            listener.close()
+            self.producer.flush(10)
+            self.store.close()
+            log.info("relay stopped", extra={"action": "relay.stop", "owner": self.owner,
+                                             "published": self.stats.published})
