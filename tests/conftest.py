@@ -50,25 +50,35 @@ def _dsn_for(settings: Settings, dbname: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def template_db(pg: Settings) -> str:
-    with _admin_conn(pg) as conn:
+def template_db(stack: Settings) -> str:
+    """A migrated database with the contracts' schema ids cached, cloned by `db_settings`."""
+    from automate.registry import register_contracts
+
+    with _admin_conn(stack) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
-    with psycopg.connect(_dsn_for(pg, TEMPLATE_DB)) as conn:
+    with psycopg.connect(_dsn_for(stack, TEMPLATE_DB)) as conn:
         migrate(conn)
+        register_contracts(stack, conn)
     return TEMPLATE_DB
 
 
 @pytest.fixture
-def db_settings(pg: Settings, template_db: str) -> Iterator[Settings]:
-    """Settings pointing at a fresh, fully migrated database of the test's own."""
+def db_settings(stack: Settings, template_db: str) -> Iterator[Settings]:
+    """Settings for a fresh, migrated database of the test's own, publishing through the relay to
+    topics of the test's own (prefix ``t<random>``, its events topic created)."""
+    from automate.topics import core_topics, ensure_topics
+
     name = f"automate_test_{uuid.uuid4().hex[:12]}"
-    with _admin_conn(pg) as conn:
+    with _admin_conn(stack) as conn:
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+    settings = Settings(**{**stack.model_dump(), "database_url": _dsn_for(stack, name),
+                           "publisher": "relay", "topic_prefix": f"t{uuid.uuid4().hex[:10]}"})
+    ensure_topics(settings, core_topics(settings), partitions=3)
     try:
-        yield Settings(**{**pg.model_dump(), "database_url": _dsn_for(pg, name)})
+        yield settings
     finally:
-        with _admin_conn(pg) as conn:
+        with _admin_conn(stack) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import time
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -39,7 +39,7 @@ class WorkflowStarter:
             "event_id": None,
             "event_type": None,
             "context": canonical_json(payload),
-            "requested_at": datetime.now(UTC),
+            "requested_at": int(time.time() * 1000),
         }
         row = self.emitter.build(
             EXECUTION_REQUESTED, request, schema_id, self.contract, True,

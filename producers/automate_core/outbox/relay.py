@@ -96,6 +96,17 @@ class Relay:
             **(producer_config or {}),
         })
 
+    def close(self) -> None:
+        """Flush what is in flight and release the database connection."""
+        self.producer.flush(10)
+        self.store.close()
+
+    def __enter__(self) -> Relay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def publish_once(self) -> int:
         """Claim one batch, publish it, settle it; returns how many rows were published."""
         items = self.store.claim_batch(self.owner, self.batch_size)
@@ -179,7 +190,6 @@ class Relay:
                         pass
         finally:
             listener.close()
-            self.producer.flush(10)
-            self.store.close()
+            self.close()
             log.info("relay stopped", extra={"action": "relay.stop", "owner": self.owner,
                                              "published": self.stats.published})

@@ -153,6 +153,14 @@ def migrate(ctx: click.Context, no_schemas: bool, no_connector: bool) -> None:
         fail(f"cannot reach the database ({str(exc).strip().splitlines()[0]}); is it up? `automate up`")
     except AutomateError as exc:
         fail(str(exc))
+    from automate.topics import core_topics, ensure_topics
+
+    try:
+        created = ensure_topics(settings, core_topics(settings))
+    except AutomateError as exc:
+        fail(str(exc))
+    if created:
+        console.print(f"created topics {', '.join(created)}")
     if not no_connector:
         from automate.stack.cdc import ensure_outbox_connector
 

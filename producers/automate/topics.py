@@ -1,0 +1,43 @@
+"""Creating the project's topics with the AdminClient (the broker does not auto-create them).
+Needs the ``kafka`` extra."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from automate.config import Settings
+from automate.errors import AutomateError
+
+__all__ = ["core_topics", "ensure_topics"]
+
+
+def core_topics(settings: Settings) -> list[str]:
+    """Topics every deployment has: the events, the dead letters."""
+    return [settings.topic("events"), settings.topic("dlq")]
+
+
+def ensure_topics(settings: Settings, names: Iterable[str], *, partitions: int = 6,
+                  timeout: float = 30.0) -> list[str]:
+    """Create the topics that do not exist yet; returns those created."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers, "log_level": 3})
+    try:
+        existing = set(admin.list_topics(timeout=timeout).topics)
+    except KafkaException as exc:
+        raise AutomateError(f"Kafka at {settings.bootstrap_servers} unreachable: {exc}", retryable=True) from exc
+    wanted = [n for n in dict.fromkeys(names) if n not in existing]
+    if not wanted:
+        return []
+    futures = admin.create_topics([NewTopic(n, num_partitions=partitions, replication_factor=1)
+                                   for n in wanted])
+    created: list[str] = []
+    for name, future in futures.items():
+        try:
+            future.result(timeout=timeout)
+            created.append(name)
+        except KafkaException as exc:
+            if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
+                raise AutomateError(f"could not create topic {name}: {exc}") from exc
+    return created

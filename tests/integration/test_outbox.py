@@ -1,0 +1,208 @@
+"""The transactional outbox on the real stack: emit_event joins the caller's transaction, dedupes under
+concurrency, validates contracts, and the relay publishes exactly what was committed."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from typing import Any
+
+import psycopg
+import pytest
+
+from automate.config import Settings
+from automate.contracts import ContractSet, split_wire
+from automate.events import (
+    InvalidEventType,
+    PayloadNotSerializable,
+    PayloadTooLarge,
+    SchemaNotRegistered,
+    SchemaViolation,
+    UnknownEventType,
+    aemit_event,
+    emit_event,
+    transaction,
+)
+from automate_core.outbox.relay import Relay
+from tests.support import consume, header
+
+pytestmark = pytest.mark.integration
+
+ORDER = {"order_id": "ORD-123", "amount": 99.99, "customer_email": "john@example.com"}
+
+
+def outbox_rows(settings: Settings) -> list[tuple[Any, ...]]:
+    with psycopg.connect(settings.dsn) as conn:
+        return conn.execute("SELECT id::text, type, status FROM automate_outbox ORDER BY created_at").fetchall()
+
+
+def test_rollback_publishes_nothing_and_commit_publishes_once(db_settings: Settings) -> None:
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom), transaction(db_settings) as conn:
+        conn.execute("CREATE TABLE business (x int)")
+        emit_event("order.created", ORDER, settings=db_settings)
+        raise Boom
+    assert outbox_rows(db_settings) == []
+
+    with transaction(db_settings):
+        event_id = emit_event("order.created", ORDER, settings=db_settings)
+    assert [r[0] for r in outbox_rows(db_settings)] == [event_id]
+
+    with Relay(db_settings, batch_size=100) as relay:
+        assert relay.drain() == 1
+        assert outbox_rows(db_settings) == []  # published rows are cleaned up
+        topic = db_settings.topic("events")
+        msgs = consume(db_settings.bootstrap_servers, topic, lambda m: len(m) >= 1)
+        assert [header(m, "ce_id") for m in msgs] == [event_id.encode()]
+        assert header(msgs[0], "ce_type") == b"order.created"
+        schema_id, _ = split_wire(msgs[0].value())
+        assert schema_id > 0
+        assert relay.drain() == 0  # nothing published twice
+
+
+def test_explicit_connection_joins_its_transaction(db_settings: Settings) -> None:
+    with psycopg.connect(db_settings.dsn) as conn:
+        emit_event("user.signed_up", {"user_id": "USR-1"}, connection=conn, settings=db_settings)
+        conn.rollback()
+        assert outbox_rows(db_settings) == []
+        event_id = emit_event("user.signed_up", {"user_id": "USR-1"}, connection=conn, settings=db_settings)
+        assert outbox_rows(db_settings) == []  # not committed yet: invisible to others
+        conn.commit()
+    assert [r[0] for r in outbox_rows(db_settings)] == [event_id]
+
+
+def test_without_a_transaction_it_commits_its_own(db_settings: Settings) -> None:
+    event_id = emit_event("order.created", ORDER, settings=db_settings)
+    assert [r[0] for r in outbox_rows(db_settings)] == [event_id]
+
+
+def test_dedupe_key_returns_the_first_event(db_settings: Settings) -> None:
+    first = emit_event("payment.received", {"payment_id": "PAY-456"}, dedupe_key="payment-PAY-456",
+                       settings=db_settings)
+    again = emit_event("payment.received", {"payment_id": "PAY-456"}, dedupe_key="payment-PAY-456",
+                       settings=db_settings)
+    other_tenant = emit_event("payment.received", {"payment_id": "PAY-456"}, dedupe_key="payment-PAY-456",
+                              tenant="other", settings=db_settings)
+    assert again == first != other_tenant
+    assert len(outbox_rows(db_settings)) == 2
+
+
+def test_dedupe_holds_under_concurrent_callers(db_settings: Settings) -> None:
+    barrier = threading.Barrier(8)
+    ids: list[str] = []
+    errors: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            with psycopg.connect(db_settings.dsn) as conn:
+                barrier.wait()
+                ids.append(emit_event("payment.received", {"payment_id": "PAY-9"}, dedupe_key="race",
+                                      connection=conn, settings=db_settings))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=call) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(set(ids)) == 1 and len(ids) == 8
+    assert len(outbox_rows(db_settings)) == 1
+
+
+@pytest.mark.parametrize(
+    ("event_type", "payload", "error", "match"),
+    [
+        ("order.created", {**ORDER, "amount": "lots"}, SchemaViolation, "field 'amount'"),
+        ("order.created", {"order_id": "x", "amount": 1.0}, SchemaViolation, "customer_email"),
+        ("", {}, InvalidEventType, "invalid event type"),
+        ("bad type!", {}, InvalidEventType, "invalid event type"),
+        ("user.signed_up", {"when": object()}, PayloadNotSerializable, r"object at \$\.when"),
+        ("user.signed_up", {"n": float("nan")}, PayloadNotSerializable, "non-finite"),
+        ("user.signed_up", {1: "x"}, PayloadNotSerializable, "non-string key"),
+        ("user.signed_up", ["not", "an", "object"], PayloadNotSerializable, "JSON object"),
+        ("user.signed_up", {"blob": "x" * 2_000_000}, PayloadTooLarge, "above the limit"),
+    ],
+)
+def test_bad_input_is_a_typed_error_and_writes_nothing(
+    db_settings: Settings, event_type: str, payload: Any, error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        emit_event(event_type, payload, settings=db_settings)
+    assert outbox_rows(db_settings) == []
+
+
+def test_schema_violation_names_the_field(db_settings: Settings) -> None:
+    with pytest.raises(SchemaViolation) as caught:
+        emit_event("order.created", {**ORDER, "amount": "lots"}, settings=db_settings)
+    assert caught.value.field == "amount"
+
+
+def test_strict_mode_refuses_types_without_a_contract(db_settings: Settings) -> None:
+    strict = Settings(**{**db_settings.model_dump(), "strict_event_types": True})
+    with pytest.raises(UnknownEventType, match="no contract"):
+        emit_event("user.signed_up", {"user_id": "U"}, settings=strict)
+    assert emit_event("order.created", ORDER, settings=strict)
+    assert len(outbox_rows(db_settings)) == 1
+
+
+def test_unregistered_schema_is_reported(db_settings: Settings) -> None:
+    with psycopg.connect(db_settings.dsn) as conn:
+        conn.execute("DELETE FROM schema_id")
+    fresh = Settings(**{**db_settings.model_dump(), "tenant": "fresh-cache"})  # a new emitter, no cache
+    with pytest.raises(SchemaNotRegistered, match="automate schemas register"):
+        emit_event("order.created", ORDER, settings=fresh)
+    assert outbox_rows(db_settings) == []
+
+
+def test_async_emit_joins_the_async_transaction(db_settings: Settings) -> None:
+    async def scenario() -> str:
+        async with await psycopg.AsyncConnection.connect(db_settings.dsn) as conn:
+            await aemit_event("order.created", ORDER, connection=conn, settings=db_settings)
+            await conn.rollback()
+            event_id = await aemit_event("order.created", ORDER, connection=conn, settings=db_settings)
+            await conn.commit()
+            return event_id
+
+    event_id = asyncio.run(scenario())
+    assert [r[0] for r in outbox_rows(db_settings)] == [event_id]
+
+
+def test_generic_envelope_round_trips_the_payload(db_settings: Settings) -> None:
+    payload = {"user_id": "USR-123", "email": "newuser@example.com", "tags": ["a", 1, None]}
+    event_id = emit_event("user.signed_up", payload, settings=db_settings)
+    with Relay(db_settings) as relay:
+        relay.drain()
+    msgs = consume(db_settings.bootstrap_servers, db_settings.topic("events"), lambda m: len(m) >= 1)
+    from automate.contracts import decode
+
+    envelope = decode(ContractSet().builtin("GenericEvent"), msgs[0].value())
+    import json
+
+    assert json.loads(envelope["payload"]) == payload
+    assert header(msgs[0], "ce_id") == event_id.encode()
+    assert msgs[0].key() == event_id.encode()
+
+
+def test_several_relays_publish_each_row_once(db_settings: Settings) -> None:
+    with psycopg.connect(db_settings.dsn) as conn:
+        ids = [emit_event("order.created", {**ORDER, "order_id": f"ORD-{i}"}, connection=conn,
+                          settings=db_settings) for i in range(3000)]
+        conn.commit()
+    relays = [Relay(db_settings, batch_size=200) for _ in range(3)]
+    threads = [threading.Thread(target=r.drain) for r in relays]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for r in relays:
+        r.close()
+    assert sum(r.stats.published for r in relays) == 3000
+    assert all(r.stats.published > 0 for r in relays)
+    msgs = consume(db_settings.bootstrap_servers, db_settings.topic("events"), lambda m: len(m) >= 3000)
+    seen = [header(m, "ce_id") for m in msgs]
+    assert len(seen) == 3000 and set(seen) == {i.encode() for i in ids}
