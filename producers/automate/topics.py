@@ -26,7 +26,9 @@ def ensure_topics(settings: Settings, names: Iterable[str], *, partitions: int =
     try:
         existing = set(admin.list_topics(timeout=timeout).topics)
     except KafkaException as exc:
-        raise AutomateError(f"Kafka at {settings.bootstrap_servers} unreachable: {exc}", retryable=True) from exc
+        raise AutomateError(
+            f"Kafka at {settings.bootstrap_servers} unreachable: {exc}", retryable=True
+        ) from exc
     wanted = [n for n in dict.fromkeys(names) if n not in existing]
     if not wanted:
         return []

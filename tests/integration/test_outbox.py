@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import uuid
 from typing import Any
 
 import psycopg
@@ -34,7 +33,8 @@ ORDER = {"order_id": "ORD-123", "amount": 99.99, "customer_email": "john@example
 
 def outbox_rows(settings: Settings) -> list[tuple[Any, ...]]:
     with psycopg.connect(settings.dsn) as conn:
-        return conn.execute("SELECT id::text, type, status FROM automate_outbox ORDER BY created_at").fetchall()
+        sql = "SELECT id::text, type, status FROM automate_outbox ORDER BY created_at"
+        return conn.execute(sql).fetchall()
 
 
 def test_rollback_publishes_nothing_and_commit_publishes_once(db_settings: Settings) -> None:
@@ -206,3 +206,22 @@ def test_several_relays_publish_each_row_once(db_settings: Settings) -> None:
     msgs = consume(db_settings.bootstrap_servers, db_settings.topic("events"), lambda m: len(m) >= 3000)
     seen = [header(m, "ce_id") for m in msgs]
     assert len(seen) == 3000 and set(seen) == {i.encode() for i in ids}
+
+
+def test_django_atomic_block_is_joined(db_settings: Settings) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    project = Path(__file__).parent / "django_project"
+    env = {**os.environ, "AUTOMATE_DATABASE_URL": db_settings.dsn, "AUTOMATE_PUBLISHER": "relay",
+           "AUTOMATE_TOPIC_PREFIX": db_settings.topic_prefix}
+    result = subprocess.run([sys.executable, str(project / "scenario.py")], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["orders"] == ["ORD-COMMITTED"]  # the rolled-back order is gone...
+    rows = outbox_rows(db_settings)
+    assert [r[0] for r in rows] == [report["committed_event"]]  # ...and so is its event

@@ -71,7 +71,8 @@ def test_relay_killed_mid_batch_loses_nothing(db_settings: Settings) -> None:
             rows = [emitter.build("user.signed_up", {"n": i}, sid, contract, typed,
                                   dedupe_key=None, tenant=None, key=None) for i in range(total)]
             cur.executemany(
-                "INSERT INTO automate_outbox (id, tenant, aggregatetype, aggregateid, type, payload, created_at)"
+                "INSERT INTO automate_outbox"
+                " (id, tenant, aggregatetype, aggregateid, type, payload, created_at)"
                 " VALUES (%(id)s, %(tenant)s, %(topic)s, %(key)s, %(type)s, %(payload)s, %(created_at)s)",
                 [r.params() for r in rows],
             )
@@ -110,8 +111,8 @@ def test_relay_killed_mid_batch_loses_nothing(db_settings: Settings) -> None:
 def _live_workflow(settings: Settings, slug: str, tenant: str) -> str:
     automation_id = str(uuid.uuid4())
     with psycopg.connect(settings.dsn) as conn:
-        conn.execute("INSERT INTO automation (id, tenant, slug, name, live_version) VALUES (%s, %s, %s, %s, 1)",
-                     (automation_id, tenant, slug, slug))
+        conn.execute("INSERT INTO automation (id, tenant, slug, name, live_version) "
+                     "VALUES (%s, %s, %s, %s, 1)", (automation_id, tenant, slug, slug))
         conn.execute("INSERT INTO workflow (id, automation_id, version, definition, digest) "
                      "VALUES (%s, %s, 1, %s, 'x')", (str(uuid.uuid4()), automation_id, Jsonb({"steps": []})))
     return automation_id

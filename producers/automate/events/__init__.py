@@ -8,14 +8,6 @@ is published; if it commits, the event is published exactly once (Debezium or th
 
 from __future__ import annotations
 
-from automate.events.api import (
-    aemit_event,
-    arun_workflow,
-    atransaction,
-    emit_event,
-    run_workflow,
-    transaction,
-)
 from automate.errors import (
     EventError,
     InvalidEventType,
@@ -25,6 +17,14 @@ from automate.errors import (
     SchemaViolation,
     UnknownEventType,
     UnknownWorkflow,
+)
+from automate.events.api import (
+    aemit_event,
+    arun_workflow,
+    atransaction,
+    emit_event,
+    run_workflow,
+    transaction,
 )
 
 __all__ = [

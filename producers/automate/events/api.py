@@ -73,11 +73,11 @@ def _django_atomic_connection() -> Any | None:
     """Django's default connection when called inside ``transaction.atomic()``; else None."""
     if "django" not in sys.modules:
         return None
-    from django.conf import settings as django_settings
+    from django.conf import settings as django_settings  # type: ignore[import-untyped]
 
     if not django_settings.configured:
         return None
-    from django.db import connection
+    from django.db import connection  # type: ignore[import-untyped]
 
     return connection if connection.in_atomic_block else None
 

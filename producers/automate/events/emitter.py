@@ -114,7 +114,8 @@ class Emitter:
         limit = self.settings.max_payload_bytes
         if len(data) > limit:
             raise PayloadTooLarge(
-                f"encoded event is {len(data)} bytes, above the limit of {limit} (AUTOMATE_MAX_PAYLOAD_BYTES)",
+                f"encoded event is {len(data)} bytes, above the limit of {limit} "
+                "(AUTOMATE_MAX_PAYLOAD_BYTES)",
                 size=len(data),
                 limit=limit,
             )

@@ -11,8 +11,8 @@ from psycopg.types.json import Jsonb
 
 from automate.contracts import canonical_json, check_json
 from automate.db.queries import query
-from automate.events.emitter import Emitter, OutboxRow
 from automate.errors import UnknownWorkflow
+from automate.events.emitter import Emitter, OutboxRow
 
 __all__ = ["EXECUTION_REQUESTED", "WorkflowStarter"]
 

@@ -32,7 +32,7 @@ log = logging.getLogger("automate.relay")
 CE_SOURCE = "automate"
 
 
-def record_headers(item: OutboxItem, source: str = CE_SOURCE) -> list[tuple[str, bytes]]:
+def record_headers(item: OutboxItem, source: str = CE_SOURCE) -> list[tuple[str, str | bytes | None]]:
     """The Kafka headers of an outbox row, in the order and encoding Debezium's connector writes them
     (as observed on the wire): the inserted literals (ce_specversion, ce_source), then the EventRouter's
     additional fields (ce_id, ce_type, ce_tenant); strings as UTF-8 (SimpleHeaderConverter)."""
@@ -119,7 +119,8 @@ class Relay:
         ok = [i.id for i in items if i.id not in failed]
         if remaining:
             # Not acknowledged in time: let the lease run out rather than guess; the reaper frees them.
-            log.warning("relay flush timed out", extra={"action": "relay.flush_timeout", "pending": remaining})
+            log.warning("relay flush timed out",
+                        extra={"action": "relay.flush_timeout", "pending": remaining})
             return 0
         if ok:
             self.store.mark_success_many(ok, self.owner)
@@ -181,7 +182,8 @@ class Relay:
                 try:
                     published = self.publish_once()
                 except psycopg.OperationalError as exc:
-                    log.warning("relay lost the database", extra={"action": "relay.db_error", "error": str(exc)})
+                    log.warning("relay lost the database",
+                                extra={"action": "relay.db_error", "error": str(exc)})
                     self.store.close()
                     stop.wait(self.poll_interval)
                     continue

@@ -63,6 +63,13 @@ def ensure_outbox_connector(settings: Settings) -> str:
     if current is not None:
         current.pop("name", None)
         if current == wanted:
+            status = outbox_connector_status(settings) or {}
+            states = [status.get("connector", {}).get("state")]
+            states += [t.get("state") for t in status.get("tasks", [])]
+            if "FAILED" in states:
+                # A task dies when Kafka or Postgres was away too long; it resumes from its offsets.
+                http_json("POST", f"{base}/restart?includeTasks=true&onlyFailed=true")
+                return "restarted"
             return "unchanged"
     http_json("PUT", f"{base}/config", wanted)
     return "created" if current is None else "updated"
