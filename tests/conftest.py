@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from automate.config import Settings, get_settings
-from automate.db import migrate
+from automate.db import migrate, set_publisher
 
 TEMPLATE_DB = "automate_test_template"
 
@@ -59,6 +59,7 @@ def template_db(stack: Settings) -> str:
         conn.execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
     with psycopg.connect(_dsn_for(stack, TEMPLATE_DB)) as conn:
         migrate(conn)
+        set_publisher(conn, "relay")
         register_contracts(stack, conn)
     return TEMPLATE_DB
 

@@ -69,6 +69,10 @@ class Contract:
     def fingerprint(self) -> str:
         return hashlib.sha256(self.canonical.encode()).hexdigest()
 
+    @cached_property
+    def field_names(self) -> frozenset[str]:
+        return frozenset(str(f["name"]) for f in self.schema.get("fields", []))
+
     @property
     def full_name(self) -> str:
         ns = self.schema.get("namespace")

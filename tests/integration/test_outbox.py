@@ -119,6 +119,8 @@ def test_dedupe_holds_under_concurrent_callers(db_settings: Settings) -> None:
     [
         ("order.created", {**ORDER, "amount": "lots"}, SchemaViolation, "field 'amount'"),
         ("order.created", {"order_id": "x", "amount": 1.0}, SchemaViolation, "customer_email"),
+        ("order.created", {**ORDER, "coupon": "X"}, SchemaViolation, "'coupon' is not in the contract"),
+        ("order.created", {**ORDER, "amount": object()}, SchemaViolation, "field 'amount'"),
         ("", {}, InvalidEventType, "invalid event type"),
         ("bad type!", {}, InvalidEventType, "invalid event type"),
         ("user.signed_up", {"when": object()}, PayloadNotSerializable, r"object at \$\.when"),

@@ -25,12 +25,13 @@ pytestmark = pytest.mark.integration
 
 
 def test_cdc_and_relay_records_are_byte_identical(stack: Settings, db_settings: Settings) -> None:
-    from automate.db import migrate
+    from automate.db import migrate, set_publisher
     from automate.registry import register_contracts
     from automate.stack.cdc import ensure_outbox_connector
 
     with psycopg.connect(stack.dsn) as conn:  # the database Debezium watches
         migrate(conn)
+        set_publisher(conn, "debezium")
         register_contracts(stack, conn)
     assert ensure_outbox_connector(stack) in ("created", "updated", "unchanged")
     cdc = Emitter(stack)
@@ -41,7 +42,7 @@ def test_cdc_and_relay_records_are_byte_identical(stack: Settings, db_settings: 
                                           "customer_email": "a@example.com"},
                         cdc.schema_id(cur, contract), contract, typed,
                         dedupe_key=None, tenant="acme", key=None, topic=stack.topic("events"))
-        cdc.write(cur, row)  # Debezium publishes it (and the row is deleted in the same transaction)
+        cdc.write(cur, row)  # Debezium publishes it (and the trigger deletes the row in the same transaction)
     with psycopg.connect(db_settings.dsn) as conn, conn.cursor() as cur:
         relay_side.write(cur, row)  # the same row, published by the relay to the same topic
     with Relay(db_settings) as relay:

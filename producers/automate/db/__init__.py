@@ -3,6 +3,23 @@
 from __future__ import annotations
 
 from automate.db.connection import connect
-from automate.db.migrations import Migration, applied_versions, load_migrations, migrate, schema_sql
+from automate.db.migrations import (
+    Migration,
+    applied_versions,
+    current_publisher,
+    load_migrations,
+    migrate,
+    schema_sql,
+    set_publisher,
+)
 
-__all__ = ["Migration", "applied_versions", "connect", "load_migrations", "migrate", "schema_sql"]
+__all__ = [
+    "Migration",
+    "applied_versions",
+    "connect",
+    "current_publisher",
+    "load_migrations",
+    "migrate",
+    "schema_sql",
+    "set_publisher",
+]

@@ -18,8 +18,10 @@ from automate.contracts import Contract, ContractSet, canonical_json, check_json
 from automate.db.queries import query
 from automate.errors import (
     InvalidEventType,
+    PayloadNotSerializable,
     PayloadTooLarge,
     SchemaNotRegistered,
+    SchemaViolation,
     UnknownEventType,
 )
 
@@ -100,17 +102,27 @@ class Emitter:
         event_id: str | None = None,
     ) -> OutboxRow:
         if not isinstance(payload, dict):
-            raise_type = type(payload).__name__
-            from automate.errors import PayloadNotSerializable
-
-            raise PayloadNotSerializable(f"payload must be a JSON object (dict), not {raise_type}", path="$")
-        check_json(payload)
+            raise PayloadNotSerializable(
+                f"payload must be a JSON object (dict), not {type(payload).__name__}", path="$"
+            )
         if typed:
-            contract.validate(payload)
-            record: Any = payload
+            unknown = payload.keys() - contract.field_names
+            if unknown:  # Avro would drop them silently
+                name = sorted(map(str, unknown))[0]
+                raise SchemaViolation(
+                    f"payload does not match {contract.full_name}: field {name!r} is not in the contract",
+                    field=name,
+                )
+            # Encoding checks every field; only when it fails is the slower validator asked which
+            # field is wrong (for the error message).
+            try:
+                data = encode(contract, schema_id, payload)
+            except (TypeError, ValueError, AttributeError, KeyError, OverflowError):
+                contract.validate(payload)
+                raise SchemaViolation(f"payload does not match {contract.full_name}", field="$") from None
         else:
-            record = {"payload": canonical_json(payload)}
-        data = encode(contract, schema_id, record)
+            check_json(payload)
+            data = encode(contract, schema_id, {"payload": canonical_json(payload)})
         limit = self.settings.max_payload_bytes
         if len(data) > limit:
             raise PayloadTooLarge(
@@ -158,24 +170,20 @@ class Emitter:
     def write(self, cur: Any, row: OutboxRow) -> str:
         """Insert ``row`` through a DB-API cursor (psycopg or Django) in the caller's transaction.
 
+        One INSERT whatever the publisher: the database's publisher trigger (see
+        :func:`automate.db.set_publisher`) deletes the row at once for Debezium or wakes the relay.
         Returns the event id: the new row's, or the first event's when the dedupe key was taken.
         """
         params = row.params()
         if row.dedupe_key is None:
             cur.execute(query("outbox", "insert_event"), params)
-            inserted = True
         else:
             cur.execute(query("outbox", "insert_event_deduped"), params)
-            inserted = cur.fetchone() is not None
-            if not inserted:
+            if cur.fetchone() is None:
                 cur.execute(query("outbox", "find_deduped"), params)
                 found = cur.fetchone()
                 assert found is not None, "a taken dedupe key has its row once the claimer committed"
                 return str(found[0])
-        if self.settings.publisher == "debezium":
-            cur.execute(query("outbox", "delete_published_by_cdc"), params)
-        else:
-            cur.execute(query("outbox", "notify_relay"))
         return row.id
 
     def emit(
@@ -218,10 +226,6 @@ class Emitter:
                 found = await cur.fetchone()
                 assert found is not None, "a taken dedupe key has its row once the claimer committed"
                 return str(found[0])
-        if self.settings.publisher == "debezium":
-            await cur.execute(query("outbox", "delete_published_by_cdc"), params)
-        else:
-            await cur.execute(query("outbox", "notify_relay"))
         return row.id
 
     async def aemit(

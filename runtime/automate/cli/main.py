@@ -133,7 +133,7 @@ def migrate(ctx: click.Context, no_schemas: bool, no_connector: bool) -> None:
     """
     import psycopg
 
-    from automate.db import connect
+    from automate.db import connect, current_publisher, set_publisher
     from automate.db import migrate as run_migrations
 
     settings = settings_of(ctx)
@@ -144,6 +144,10 @@ def migrate(ctx: click.Context, no_schemas: bool, no_connector: bool) -> None:
                 console.print(f"applied [green]{m.version:04d}_{m.name}[/]")
             if not applied:
                 console.print("database schema is up to date")
+            before = current_publisher(conn)
+            if before != settings.publisher:
+                set_publisher(conn, settings.publisher)
+                console.print(f"outbox bound to publisher {settings.publisher} (was {before or 'none'})")
             if not no_schemas:
                 from automate.registry import register_contracts
 

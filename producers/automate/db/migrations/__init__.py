@@ -14,7 +14,15 @@ import psycopg
 
 from automate.errors import MigrationError
 
-__all__ = ["Migration", "applied_versions", "load_migrations", "migrate", "schema_sql"]
+__all__ = [
+    "Migration",
+    "applied_versions",
+    "current_publisher",
+    "load_migrations",
+    "migrate",
+    "schema_sql",
+    "set_publisher",
+]
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 # Any constant will do; it keeps two `automate migrate` runs from interleaving.
@@ -104,3 +112,26 @@ def migrate(conn: psycopg.Connection[Any]) -> list[Migration]:
             ) from exc
         applied.append(migration)
     return applied
+
+
+def set_publisher(conn: psycopg.Connection[Any], publisher: str) -> None:
+    """Bind the outbox table to one publisher (never both on one table).
+
+    ``debezium``: rows are deleted by a trigger in the transaction that inserted them (Debezium reads
+    them from the WAL). ``relay``: rows stay until the relay publishes them; inserts NOTIFY it.
+    """
+    from automate.db.queries import query
+
+    if publisher not in ("debezium", "relay"):
+        raise MigrationError(f"unknown publisher {publisher!r}: use debezium or relay")
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+        conn.execute(query("outbox", f"use_{publisher}").encode())
+
+
+def current_publisher(conn: psycopg.Connection[Any]) -> str | None:
+    """The publisher the outbox table is bound to, or None before `automate migrate` chose one."""
+    from automate.db.queries import query
+
+    row = conn.execute(query("outbox", "current_publisher").encode()).fetchone()
+    return None if row is None or row[0] is None else str(row[0])

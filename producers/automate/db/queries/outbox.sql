@@ -23,15 +23,8 @@ RETURNING id::text
 -- name: find_deduped
 SELECT event_id::text FROM automate_event_dedupe WHERE tenant = %(tenant)s AND dedupe_key = %(dedupe_key)s
 
--- name: delete_published_by_cdc
--- With Debezium the row has done its work once it is in the WAL: delete it in the same transaction.
-DELETE FROM automate_outbox WHERE id = %(id)s::uuid
-
 -- name: schema_ids
 SELECT fingerprint, schema_id FROM schema_id
-
--- name: notify_relay
-SELECT pg_notify('automate_outbox', '')
 
 -- name: claim_batch
 -- Due pending rows, oldest first; rows another relay holds are skipped, not waited for.
@@ -77,3 +70,32 @@ WHERE status = 'claimed'
 
 -- name: backlog
 SELECT status, count(*) FROM automate_outbox GROUP BY status
+
+-- name: use_debezium
+-- Debezium reads each insert from the WAL, so the row can go in the same transaction: one statement-level
+-- trigger deletes what the statement inserted (emit_event itself stays a single INSERT).
+DROP TRIGGER IF EXISTS automate_outbox_notify ON automate_outbox;
+CREATE OR REPLACE FUNCTION automate_outbox_cdc_cleanup() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM automate_outbox o USING inserted i WHERE o.id = i.id;
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE TRIGGER automate_outbox_cdc_cleanup AFTER INSERT ON automate_outbox
+    REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION automate_outbox_cdc_cleanup();
+
+-- name: use_relay
+-- The relay keeps rows until published and wakes on this notification (polling is the fallback).
+DROP TRIGGER IF EXISTS automate_outbox_cdc_cleanup ON automate_outbox;
+CREATE OR REPLACE FUNCTION automate_outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('automate_outbox', '');
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE TRIGGER automate_outbox_notify AFTER INSERT ON automate_outbox
+    FOR EACH STATEMENT EXECUTE FUNCTION automate_outbox_notify();
+
+-- name: current_publisher
+SELECT CASE
+    WHEN EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'automate_outbox_cdc_cleanup') THEN 'debezium'
+    WHEN EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'automate_outbox_notify') THEN 'relay'
+END

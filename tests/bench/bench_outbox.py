@@ -1,0 +1,195 @@
+"""Outbox benchmark, all measured side by side in one run on the local stack (`automate up` first):
+
+1. emit_event vs a plain psycopg INSERT of the same row: one event per transaction, and 100 per
+   transaction; for the relay publisher (INSERT + NOTIFY) and the Debezium one (INSERT + DELETE).
+2. The relay: events/s from a backlog of N rows to Kafka (acknowledged).
+3. Debezium CDC: events/s and lag for the same backlog committed in transactions of 1,000.
+
+    .venv/bin/python tests/bench/bench_outbox.py [--events 100000] [--report FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+import uuid
+from typing import Any
+
+import psycopg
+
+from automate.config import Settings, get_settings
+from automate.db import migrate, set_publisher
+from automate.events import emit_event
+from automate.events.emitter import Emitter
+from automate.registry import register_contracts
+from automate.stack.cdc import ensure_outbox_connector
+from automate.topics import ensure_topics
+from automate_core.outbox.relay import Relay
+
+ORDER = {"order_id": "ORD-123", "amount": 99.99, "customer_email": "john@example.com"}
+PLAIN_INSERT = (
+    "INSERT INTO automate_outbox (id, tenant, aggregatetype, aggregateid, type, payload, created_at)"
+    " VALUES (%(id)s::uuid, %(tenant)s, %(topic)s, %(key)s, %(type)s, %(payload)s, %(created_at)s)"
+)
+
+
+def fresh_db(base: Settings, name: str, **overrides: Any) -> Settings:
+    with psycopg.connect(base.dsn, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    info = psycopg.conninfo.conninfo_to_dict(base.dsn)
+    info["dbname"] = name
+    settings = Settings(**{**base.model_dump(), "database_url": psycopg.conninfo.make_conninfo(**info),
+                           **overrides})
+    with psycopg.connect(settings.dsn) as conn:
+        migrate(conn)
+        set_publisher(conn, settings.publisher)
+        register_contracts(settings, conn)
+    return settings
+
+
+def rate(n: int, seconds: float) -> float:
+    return n / seconds if seconds else float("inf")
+
+
+def bench_emit(settings: Settings, n: int, per_txn: int) -> dict[str, float]:
+    """events/s for emit_event and for the plain INSERT, interleaved in rounds to share the noise."""
+    emitter = Emitter(settings)
+    contract, typed = emitter.contract_for("order.created")
+    with psycopg.connect(settings.dsn) as conn:
+        with conn.cursor() as cur:
+            sid = emitter.schema_id(cur, contract)
+        conn.commit()
+        emit_times: list[float] = []
+        plain_times: list[float] = []
+        rounds = 5
+        per_round = n // rounds
+        for _ in range(rounds):
+            began = time.perf_counter()
+            for i in range(per_round):
+                emit_event("order.created", ORDER, connection=conn, settings=settings)
+                if (i + 1) % per_txn == 0:
+                    conn.commit()
+            conn.commit()
+            emit_times.append(time.perf_counter() - began)
+            rows = [emitter.build("order.created", ORDER, sid, contract, typed, dedupe_key=None,
+                                  tenant=None, key=None).params() for _ in range(per_round)]
+            began = time.perf_counter()
+            with conn.cursor() as cur:
+                for i, params in enumerate(rows):
+                    cur.execute(PLAIN_INSERT, params)
+                    if (i + 1) % per_txn == 0:
+                        conn.commit()
+            conn.commit()
+            plain_times.append(time.perf_counter() - began)
+        conn.execute("TRUNCATE automate_outbox")
+        conn.commit()
+    emit_rate = rate(per_round, statistics.median(emit_times))
+    plain_rate = rate(per_round, statistics.median(plain_times))
+    return {"emit_per_s": round(emit_rate), "plain_insert_per_s": round(plain_rate),
+            "overhead_pct": round((plain_rate / emit_rate - 1) * 100, 1)}
+
+
+def fill_backlog(settings: Settings, n: int, topic: str, *, cdc: bool = False) -> float:
+    """Commit n events in transactions of 1,000; returns the wall time of the last commit."""
+    with psycopg.connect(settings.dsn) as conn:
+        for start in range(0, n, 1000):
+            for i in range(start, min(n, start + 1000)):
+                emit_event("user.signed_up", {"n": i}, key=f"k{i % 997}", connection=conn, settings=settings)
+            conn.commit()
+        if not cdc:
+            return time.monotonic()
+        conn.execute("UPDATE automate_outbox SET aggregatetype = %s", (topic,))
+        conn.commit()
+    return time.monotonic()
+
+
+def count_topic(settings: Settings, topic: str, expect: int, timeout: float) -> tuple[int, float]:
+    """Consume until ``expect`` records arrived; returns (count, monotonic time of the last one)."""
+    from confluent_kafka import Consumer
+
+    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": uuid.uuid4().hex,
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe([topic])
+    count, last = 0, time.monotonic()
+    deadline = time.monotonic() + timeout
+    try:
+        while count < expect and time.monotonic() < deadline:
+            got = [m for m in consumer.consume(10000, 0.5) if not m.error()]
+            if got:
+                count += len(got)
+                last = time.monotonic()
+    finally:
+        consumer.close()
+    return count, last
+
+
+def bench_relay(settings: Settings, n: int) -> dict[str, float]:
+    ensure_topics(settings, [settings.topic("events")], partitions=6)
+    fill_backlog(settings, n, settings.topic("events"))
+    with Relay(settings, batch_size=5000) as relay:
+        began = time.monotonic()
+        published = relay.drain(timeout=600)
+        seconds = time.monotonic() - began
+    return {"events": published, "seconds": round(seconds, 2), "events_per_s": round(rate(published, seconds))}
+
+
+def bench_cdc(settings: Settings, n: int) -> dict[str, float]:
+    """The CDC path: rows written by emit_event (INSERT + DELETE) in transactions of 1,000, to a topic of
+    the bench's own; throughput from the first commit to the last record on Kafka, lag after the last commit."""
+    topic = f"{settings.topic_prefix}.bench.{uuid.uuid4().hex[:8]}"
+    ensure_topics(settings, [topic], partitions=6)
+    emitter = Emitter(settings)
+    contract, typed = emitter.contract_for("user.signed_up")
+    began = time.monotonic()
+    with psycopg.connect(settings.dsn) as conn:
+        with conn.cursor() as cur:
+            sid = emitter.schema_id(cur, contract)
+            for start in range(0, n, 1000):
+                for i in range(start, min(n, start + 1000)):
+                    row = emitter.build("user.signed_up", {"n": i}, sid, contract, typed, dedupe_key=None,
+                                        tenant=None, key=f"k{i % 997}", topic=topic)
+                    emitter.write(cur, row)
+                conn.commit()
+    committed = time.monotonic()
+    count, last = count_topic(settings, topic, n, timeout=900)
+    return {"events": count, "write_s": round(committed - began, 2),
+            "events_per_s": round(rate(count, last - began)),
+            "lag_after_last_commit_s": round(last - committed, 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=100_000, help="backlog size for relay and CDC")
+    parser.add_argument("--emits", type=int, default=5_000, help="events per emit_event measurement")
+    parser.add_argument("--report", help="write the JSON report here")
+    args = parser.parse_args()
+    base = get_settings()
+    report: dict[str, Any] = {"machine": {"cpus": __import__("os").cpu_count()}}
+    relay_db = fresh_db(base, "automate_bench_relay", publisher="relay", topic_prefix=f"bench{uuid.uuid4().hex[:6]}")
+    report["emit_relay_mode"] = {
+        "per_txn_1": bench_emit(relay_db, args.emits, 1),
+        "per_txn_100": bench_emit(relay_db, args.emits * 4, 100),
+    }
+    cdc_db_settings = Settings(**{**base.model_dump(), "publisher": "debezium"})
+    with psycopg.connect(cdc_db_settings.dsn) as conn:
+        migrate(conn)
+        set_publisher(conn, "debezium")
+        register_contracts(cdc_db_settings, conn)
+    ensure_outbox_connector(cdc_db_settings)
+    report["emit_debezium_mode"] = {
+        "per_txn_1": bench_emit(cdc_db_settings, args.emits, 1),
+        "per_txn_100": bench_emit(cdc_db_settings, args.emits * 4, 100),
+    }
+    report["relay_backlog"] = bench_relay(relay_db, args.events)
+    report["cdc_backlog"] = bench_cdc(cdc_db_settings, args.events)
+    print(json.dumps(report, indent=2))
+    if args.report:
+        with open(args.report, "w") as fh:
+            json.dump(report, fh, indent=2)
+
+
+if __name__ == "__main__":
+    main()
