@@ -3,7 +3,8 @@
 1. emit_event vs a plain psycopg INSERT of the same row: one event per transaction, and 100 per
    transaction; for the relay publisher (INSERT + NOTIFY) and the Debezium one (INSERT + DELETE).
 2. The relay: events/s from a backlog of N rows to Kafka (acknowledged).
-3. Debezium CDC: events/s and lag for the same backlog committed in transactions of 1,000.
+3. Debezium CDC: events/s for the same backlog (committed while the connector is paused, then
+   resumed), and the commit-to-Kafka lag at a steady 100 events/s.
 
     .venv/bin/python tests/bench/bench_outbox.py [--events 100000] [--report FILE]
 """
@@ -133,42 +134,97 @@ def bench_relay(settings: Settings, n: int) -> dict[str, float]:
         began = time.monotonic()
         published = relay.drain(timeout=600)
         seconds = time.monotonic() - began
-    return {"events": published, "seconds": round(seconds, 2), "events_per_s": round(rate(published, seconds))}
+    return {"events": published, "seconds": round(seconds, 2),
+            "events_per_s": round(rate(published, seconds))}
 
 
-def bench_cdc(settings: Settings, n: int) -> dict[str, float]:
-    """The CDC path: rows written by emit_event (INSERT + DELETE) in transactions of 1,000, to a topic of
-    the bench's own; throughput from the first commit to the last record on Kafka, lag after the last commit."""
-    topic = f"{settings.topic_prefix}.bench.{uuid.uuid4().hex[:8]}"
-    ensure_topics(settings, [topic], partitions=6)
+def _cdc_rows(settings: Settings, n: int, topic: str) -> float:
+    """Commit n events for the CDC path (trigger deletes each row) in transactions of 1,000."""
     emitter = Emitter(settings)
     contract, typed = emitter.contract_for("user.signed_up")
     began = time.monotonic()
-    with psycopg.connect(settings.dsn) as conn:
-        with conn.cursor() as cur:
-            sid = emitter.schema_id(cur, contract)
-            for start in range(0, n, 1000):
-                for i in range(start, min(n, start + 1000)):
-                    row = emitter.build("user.signed_up", {"n": i}, sid, contract, typed, dedupe_key=None,
-                                        tenant=None, key=f"k{i % 997}", topic=topic)
-                    emitter.write(cur, row)
-                conn.commit()
-    committed = time.monotonic()
+    with psycopg.connect(settings.dsn) as conn, conn.cursor() as cur:
+        sid = emitter.schema_id(cur, contract)
+        for start in range(0, n, 1000):
+            for i in range(start, min(n, start + 1000)):
+                row = emitter.build("user.signed_up", {"n": i}, sid, contract, typed, dedupe_key=None,
+                                    tenant=None, key=f"k{i % 997}", topic=topic)
+                emitter.write(cur, row)
+            conn.commit()
+    return time.monotonic() - began
+
+
+def bench_cdc(settings: Settings, n: int) -> dict[str, float]:
+    """Debezium at a backlog: the connector paused while n events are committed, then resumed; events/s
+    from the resume to the last record on Kafka."""
+    from automate.stack.base import http_json
+    from automate.stack.cdc import CONNECTOR
+
+    topic = f"{settings.topic_prefix}.bench.{uuid.uuid4().hex[:8]}"
+    ensure_topics(settings, [topic], partitions=6)
+    base = f"{settings.connect_base_url}/connectors/{CONNECTOR}"
+    http_json("PUT", f"{base}/pause")
+    try:
+        write_s = _cdc_rows(settings, n, topic)
+    finally:
+        http_json("PUT", f"{base}/resume")
+    resumed = time.monotonic()
     count, last = count_topic(settings, topic, n, timeout=900)
-    return {"events": count, "write_s": round(committed - began, 2),
-            "events_per_s": round(rate(count, last - began)),
-            "lag_after_last_commit_s": round(last - committed, 2)}
+    return {"events": count, "write_s": round(write_s, 2), "events_per_s": round(rate(count, last - resumed))}
+
+
+def bench_cdc_lag(settings: Settings, n: int = 500, per_s: float = 100.0) -> dict[str, float]:
+    """Debezium lag at a steady rate: commit one event at a time, time until each is on Kafka."""
+    from confluent_kafka import Consumer
+
+    topic = f"{settings.topic_prefix}.lag.{uuid.uuid4().hex[:8]}"
+    ensure_topics(settings, [topic], partitions=6)
+    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": uuid.uuid4().hex,
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe([topic])
+    consumer.poll(1.0)  # join the group before the clock starts
+    emitter = Emitter(settings)
+    contract, typed = emitter.contract_for("user.signed_up")
+    committed_at: dict[bytes, float] = {}
+    arrived_at: dict[bytes, float] = {}
+
+    def drain(wait: float) -> None:
+        for m in consumer.consume(1000, wait):
+            if not m.error():
+                for k, v in m.headers() or []:
+                    if k == "ce_id":
+                        arrived_at.setdefault(bytes(v), time.monotonic())
+
+    with psycopg.connect(settings.dsn) as conn, conn.cursor() as cur:
+        sid = emitter.schema_id(cur, contract)
+        for i in range(n):
+            row = emitter.build("user.signed_up", {"n": i}, sid, contract, typed, dedupe_key=None,
+                                tenant=None, key=None, topic=topic)
+            emitter.write(cur, row)
+            conn.commit()
+            committed_at[row.id.encode()] = time.monotonic()
+            drain(1.0 / per_s)
+    deadline = time.monotonic() + 60
+    while len(arrived_at) < n and time.monotonic() < deadline:
+        drain(0.2)
+    consumer.close()
+    lags = sorted((arrived_at[k] - t) * 1000 for k, t in committed_at.items() if k in arrived_at)
+    return {"events": len(lags), "rate_per_s": per_s, "p50_ms": round(lags[len(lags) // 2], 1),
+            "p99_ms": round(lags[int(len(lags) * 0.99) - 1], 1), "max_ms": round(lags[-1], 1)}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--events", type=int, default=100_000, help="backlog size for relay and CDC")
     parser.add_argument("--emits", type=int, default=5_000, help="events per emit_event measurement")
     parser.add_argument("--report", help="write the JSON report here")
     args = parser.parse_args()
     base = get_settings()
     report: dict[str, Any] = {"machine": {"cpus": __import__("os").cpu_count()}}
-    relay_db = fresh_db(base, "automate_bench_relay", publisher="relay", topic_prefix=f"bench{uuid.uuid4().hex[:6]}")
+    relay_db = fresh_db(base, "automate_bench_relay", publisher="relay",
+                        topic_prefix=f"bench{uuid.uuid4().hex[:6]}")
     report["emit_relay_mode"] = {
         "per_txn_1": bench_emit(relay_db, args.emits, 1),
         "per_txn_100": bench_emit(relay_db, args.emits * 4, 100),
@@ -185,6 +241,7 @@ def main() -> None:
     }
     report["relay_backlog"] = bench_relay(relay_db, args.events)
     report["cdc_backlog"] = bench_cdc(cdc_db_settings, args.events)
+    report["cdc_lag"] = bench_cdc_lag(cdc_db_settings)
     print(json.dumps(report, indent=2))
     if args.report:
         with open(args.report, "w") as fh:
