@@ -99,36 +99,14 @@ class Contract:
             ) from None
 
 
-    @cached_property
-    def _record_names(self) -> list[str]:
-        names: list[str] = []
-
-        def walk(node: Any, namespace: str | None) -> None:
-            if isinstance(node, list):
-                for sub in node:
-                    walk(sub, namespace)
-            elif isinstance(node, dict):
-                ns = node.get("namespace", namespace)
-                if node.get("type") in ("record", "error") and "name" in node:
-                    name = str(node["name"])
-                    names.append(name if "." in name or not ns else f"{ns}.{name}")
-                    for f in node.get("fields", []):
-                        walk(f.get("type"), ns)
-                elif isinstance(node.get("type"), (dict, list)):
-                    walk(node["type"], ns)
-                for key in ("items", "values"):
-                    if key in node:
-                        walk(node[key], ns)
-
-        walk(self.schema, None)
-        return sorted(names, key=len, reverse=True)
-
     def _field_path(self, fastavro_path: str) -> str:
-        """fastavro says ``ns.Record.field.ns.Sub.sub``; users think ``field.sub``."""
-        path = fastavro_path
-        for name in self._record_names:
-            path = path.replace(name + ".", "").replace("." + name, "")
-        return path or fastavro_path
+        """fastavro names a field by its innermost record's full name (``ns.Inner.n``): keep the field
+        alone for the top record (``amount``), the short record name for nested ones (``Inner.n``)."""
+        top = self.full_name + "."
+        if fastavro_path.startswith(top):
+            return fastavro_path[len(top):]
+        record, _, field = fastavro_path.rpartition(".")
+        return f"{record.rpartition('.')[2]}.{field}" if record else field
 
 
 def encode(contract: Contract, schema_id: int, record: Any) -> bytes:
