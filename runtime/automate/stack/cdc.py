@@ -8,6 +8,7 @@ from string import Template
 from typing import Any
 
 import psycopg
+import psycopg.sql
 
 from automate.config import Settings
 from automate.stack.base import http_json, infra_dir
@@ -38,6 +39,19 @@ def connector_config(settings: Settings) -> dict[str, str]:
     return config
 
 
+def _ensure_publication(settings: Settings, name: str) -> None:
+    """Publish inserts only: the CDC trigger's deletes (and any update) never reach Debezium, which
+    keeps an existing publication in filtered mode."""
+    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(
+                psycopg.sql.SQL(
+                    "CREATE PUBLICATION {} FOR TABLE public.automate_outbox WITH (publish = 'insert')"
+                ).format(psycopg.sql.Identifier(name))
+            )
+
+
 def _get(url: str) -> Any | None:
     try:
         return http_json("GET", url)
@@ -60,6 +74,7 @@ def ensure_outbox_connector(settings: Settings) -> str:
         http_json("DELETE", base)
         return "deleted"
     wanted = connector_config(settings)
+    _ensure_publication(settings, wanted["publication.name"])
     if current is not None:
         current.pop("name", None)
         if current == wanted:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from automate.stack.base import Launch, Service, find_java, http_ok, infra_dir, materialize, render
-from automate.stack.services.kafka import java_opts
+from automate.stack.base import Launch, Service, find_java, http_ok, infra_dir, jvm_opts, materialize, render
 
 __all__ = ["Connect"]
 
@@ -47,10 +46,11 @@ class Connect(Service):
         )
 
     def launch(self) -> Launch:
+        java = find_java(17, self.settings.java_home)
         return Launch(
             argv=[
-                str(find_java(17, self.settings.java_home)),
-                *java_opts("512m"),
+                str(java),
+                *jvm_opts(java, "512m", self.layout.cache("connect.jsa")),
                 f"-Dlog4j2.configurationFile={infra_dir() / 'connect' / 'log4j2.yaml'}",
                 f"-Dkafka.logs.dir={self.layout.home / 'logs'}",
                 "-Dkafka.log.name=connect-worker",
@@ -61,4 +61,20 @@ class Connect(Service):
         )
 
     def ready(self) -> bool:
-        return http_ok(f"{self.url}/connectors")
+        # `GET /` answers before the REST resources do; /health only once the worker is up.
+        return http_ok(f"{self.url}/health")
+
+    def configure(self) -> None:
+        """Connectors created over REST do not survive a standalone worker's restart: register the
+        outbox connector again (from its offsets, nothing is lost) once the outbox table exists."""
+        import psycopg
+
+        from automate.stack.cdc import ensure_outbox_connector
+
+        try:
+            with psycopg.connect(self.settings.dsn, connect_timeout=5) as conn:
+                row = conn.execute("SELECT to_regclass('automate_outbox') IS NOT NULL").fetchone()
+        except psycopg.Error:
+            return  # no database yet: `automate migrate` registers it
+        if row and row[0]:
+            ensure_outbox_connector(self.settings)

@@ -7,16 +7,10 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from automate.stack.base import Launch, Service, find_java, infra_dir, materialize, render
+from automate.stack.base import Launch, Service, find_java, infra_dir, jvm_opts, materialize, render
 from automate.stack.errors import StackError
 
-__all__ = ["Kafka", "java_opts"]
-
-
-def java_opts(heap: str) -> list[str]:
-    """JVM flags for a small dev box: bounded heap, quick start."""
-    return [f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-            "-Djava.awt.headless=true"]
+__all__ = ["Kafka"]
 
 
 class Kafka(Service):
@@ -65,7 +59,7 @@ class Kafka(Service):
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         proc = subprocess.run(
             [java, *self._log_opts(), "-cp", self._classpath(), "kafka.tools.StorageTool", "format",
-             "--standalone", "-t", cluster_id, "-c", str(self._props)],
+             "--standalone", "--cluster-id", cluster_id, "--config", str(self._props)],
             capture_output=True, text=True, check=False,
         )
         if proc.returncode != 0:
@@ -80,7 +74,8 @@ class Kafka(Service):
 
     def launch(self) -> Launch:
         return Launch(
-            argv=[self._java(), *java_opts("768m"), *self._log_opts(), "-cp", self._classpath(),
+            argv=[self._java(), *jvm_opts(Path(self._java()), "768m", self.layout.cache("kafka.jsa")),
+                  *self._log_opts(), "-cp", self._classpath(),
                   "kafka.Kafka", str(self._props)]
         )
 

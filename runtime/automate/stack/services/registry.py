@@ -3,7 +3,18 @@ in Postgres, serving the Confluent-compatible API at ``/apis/ccompat/v7``. It ne
 
 from __future__ import annotations
 
-from automate.stack.base import Launch, Service, find_java, http_json, http_ok, infra_dir, materialize
+from pathlib import Path
+
+from automate.stack.base import (
+    Launch,
+    Service,
+    find_java,
+    http_json,
+    http_ok,
+    infra_dir,
+    jvm_opts,
+    materialize,
+)
 
 __all__ = ["Registry"]
 
@@ -56,13 +67,10 @@ class Registry(Service):
             "QUARKUS_LOG_CATEGORY__IO_APICURIO_REGISTRY_LOGGING_AUDIT__LEVEL": "WARN",
         }
         app = self.layout.lib(self.name)
-        archive = self.layout.data(self.name) / "apicurio.jsa"
-        archive.parent.mkdir(parents=True, exist_ok=True)
+        java = Path(self._java())
         return Launch(
-            argv=[self._java(), "-XX:+UseSerialGC", "-Xms64m", "-Xmx256m", "-XX:TieredStopAtLevel=1",
-                  # Class-data sharing archive written on first start: later starts are ~40% faster.
-                  "-XX:+AutoCreateSharedArchive", f"-XX:SharedArchiveFile={archive}",
-                  "-jar", str(app / "quarkus-run.jar")],
+            argv=[str(java), *jvm_opts(java, "256m", self.layout.cache("registry.jsa")),
+                  "-XX:TieredStopAtLevel=1", "-jar", str(app / "quarkus-run.jar")],
             env=env,
             cwd=app,
         )
