@@ -63,14 +63,15 @@ class Settings(BaseSettings):
     connect_url: str | None = None
     prometheus_url: str | None = None
 
-    # Ports of the local stack.
-    postgres_port: int = 55432
-    kafka_port: int = 59092
-    kafka_controller_port: int = 59093
-    connect_port: int = 58083
-    registry_port: int = 58080
-    registry_management_port: int = 58081  # Apicurio's health and metrics
-    prometheus_port: int = 59090
+    # Ports of the local stack: below 32768, outside Linux's ephemeral range, so that no client
+    # connection's local port can take one while a service restarts.
+    postgres_port: int = 25432
+    kafka_port: int = 29092
+    kafka_controller_port: int = 29093
+    connect_port: int = 28083
+    registry_port: int = 28080
+    registry_management_port: int = 28081  # Apicurio's health and metrics
+    prometheus_port: int = 29090
 
     # Credentials of the local Postgres (loopback only).
     postgres_user: str = "automate"

@@ -21,9 +21,9 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_defaults_point_at_the_local_stack() -> None:
     s = Settings()
-    assert s.dsn == "postgresql://automate:automate@127.0.0.1:55432/automate"
-    assert s.bootstrap_servers == "127.0.0.1:59092"
-    assert s.registry_url == "http://127.0.0.1:58080/apis/ccompat/v7"
+    assert s.dsn == "postgresql://automate:automate@127.0.0.1:25432/automate"
+    assert s.bootstrap_servers == "127.0.0.1:29092"
+    assert s.registry_url == "http://127.0.0.1:28080/apis/ccompat/v7"
     assert s.topic("events") == "automate.events"
     assert s.home.is_absolute() and s.home.name == ".automate"
 
