@@ -3,17 +3,24 @@ migrated template (cheap isolation against the real Postgres)."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from automate.config import Settings, get_settings
 from automate.db import migrate, set_publisher
 
 TEMPLATE_DB = "automate_test_template"
+
+# CI explores the same examples every run (a failure there reproduces); local runs explore new ones.
+hypothesis_settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 
 @pytest.fixture(scope="session")

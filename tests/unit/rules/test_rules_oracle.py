@@ -163,7 +163,7 @@ def test_the_domain_exercises_every_generated_operator() -> None:
     """Guard against a strategy silently collapsing to a few shapes."""
     seen: set[str] = set()
 
-    @settings(max_examples=400, deadline=None, database=None)
+    @settings(max_examples=400, deadline=None, database=None, derandomize=True)
     @given(rule=RULES)
     def collect(rule: Any) -> None:
         pending = [rule]
