@@ -1,0 +1,37 @@
+"""What a step's action is, for the runtime: a name, whether it is idempotent, and an async call.
+
+The connector framework (a later issue) plugs in here: its actions are wrapped as :class:`Action`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from automate.config import Settings
+
+__all__ = ["Action", "ActionContext"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActionContext:
+    """What an action knows about the step it runs for."""
+
+    execution_id: str
+    step_id: str
+    attempt: int  # 1 for the first try
+    idempotency_key: str  # execution id + step id: pass it to outside systems that dedupe
+    tenant: str
+    settings: Settings
+    log: logging.LoggerAdapter[logging.Logger]
+
+
+class Action(Protocol):
+    """A step action. ``run`` returns the step's output (a JSON object) or raises StepError."""
+
+    name: str
+    idempotent: bool
+
+    async def run(self, input: Mapping[str, Any], ctx: ActionContext) -> dict[str, Any]: ...
