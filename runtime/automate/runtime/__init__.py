@@ -1,0 +1,1 @@
+"""The workflow runtime: definitions, the step engine, retries and dead letters."""
