@@ -86,6 +86,9 @@ def db_settings(stack: Settings, template_db: str) -> Iterator[Settings]:
     try:
         yield settings
     finally:
+        from automate.db.context import close_pools
+
+        close_pools(settings)
         with _admin_conn(stack) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

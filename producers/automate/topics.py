@@ -8,12 +8,17 @@ from collections.abc import Iterable
 from automate.config import Settings
 from automate.errors import AutomateError
 
-__all__ = ["core_topics", "ensure_topics"]
+__all__ = ["RETRY_TIER_NAMES", "core_topics", "ensure_topics"]
+
+
+# The retry tiers' fixed delays (DESIGN.md); the runtime picks the smallest at least a backoff.
+RETRY_TIER_NAMES = ("1s", "10s", "1m", "10m", "1h")
 
 
 def core_topics(settings: Settings) -> list[str]:
-    """Topics every deployment has: the events, the dead letters."""
-    return [settings.topic("events"), settings.topic("dlq")]
+    """Topics every deployment has: the events, the dead letters, the retry tiers."""
+    return [settings.topic("events"), settings.topic("dlq"),
+            *(settings.topic(f"retry.{tier}") for tier in RETRY_TIER_NAMES)]
 
 
 def ensure_topics(settings: Settings, names: Iterable[str], *, partitions: int = 6,

@@ -6,33 +6,26 @@ import functools
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from contextvars import ContextVar
 from typing import Any
 
 import psycopg
-from psycopg_pool import ConnectionPool
 
 from automate.config import Settings, get_settings
+from automate.db.context import (
+    current_aconnection,
+    current_connection,
+    pool,
+    use_aconnection,
+    use_connection,
+)
 from automate.events.emitter import Emitter
 from automate.events.workflows import WorkflowStarter
 
 __all__ = ["aemit_event", "arun_workflow", "atransaction", "emit_event", "run_workflow", "transaction"]
 
-_ambient: ContextVar[psycopg.Connection[Any] | None] = ContextVar("automate_ambient_conn", default=None)
-_aambient: ContextVar[psycopg.AsyncConnection[Any] | None] = ContextVar(
-    "automate_ambient_aconn", default=None
-)
-
-
 @functools.cache
 def _emitter(settings: Settings) -> Emitter:
     return Emitter(settings)
-
-
-@functools.cache
-def _pool(settings: Settings) -> ConnectionPool:
-    return ConnectionPool(settings.dsn, min_size=1, max_size=8, open=True, name="automate-events",
-                          kwargs={"application_name": "automate-producer"})
 
 
 def _settings(settings: Settings | None) -> Settings:
@@ -46,12 +39,8 @@ def transaction(settings: Settings | None = None) -> Iterator[psycopg.Connection
     Yields the connection so the caller's own business writes share the transaction; commits on
     normal exit, rolls back on an exception.
     """
-    with _pool(_settings(settings)).connection() as conn, conn.transaction():
-        token = _ambient.set(conn)
-        try:
-            yield conn
-        finally:
-            _ambient.reset(token)
+    with pool(_settings(settings)).connection() as conn, conn.transaction(), use_connection(conn):
+        yield conn
 
 
 @asynccontextmanager
@@ -60,11 +49,8 @@ async def atransaction(settings: Settings | None = None) -> AsyncIterator[psycop
     conn = await psycopg.AsyncConnection.connect(_settings(settings).dsn)
     try:
         async with conn.transaction():
-            token = _aambient.set(conn)
-            try:
+            with use_aconnection(conn):
                 yield conn
-            finally:
-                _aambient.reset(token)
     finally:
         await conn.close()
 
@@ -109,7 +95,7 @@ def emit_event(
     """
     s = _settings(settings)
     emitter = _emitter(s)
-    conn = connection or _ambient.get()
+    conn = connection or current_connection()
     if conn is not None:
         return emitter.emit(conn, type, payload, dedupe_key=dedupe_key, tenant=tenant, key=key)
     django_conn = _django_atomic_connection()
@@ -119,7 +105,7 @@ def emit_event(
             row = emitter.build(type, payload, emitter.schema_id(cur, contract), contract, typed,
                                 dedupe_key=dedupe_key, tenant=tenant, key=key)
             return emitter.write(cur, row)
-    with _pool(s).connection() as own:
+    with pool(s).connection() as own:
         return emitter.emit(own, type, payload, dedupe_key=dedupe_key, tenant=tenant, key=key)
 
 
@@ -136,7 +122,7 @@ async def aemit_event(
     """Async twin of :func:`emit_event` for psycopg's AsyncConnection."""
     s = _settings(settings)
     emitter = _emitter(s)
-    conn = connection or _aambient.get()
+    conn = connection or current_aconnection()
     if conn is not None:
         return await emitter.aemit(conn, type, payload, dedupe_key=dedupe_key, tenant=tenant, key=key)
     async with await psycopg.AsyncConnection.connect(s.dsn) as own:
@@ -161,10 +147,10 @@ def run_workflow(
     """
     s = _settings(settings)
     starter = WorkflowStarter(_emitter(s))
-    conn = connection or _ambient.get()
+    conn = connection or current_connection()
     if conn is not None:
         return starter.start(conn, workflow_slug, payload, tenant=tenant)
-    with _pool(s).connection() as own:
+    with pool(s).connection() as own:
         return starter.start(own, workflow_slug, payload, tenant=tenant)
 
 
@@ -179,7 +165,7 @@ async def arun_workflow(
     """Async twin of :func:`run_workflow`."""
     s = _settings(settings)
     starter = WorkflowStarter(_emitter(s))
-    conn = connection or _aambient.get()
+    conn = connection or current_aconnection()
     if conn is not None:
         return await starter.astart(conn, workflow_slug, payload, tenant=tenant)
     async with await psycopg.AsyncConnection.connect(s.dsn) as own:

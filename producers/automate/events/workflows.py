@@ -4,19 +4,30 @@ from __future__ import annotations
 
 import time
 import uuid
+from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any
 
 import psycopg
+from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
 from automate.contracts import canonical_json, check_json
 from automate.db.queries import query
 from automate.errors import UnknownWorkflow
 from automate.events.emitter import Emitter, OutboxRow
+from automate.models.base import atomic
 
 __all__ = ["EXECUTION_REQUESTED", "WorkflowStarter"]
 
 EXECUTION_REQUESTED = "automate.execution.requested"
+
+
+def _aatomic(conn: psycopg.AsyncConnection[Any]) -> AbstractAsyncContextManager[Any]:
+    """Async twin of automate.models.base.atomic: a savepoint inside the caller's transaction, never a
+    COMMIT behind its back."""
+    if conn.autocommit or conn.info.transaction_status == TransactionStatus.INTRANS:
+        return conn.transaction()
+    return nullcontext()
 
 
 class WorkflowStarter:
@@ -69,7 +80,7 @@ class WorkflowStarter:
               tenant: str | None) -> str:
         self._check(slug, payload)
         tenant = tenant or self.emitter.settings.tenant
-        with conn.transaction(), conn.cursor() as cur:
+        with atomic(conn), conn.cursor() as cur:
             cur.execute(query("workflows", "live_workflow"), {"tenant": tenant, "slug": slug})
             found = cur.fetchone()
             if found is None:
@@ -84,7 +95,7 @@ class WorkflowStarter:
                      tenant: str | None) -> str:
         self._check(slug, payload)
         tenant = tenant or self.emitter.settings.tenant
-        async with conn.transaction(), conn.cursor() as cur:
+        async with _aatomic(conn), conn.cursor() as cur:
             await cur.execute(query("workflows", "live_workflow"), {"tenant": tenant, "slug": slug})
             found = await cur.fetchone()
             if found is None:

@@ -10,7 +10,7 @@ from rich.console import Console
 
 from automate.config import Settings
 
-__all__ = ["console", "fail", "settings_of"]
+__all__ = ["console", "fail", "settings_of", "setup_logging"]
 
 console = Console(stderr=True, highlight=False)
 
@@ -27,3 +27,13 @@ def settings_of(ctx: click.Context) -> Settings:
     return settings
 
 
+
+
+def setup_logging() -> None:
+    """Logging for long-running workers: INFO to stderr, and httpx's request lines (full URLs, which may
+    carry tokens in a query string) kept out."""
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import logging
 import signal
 import threading
 import time
 
 import click
 
-from automate.cli.common import console, fail, settings_of
+from automate.cli.common import console, fail, settings_of, setup_logging
 from automate.errors import AutomateError
 
 __all__ = ["emit", "relay", "schemas"]
@@ -60,7 +59,7 @@ def relay(ctx: click.Context, batch_size: int, lease_seconds: float, poll_interv
     if settings.publisher != "relay" and not once:
         fail("AUTOMATE_PUBLISHER is debezium: Debezium publishes this outbox; set AUTOMATE_PUBLISHER=relay "
              "(and run `automate migrate` to remove the connector) to use the relay instead")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    setup_logging()
     worker = Relay(settings, batch_size=batch_size, lease_seconds=lease_seconds, poll_interval=poll_interval)
     if once:
         began = time.monotonic()

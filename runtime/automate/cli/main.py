@@ -78,12 +78,13 @@ def status(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({s.name: s.to_dict() for s in statuses}, indent=2))
     else:
-        table = Table("service", "state", "url", "pid", "since")
+        table = Table("service", "state", "pid", "since")
+        table.add_column("url", overflow="fold")
         colors = {"running": "green", "external": "blue", "stopped": "red", "unhealthy": "yellow"}
         for s in statuses:
             since = s.to_dict()["since"] or ""
-            table.add_row(s.name, f"[{colors.get(s.state, 'white')}]{s.state}[/]", s.url,
-                          str(s.pid or ""), str(since))
+            table.add_row(s.name, f"[{colors.get(s.state, 'white')}]{s.state}[/]", str(s.pid or ""),
+                          str(since), s.url)
         Console().print(table)
     if any(s.state not in ("running", "external") for s in statuses):
         sys.exit(1)
@@ -182,9 +183,11 @@ def main() -> None:
 def _register() -> None:
     from automate.cli.events import emit, relay, schemas
     from automate.cli.rules import rules
+    from automate.cli.runtime import dlq, executions, retry_worker, runtime
     from automate.cli.smoke import smoke
+    from automate.cli.workflows import workflows
 
-    for command in (emit, relay, rules, schemas, smoke):
+    for command in (dlq, emit, executions, relay, retry_worker, rules, runtime, schemas, smoke, workflows):
         cli.add_command(command)
 
 

@@ -5,7 +5,7 @@ Tree::
 
     AutomateError
     └── RuntimeFailure               something went wrong running a workflow
-        ├── StepError                 an action failed; ``retryable`` says whether the step's retry policy applies
+        ├── StepError                 an action failed; ``retryable``: may the retry policy apply
         │   └── StepTimeout           the step ran past its timeout (retryable)
         ├── TemplateError             a step's input template failed to render (permanent)
         ├── OutputError               a step's output is not JSON or too large (permanent)

@@ -9,3 +9,54 @@ WHERE a.tenant = %(tenant)s AND a.slug = %(slug)s AND a.enabled
 -- name: insert_execution
 INSERT INTO execution (id, tenant, automation_id, workflow_id, status, context)
 VALUES (%(id)s::uuid, %(tenant)s, %(automation_id)s::uuid, %(workflow_id)s::uuid, 'PENDING', %(context)s)
+
+-- Applying a workflow version (automate.runtime.workflow_store), listing and showing workflows.
+
+-- name: lock_automation
+SELECT id, live_version FROM automation WHERE tenant = %(tenant)s AND slug = %(slug)s FOR UPDATE
+
+-- name: insert_automation
+INSERT INTO automation (id, tenant, slug, name)
+VALUES (%(id)s::uuid, %(tenant)s, %(slug)s, %(name)s)
+ON CONFLICT (tenant, slug) DO NOTHING
+
+-- name: workflow_digest
+SELECT id, digest FROM workflow WHERE automation_id = %(automation_id)s AND version = %(version)s
+
+-- name: next_workflow_version
+SELECT coalesce(max(version), 0) + 1 FROM workflow WHERE automation_id = %(automation_id)s
+
+-- name: insert_workflow
+INSERT INTO workflow (id, automation_id, version, definition, digest)
+VALUES (%(id)s::uuid, %(automation_id)s, %(version)s, %(definition)s, %(digest)s)
+
+-- name: set_live_version
+UPDATE automation SET live_version = %(version)s, name = %(name)s, updated_at = now()
+WHERE id = %(automation_id)s
+
+-- name: delete_triggers
+DELETE FROM trigger WHERE automation_id = %(automation_id)s
+
+-- name: insert_trigger
+INSERT INTO trigger (id, automation_id, event_pattern, rule, created_at)
+VALUES (%(id)s::uuid, %(automation_id)s, %(event_pattern)s, %(rule)s, clock_timestamp())
+
+-- name: notify_config
+SELECT pg_notify('automate_config', %(slug)s)
+
+-- name: list_workflows
+SELECT a.id, a.tenant, a.slug, a.name, a.enabled, a.live_version, a.updated_at,
+       coalesce((SELECT array_agg(t.event_pattern ORDER BY t.created_at, t.id)
+                 FROM trigger t WHERE t.automation_id = a.id), '{}') AS triggers
+FROM automation a
+WHERE %(tenant)s::text IS NULL OR a.tenant = %(tenant)s
+ORDER BY a.tenant, a.slug
+
+-- name: get_workflow
+SELECT a.id, a.tenant, a.slug, a.name, a.enabled, a.live_version, a.updated_at,
+       coalesce((SELECT array_agg(t.event_pattern ORDER BY t.created_at, t.id)
+                 FROM trigger t WHERE t.automation_id = a.id), '{}') AS triggers,
+       w.definition
+FROM automation a
+JOIN workflow w ON w.automation_id = a.id AND w.version = a.live_version
+WHERE a.tenant = %(tenant)s AND a.slug = %(slug)s

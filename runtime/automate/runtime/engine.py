@@ -1,0 +1,351 @@
+"""The step engine: advances one execution through its workflow graph.
+
+One piece of code used two ways (``mode``):
+
+- ``inline`` (:meth:`automate.runtime.Runtime.run_execution`): transient failures are retried in
+  process after a backoff sleep; a ``core.wait`` step sleeps in process.
+- ``deferred`` (the Kafka workers): a transient failure records the attempt as RETRYING and hands a
+  StepTask to the scheduler (a retry tier topic); a ``core.wait`` step is deferred the same way. The
+  execution stays RUNNING until the task comes back and :meth:`Engine.advance` resumes it.
+
+State lives in Postgres only; the engine can be killed at any point and called again with the same
+arguments: a step recorded as SUCCESS or SKIPPED is never run again (at-least-once for the rest).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from automate.config import Settings
+from automate.db.queries import query
+from automate.rules import compile_rule
+from automate.runtime import templating
+from automate.runtime.actions import ActionContext, registry
+from automate.runtime.errors import OutputError, StepError, StepTimeout, TemplateError
+from automate.runtime.workflows import StepSpec, WorkflowSpec
+
+__all__ = ["DeadLetterSink", "Deferred", "Engine", "Outcome", "Resume", "Scheduler"]
+
+log = logging.getLogger("automate.runtime")
+
+WAIT_ACTION = "core.wait"
+DONE = ("SUCCESS", "SKIPPED")
+
+
+class Outcome(StrEnum):
+    SUCCESS = "SUCCESS"
+    FAILED = "FAILED"
+    CANCELED = "CANCELED"
+    WAITING = "WAITING"  # a step is parked until a deferred task comes back
+    MISSING = "MISSING"  # no such execution
+    ALREADY_DONE = "ALREADY_DONE"
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """A deferred step coming back: run ``step_id`` as ``attempt``."""
+
+    step_id: str
+    attempt: int
+    reason: Literal["retry", "wait", "replay"] = "retry"
+
+
+@dataclass(frozen=True, slots=True)
+class Deferred:
+    """A step to resume later (a retry after backoff, or a durable wait)."""
+
+    execution_id: str
+    tenant: str
+    workflow_slug: str
+    step_id: str
+    attempt: int
+    due_at: float  # epoch seconds
+    reason: Literal["retry", "wait", "replay"]
+
+
+Scheduler = Callable[[Deferred], Awaitable[None]]
+DeadLetterSink = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+@dataclass
+class _Step:
+    status: str
+    attempt: int
+    output: Any = None
+    error_code: str | None = None
+
+
+@dataclass
+class _Run:
+    """One execution being advanced."""
+
+    id: str
+    tenant: str
+    status: str
+    context: Any
+    event_id: str | None
+    slug: str
+    spec: WorkflowSpec
+    steps: dict[str, _Step] = field(default_factory=dict)
+    deadline: float | None = None
+
+    def scope(self) -> dict[str, Any]:
+        return {
+            "event": {"id": self.event_id, "payload": self.context},
+            "execution": {"id": self.id, "context": self.context, "tenant": self.tenant},
+            "steps": {sid: {"output": s.output, "status": s.status} for sid, s in self.steps.items()},
+        }
+
+
+class Engine:
+    """Advances executions; safe to share between many concurrent executions of one worker."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        pool: AsyncConnectionPool,
+        *,
+        mode: Literal["inline", "deferred"] = "inline",
+        scheduler: Scheduler | None = None,
+        dead_letters: DeadLetterSink | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        if mode == "deferred" and scheduler is None:
+            raise ValueError("deferred mode needs a scheduler")
+        self.settings = settings
+        self.pool = pool
+        self.mode = mode
+        self.scheduler = scheduler
+        self.dead_letters = dead_letters
+        self.rng = rng or random.Random()
+        self._specs: dict[str, WorkflowSpec] = {}
+
+    # -- loading -------------------------------------------------------------------------------
+
+    async def _load(self, execution_id: str) -> _Run | None:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(query("runtime", "load_execution"), {"id": execution_id})
+            row = await cur.fetchone()
+            if row is None:
+                return None
+            steps_cur = await conn.execute(query("runtime", "latest_step_runs"), {"id": execution_id})
+            step_rows = await steps_cur.fetchall()
+        (ident, tenant, status, context, event_id, _attempt, _started, deadline, workflow_id, definition,
+         _version, slug, _automation_id) = row
+        if definition is None:
+            raise OutputError(f"execution {ident} has no workflow version (deleted?)",
+                              code="workflow.missing")
+        spec = self._specs.get(workflow_id)
+        if spec is None:
+            spec = WorkflowSpec.model_validate(definition)
+            self._specs[workflow_id] = spec
+        run = _Run(ident, tenant, status, context, event_id, slug, spec,
+                   deadline=deadline.timestamp() if isinstance(deadline, datetime) else None)
+        for sid, attempt, st, output, code, _msg in step_rows:
+            run.steps[sid] = _Step(st, attempt, output, code)
+        return run
+
+    # -- public --------------------------------------------------------------------------------
+
+    async def advance(self, execution_id: str, resume: Resume | None = None) -> Outcome:
+        """Run every step that can run now; returns where the execution stands."""
+        run = await self._load(execution_id)
+        if run is None:
+            return Outcome.MISSING
+        if run.status in ("SUCCESS", "FAILED", "CANCELED"):
+            return Outcome.ALREADY_DONE
+        if run.status == "PENDING":
+            timeout = run.spec.timeout if run.spec.timeout is not None else 86400.0 * 365
+            async with self.pool.connection() as conn:
+                await conn.execute(query("runtime", "start_execution"), {"id": run.id, "timeout": timeout})
+            run.status = "RUNNING"
+            if run.deadline is None:
+                run.deadline = time.time() + timeout
+        resumed = resume
+        while True:
+            if run.deadline is not None and time.time() > run.deadline:
+                return await self._finish(run, "FAILED", {"code": "execution.timeout",
+                                                          "message": "the execution ran past its timeout"})
+            if await self._canceled(run.id):
+                return Outcome.CANCELED
+            ready = self._ready(run, resumed)
+            resumed = None
+            if not ready:
+                break
+            results = await asyncio.gather(*(self._run_step(run, step, attempt, reason)
+                                             for step, attempt, reason in ready))
+            failed = next((r for r in results if r is not None), None)
+            if failed is not None:
+                return await self._finish(run, "FAILED", failed)
+        if all(s.id in run.steps and run.steps[s.id].status in DONE for s in run.spec.steps):
+            return await self._finish(run, "SUCCESS", None)
+        return Outcome.WAITING
+
+    # -- scheduling ------------------------------------------------------------------------------
+
+    def _ready(self, run: _Run, resume: Resume | None) -> list[tuple[StepSpec, int, str]]:
+        ready: list[tuple[StepSpec, int, str]] = []
+        for step in run.spec.steps:
+            state = run.steps.get(step.id)
+            if not all(n in run.steps and run.steps[n].status in DONE for n in step.needs):
+                continue
+            if state is None:
+                ready.append((step, 1, "start"))
+            elif (state.status in ("RETRYING", "FAILED") and resume is not None
+                  and resume.step_id == step.id and resume.attempt == state.attempt + 1):
+                # Only the attempt that was scheduled: a duplicate task finds it already recorded.
+                ready.append((step, resume.attempt, resume.reason))
+        return ready
+
+    async def _canceled(self, execution_id: str) -> bool:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute("SELECT status FROM execution WHERE id = %s::uuid", (execution_id,))
+            row = await cur.fetchone()
+        return row is not None and row[0] == "CANCELED"
+
+    # -- one step ------------------------------------------------------------------------------
+
+    async def _run_step(self, run: _Run, step: StepSpec, attempt: int, reason: str) -> dict[str, Any] | None:
+        """Run one step to a recorded result. Returns the execution's error when it must fail."""
+        while True:
+            started = datetime.now().astimezone()
+            scope = run.scope()
+            if step.when is not None and not compile_rule(step.when).evaluate(scope):
+                await self._record(run, step, attempt, "SKIPPED", started, output=None)
+                return None
+            if step.action == WAIT_ACTION:
+                outcome = await self._wait_step(run, step, attempt, reason, started)
+                if outcome == "parked":
+                    return None
+                return None
+            try:
+                rendered = templating.render(step.input, scope)
+                output = await self._call(run, step, attempt, rendered)
+            except (StepError, TemplateError, OutputError) as exc:
+                error = _describe(exc)
+                retryable = isinstance(exc, StepError) and exc.retryable
+                if step.retry.should_retry(error["code"], retryable, attempt):
+                    delay = step.retry.delay(attempt, self.rng)
+                    if isinstance(exc, StepError) and exc.retry_after:
+                        delay = max(delay, exc.retry_after)
+                    if self.mode == "inline":
+                        await self._record(run, step, attempt, "RETRYING", started, error=error)
+                        await asyncio.sleep(delay)
+                        attempt += 1
+                        continue
+                    await self._record(run, step, attempt, "RETRYING", started, error=error)
+                    assert self.scheduler is not None
+                    await self.scheduler(Deferred(run.id, run.tenant, run.slug, step.id, attempt + 1,
+                                                  time.time() + delay, "retry"))
+                    return None
+                await self._record(run, step, attempt, "FAILED", started, error=error)
+                await self._dead_letter(run, step, attempt, error)
+                return {**error, "step_id": step.id, "attempt": attempt}
+            await self._record(run, step, attempt, "SUCCESS", started, output=output)
+            return None
+
+    async def _wait_step(self, run: _Run, step: StepSpec, attempt: int, reason: str,
+                         started: datetime) -> str:
+        rendered = templating.render(step.input, run.scope())
+        seconds = float(rendered.get("seconds", 0))
+        if reason == "wait":  # the deferred task came back: the wait is over
+            await self._record(run, step, attempt, "SUCCESS", started, output={"waited": seconds})
+            return "done"
+        if self.mode == "inline" or seconds <= 0:
+            await asyncio.sleep(max(seconds, 0))
+            await self._record(run, step, attempt, "SUCCESS", started, output={"waited": seconds})
+            return "done"
+        await self._record(run, step, attempt, "RETRYING", started,
+                           error={"code": "wait", "message": f"waiting {seconds}s"})
+        assert self.scheduler is not None
+        await self.scheduler(Deferred(run.id, run.tenant, run.slug, step.id, attempt + 1,
+                                      time.time() + seconds, "wait"))
+        return "parked"
+
+    async def _call(self, run: _Run, step: StepSpec, attempt: int, rendered: Any) -> dict[str, Any]:
+        action = registry.require(step.action)
+        ctx = ActionContext(
+            execution_id=run.id, step_id=step.id, attempt=attempt,
+            idempotency_key=f"{run.id}:{step.id}", tenant=run.tenant, settings=self.settings,
+            log=logging.LoggerAdapter(log, {"execution_id": run.id, "step_id": step.id,
+                                            "tenant": run.tenant}),
+        )
+        try:
+            if step.timeout is not None:
+                output = await asyncio.wait_for(action.run(rendered, ctx), step.timeout)
+            else:
+                output = await action.run(rendered, ctx)
+        except TimeoutError:
+            raise StepTimeout(f"step {step.id} ran past its timeout of {step.timeout}s") from None
+        except (StepError, TemplateError, OutputError):
+            raise
+        except Exception as exc:  # an action's bug is a permanent failure, recorded, not a crash
+            raise StepError(f"action {step.action} raised {type(exc).__name__}: {exc}",
+                            code="action.internal") from exc
+        return self._check_output(output)
+
+    def _check_output(self, output: Any) -> dict[str, Any]:
+        if not isinstance(output, Mapping):
+            raise OutputError(f"step output must be a JSON object, not {type(output).__name__}",
+                              code="output.not_json")
+        try:
+            text = json.dumps(output, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise OutputError(f"step output is not JSON: {exc}", code="output.not_json") from None
+        if len(text) > self.settings.max_step_output_bytes:
+            raise OutputError(
+                f"step output is {len(text)} bytes, above AUTOMATE_MAX_STEP_OUTPUT_BYTES="
+                f"{self.settings.max_step_output_bytes}", code="output.too_large")
+        return dict(output)
+
+    # -- state ---------------------------------------------------------------------------------
+
+    async def _record(self, run: _Run, step: StepSpec, attempt: int, status: str, started: datetime, *,
+                      output: Any = None, error: dict[str, Any] | None = None) -> None:
+        async with self.pool.connection() as conn:
+            await conn.execute(query("runtime", "record_step"), {
+                "id": str(uuid.uuid4()), "execution_id": run.id, "step_id": step.id, "attempt": attempt,
+                "status": status, "idempotency_key": f"{run.id}:{step.id}",
+                "input": Jsonb(step.input),  # templates and secret references, never resolved values
+                "output": Jsonb(output) if output is not None else None,
+                "error_code": error["code"] if error else None,
+                "error_message": error["message"] if error else None,
+                "started_at": started,
+            })
+        run.steps[step.id] = _Step(status, attempt, output, error["code"] if error else None)
+
+    async def _finish(self, run: _Run, status: str, error: dict[str, Any] | None) -> Outcome:
+        async with self.pool.connection() as conn:
+            await conn.execute(query("runtime", "finish_execution"),
+                               {"id": run.id, "status": status, "error": Jsonb(error) if error else None})
+        log.info("execution finished", extra={"action": "execution.finish", "execution_id": run.id,
+                                              "status": status, "tenant": run.tenant})
+        return Outcome(status)
+
+    async def _dead_letter(self, run: _Run, step: StepSpec, attempt: int, error: dict[str, Any]) -> None:
+        if self.dead_letters is None:
+            return
+        await self.dead_letters({
+            "kind": "step", "execution_id": run.id, "tenant": run.tenant, "workflow_slug": run.slug,
+            "step_id": step.id, "attempt": attempt, "error_code": error["code"],
+            "error_message": error["message"], "failed_at": int(time.time() * 1000),
+            "source_topic": None, "original": None,
+        })
+
+
+def _describe(exc: Exception) -> dict[str, Any]:
+    code = getattr(exc, "code", "internal")
+    return {"code": str(code), "message": str(exc)[:2000]}

@@ -1,0 +1,155 @@
+"""What the Kafka workers share: the Avro records they read and write, an asyncio-friendly producer, and
+committing offsets only up to the lowest unfinished message of each partition."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+from typing import Any
+
+import psycopg
+
+from automate.config import Settings
+from automate.contracts import Contract, ContractSet, decode, encode, split_wire
+from automate.db.queries import query
+
+__all__ = ["RETRY_TIERS", "AsyncProducer", "OffsetTracker", "Records", "retry_topic", "tier_for"]
+
+# Fixed delay per tier, smallest first (DESIGN.md): a retry goes to the smallest tier at least its backoff.
+RETRY_TIERS: tuple[tuple[str, float], ...] = (("1s", 1.0), ("10s", 10.0), ("1m", 60.0), ("10m", 600.0),
+                                             ("1h", 3600.0))
+
+
+def tier_for(delay: float) -> str:
+    for name, seconds in RETRY_TIERS:
+        if seconds >= delay:
+            return name
+    return RETRY_TIERS[-1][0]
+
+
+def retry_topic(settings: Settings, tier: str) -> str:
+    return settings.topic(f"retry.{tier}")
+
+
+class Records:
+    """Encode and decode the built-in records by schema id (ids cached in Postgres by `migrate`)."""
+
+    def __init__(self, settings: Settings, contracts: ContractSet | None = None) -> None:
+        self.contracts = contracts or ContractSet()
+        self.by_id: dict[int, Contract] = {}
+        self.id_of: dict[str, int] = {}
+        builtins = {self.contracts.builtin(n).fingerprint: self.contracts.builtin(n)
+                    for n in self.contracts.builtins()}
+        with psycopg.connect(settings.dsn) as conn:
+            for fingerprint, schema_id in conn.execute(query("outbox", "schema_ids")).fetchall():
+                contract = builtins.get(str(fingerprint))
+                if contract is not None:
+                    self.by_id[int(schema_id)] = contract
+                    self.id_of[contract.full_name] = int(schema_id)
+
+    def encode(self, name: str, record: dict[str, Any]) -> bytes:
+        contract = self.contracts.builtin(name)
+        schema_id = self.id_of.get(contract.full_name)
+        if schema_id is None:
+            raise LookupError(f"{contract.full_name} is not registered: run `automate migrate`")
+        return encode(contract, schema_id, record)
+
+    def decode(self, data: bytes) -> tuple[str, dict[str, Any]]:
+        """(record name, record); ValueError/LookupError for a record we cannot read."""
+        schema_id, _ = split_wire(data)
+        contract = self.by_id.get(schema_id)
+        if contract is None:
+            raise LookupError(f"unknown schema id {schema_id}")
+        return str(contract.schema["name"]), decode(contract, data)
+
+
+class AsyncProducer:
+    """confluent-kafka's producer with awaitable deliveries (a background thread polls it)."""
+
+    def __init__(self, settings: Settings, **config: Any) -> None:
+        from confluent_kafka import Producer
+
+        self._producer = Producer({
+            "bootstrap.servers": settings.bootstrap_servers, "enable.idempotence": True,
+            "partitioner": "murmur2_random", "linger.ms": 2, "log_level": 3, **config,
+        })
+        self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        import threading
+
+        self._thread = threading.Thread(target=self._poll, name="automate-producer-poll", daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        while not self._closed:
+            self._producer.poll(0.05)
+
+    async def send(self, topic: str, value: bytes, key: str | None = None,
+                   headers: list[tuple[str, str | bytes | None]] | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+
+        def settle(err: Any) -> None:
+            if done.done():
+                return
+            if err is None:
+                done.set_result(None)
+            else:
+                done.set_exception(RuntimeError(str(err)))
+
+        def on_delivery(err: Any, _msg: Any) -> None:
+            loop.call_soon_threadsafe(settle, err)
+
+        while True:
+            try:
+                self._producer.produce(topic, value=value, key=key.encode() if key else None,
+                                       headers=headers, on_delivery=on_delivery)
+                break
+            except BufferError:
+                await asyncio.sleep(0.01)
+        await done
+
+    def close(self) -> None:
+        self._producer.flush(10)
+        self._closed = True
+        self._thread.join(2)
+
+
+class OffsetTracker:
+    """Per partition, the offsets in flight; the committable offset is one past the longest finished
+    prefix, so a crash re-delivers everything not finished (and maybe some finished: at-least-once)."""
+
+    def __init__(self) -> None:
+        self._inflight: dict[tuple[str, int], collections.OrderedDict[int, bool]] = {}
+
+    def started(self, topic: str, partition: int, offset: int) -> None:
+        self._inflight.setdefault((topic, partition), collections.OrderedDict())[offset] = False
+
+    def finished(self, topic: str, partition: int, offset: int) -> None:
+        self._inflight[(topic, partition)][offset] = True
+
+    def committable(self) -> dict[tuple[str, int], int]:
+        """Offsets to commit now (and forgets the finished prefix)."""
+        out: dict[tuple[str, int], int] = {}
+        for tp, offsets in self._inflight.items():
+            last = None
+            while offsets:
+                first = next(iter(offsets))
+                if not offsets[first]:
+                    break
+                offsets.popitem(last=False)
+                last = first
+            if last is not None:
+                out[tp] = last + 1
+        return out
+
+    def forget(self, topic: str, partition: int) -> None:
+        self._inflight.pop((topic, partition), None)
+
+    def pending(self) -> int:
+        return sum(1 for offsets in self._inflight.values() for done in offsets.values() if not done)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)

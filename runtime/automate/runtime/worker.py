@@ -1,0 +1,187 @@
+"""`automate runtime`: consumes the workflow topics and advances executions, many at once.
+
+Each message is one unit of work for one execution: an ExecutionRequest (start it) or a StepTask (resume
+it at a step whose retry or wait is due). Messages are handled concurrently (asyncio, bounded), one at a
+time per execution; offsets are committed only up to the lowest unfinished message of each partition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import logging
+import re
+import signal
+import time
+from typing import Any
+
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from automate.config import Settings
+from automate.db.queries import query
+from automate.runtime.engine import Deferred, Engine, Outcome, Resume
+from automate.runtime.kafka_io import AsyncProducer, OffsetTracker, Records, retry_topic, tier_for
+
+__all__ = ["RuntimeWorker"]
+
+log = logging.getLogger("automate.runtime.worker")
+
+
+class RuntimeWorker:
+    """One runtime worker process (scale out by running more in the same consumer group)."""
+
+    def __init__(self, settings: Settings, *, concurrency: int = 1000, group: str | None = None) -> None:
+        self.settings = settings
+        self.concurrency = concurrency
+        self.group = group or f"{settings.topic_prefix}-runtime"
+        self.records = Records(settings)
+        self.tracker = OffsetTracker()
+        self.stats: dict[str, int] = {"messages": 0, "poison": 0, "finished": 0, "deferred": 0}
+        self._stop = asyncio.Event()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._users: dict[str, int] = {}
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        from confluent_kafka import Consumer
+
+        prefix = re.escape(self.settings.topic("workflow."))
+        consumer = Consumer({
+            "bootstrap.servers": self.settings.bootstrap_servers,
+            "group.id": self.group,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "topic.metadata.refresh.interval.ms": 2000,  # new workflow topics are picked up quickly
+            "partition.assignment.strategy": "cooperative-sticky",
+            "log_level": 3,
+        })
+        io = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="automate-consumer")
+        loop = asyncio.get_running_loop()
+        producer = AsyncProducer(self.settings)
+        pool = AsyncConnectionPool(self.settings.dsn, min_size=2, max_size=20, open=False,
+                                   kwargs={"application_name": "automate-runtime"})
+        await pool.open()
+
+        async def schedule(task: Deferred) -> None:
+            delay = max(0.0, task.due_at - time.time())
+            record = {"execution_id": task.execution_id, "tenant": task.tenant,
+                      "workflow_slug": task.workflow_slug, "step_id": task.step_id, "attempt": task.attempt,
+                      "due_at": int(task.due_at * 1000), "reason": task.reason}
+            await producer.send(
+                retry_topic(self.settings, tier_for(delay)), self.records.encode("StepTask", record),
+                key=task.execution_id,
+                headers=[("automate_due_at", str(int(task.due_at * 1000))),
+                         ("automate_attempt", str(task.attempt)),
+                         ("automate_target", self.settings.topic(f"workflow.{task.workflow_slug}"))],
+            )
+            self.stats["deferred"] += 1
+
+        async def dead_letter(record: dict[str, Any]) -> None:
+            await producer.send(self.settings.topic("dlq"), self.records.encode("DeadLetter", record),
+                                key=record.get("execution_id"))
+
+        engine = Engine(self.settings, pool, mode="deferred", scheduler=schedule, dead_letters=dead_letter)
+        slots = asyncio.Semaphore(self.concurrency)
+        tasks: set[asyncio.Task[None]] = set()
+        await loop.run_in_executor(io, lambda: consumer.subscribe([f"^{prefix}.*"]))
+        last_commit = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                messages: list[Any] = await loop.run_in_executor(io, consumer.consume, 500, 0.1)
+                for msg in messages:
+                    if msg.error():
+                        continue
+                    self.tracker.started(msg.topic(), msg.partition(), msg.offset())
+                    await slots.acquire()
+                    task = asyncio.create_task(self._handle(engine, dead_letter, msg, slots))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                if time.monotonic() - last_commit > 0.2:
+                    await self._commit(loop, io, consumer)
+                    last_commit = time.monotonic()
+            if tasks:
+                await asyncio.wait(tasks, timeout=30)
+            await self._commit(loop, io, consumer)
+        finally:
+            await loop.run_in_executor(io, consumer.close)
+            io.shutdown()
+            producer.close()
+            await pool.close()
+
+    async def _commit(self, loop: asyncio.AbstractEventLoop, io: concurrent.futures.Executor,
+                      consumer: Any) -> None:
+        from confluent_kafka import KafkaException, TopicPartition
+
+        offsets = self.tracker.committable()
+        if not offsets:
+            return
+        parts = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+        try:
+            await loop.run_in_executor(io, lambda: consumer.commit(offsets=parts, asynchronous=False))
+        except KafkaException as exc:  # e.g. a rebalance took the partition: it will be redelivered
+            log.warning("commit failed", extra={"action": "runtime.commit_failed", "error": str(exc)})
+
+    async def _handle(self, engine: Engine, dead_letter: Any, msg: Any, slots: asyncio.Semaphore) -> None:
+        try:
+            self.stats["messages"] += 1
+            try:
+                name, record = self.records.decode(msg.value() or b"")
+            except (ValueError, LookupError, EOFError) as exc:
+                self.stats["poison"] += 1
+                await dead_letter({
+                    "kind": "poison", "execution_id": None, "tenant": None, "workflow_slug": None,
+                    "step_id": None, "attempt": None, "error_code": "record.unreadable",
+                    "error_message": str(exc)[:500], "failed_at": int(time.time() * 1000),
+                    "source_topic": msg.topic(), "original": msg.value(),
+                })
+                return
+            execution_id = str(record["execution_id"])
+            lock = self._locks.setdefault(execution_id, asyncio.Lock())
+            self._users[execution_id] = self._users.get(execution_id, 0) + 1
+            try:
+                async with lock:  # one message at a time per execution
+                    outcome = await self._process(engine, name, record)
+            finally:
+                self._users[execution_id] -= 1
+                if self._users[execution_id] == 0:
+                    del self._users[execution_id], self._locks[execution_id]
+            if outcome in (Outcome.SUCCESS, Outcome.FAILED):
+                self.stats["finished"] += 1
+        except Exception:
+            # The engine records typed failures itself; anything else is logged and the message is
+            # finished (not retried forever): the execution stays RUNNING for an operator to see.
+            log.exception("message failed", extra={"action": "runtime.message_failed",
+                                                   "topic": msg.topic(), "offset": msg.offset()})
+        finally:
+            self.tracker.finished(msg.topic(), msg.partition(), msg.offset())
+            slots.release()
+
+    async def _process(self, engine: Engine, name: str, record: dict[str, Any]) -> Outcome:
+        if name == "ExecutionRequest":
+            async with engine.pool.connection() as conn:
+                await conn.execute(query("runtime", "create_execution_for_request"), {
+                    "id": record["execution_id"], "tenant": record["tenant"],
+                    "automation_id": record["automation_id"], "version": record["workflow_version"],
+                    "event_id": record.get("event_id"), "context": Jsonb(json.loads(record["context"])),
+                })
+            return await engine.advance(record["execution_id"])
+        if name == "StepTask":
+            resume = Resume(record["step_id"], int(record["attempt"]), record["reason"])
+            return await engine.advance(record["execution_id"], resume)
+        raise LookupError(f"unexpected record {name} on a workflow topic")
+
+
+def run_worker(settings: Settings, concurrency: int) -> None:
+    worker = RuntimeWorker(settings, concurrency=concurrency)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, worker.stop)
+        await worker.run()
+
+    asyncio.run(main())
