@@ -40,7 +40,7 @@ def spec_of(data: dict[str, Any]) -> WorkflowSpec:
 
 
 def topics(settings: Settings) -> set[str]:
-    from confluent_kafka.admin import AdminClient  # type: ignore[attr-defined]
+    from confluent_kafka.admin import AdminClient
 
     admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
     return set(admin.list_topics(timeout=30).topics)
@@ -48,8 +48,9 @@ def topics(settings: Settings) -> set[str]:
 
 def versions(conn: psycopg.Connection[Any], slug: str) -> list[tuple[int, str, Any]]:
     return conn.execute(
-        "SELECT w.version, w.digest, w.definition FROM workflow w JOIN automation a ON a.id = w.automation_id "
-        "WHERE a.slug = %s ORDER BY w.version", (slug,)).fetchall()
+        "SELECT w.version, w.digest, w.definition FROM workflow w "
+        "JOIN automation a ON a.id = w.automation_id WHERE a.slug = %s ORDER BY w.version", (slug,)
+    ).fetchall()
 
 
 def triggers(conn: psycopg.Connection[Any], automation_id: str) -> list[tuple[str, Any]]:
@@ -57,7 +58,7 @@ def triggers(conn: psycopg.Connection[Any], automation_id: str) -> list[tuple[st
                         "ORDER BY created_at", (automation_id,)).fetchall()
 
 
-# --- apply -------------------------------------------------------------------------------------------------
+# --- apply ----------------------------------------------------------------------------------------
 
 
 def test_apply_creates_version_1_its_triggers_and_its_topic(db_settings: Settings,
@@ -65,7 +66,8 @@ def test_apply_creates_version_1_its_triggers_and_its_topic(db_settings: Setting
     spec = spec_of(example)
     with psycopg.connect(db_settings.dsn) as conn:
         result = apply(conn, spec, db_settings)
-        assert (result.slug, result.tenant, result.version, result.created) == ("order-fulfilment", "acme", 1, True)
+        assert (result.slug, result.tenant, result.version, result.created) == (
+            "order-fulfilment", "acme", 1, True)
         assert result.topic == db_settings.topic("workflow.order-fulfilment")
         row = conn.execute("SELECT tenant, name, enabled, live_version FROM automation WHERE id = %s",
                            (result.automation_id,)).fetchone()
@@ -91,7 +93,9 @@ def test_apply_notifies_the_processors_only_on_change(db_settings: Settings, exa
         assert [n.payload for n in listener.notifies(timeout=1)] == []
 
 
-def test_reapplying_the_same_definition_changes_nothing(db_settings: Settings, example: dict[str, Any]) -> None:
+def test_reapplying_the_same_definition_changes_nothing(
+    db_settings: Settings, example: dict[str, Any]
+) -> None:
     with psycopg.connect(db_settings.dsn) as conn:
         first = apply(conn, spec_of(example), db_settings)
         before = conn.execute("SELECT updated_at FROM automation").fetchall()
@@ -114,8 +118,8 @@ def test_a_change_makes_version_2_live_and_keeps_version_1_intact(
         [(_, digest_1, definition_1)] = versions(conn, "order-fulfilment")
         execution_id = str(uuid.uuid4())
         with conn.transaction():
-            conn.execute("INSERT INTO execution (id, tenant, automation_id, workflow_id) VALUES (%s, %s, %s, %s)",
-                         (execution_id, "acme", v1.automation_id, v1.workflow_id))
+            conn.execute("INSERT INTO execution (id, tenant, automation_id, workflow_id) "
+                         "VALUES (%s, %s, %s, %s)", (execution_id, "acme", v1.automation_id, v1.workflow_id))
 
         changed = copy.deepcopy(example)
         changed["name"] = "Order fulfilment (v2)"
@@ -130,10 +134,11 @@ def test_a_change_makes_version_2_live_and_keeps_version_1_intact(
         assert [v for v, _, _ in stored] == [1, 2]
         assert stored[0][1:] == (digest_1, definition_1)  # version 1 untouched
         assert stored[1][2]["steps"][1]["input"]["url"] == "https://hooks.example.com/y"
-        assert conn.execute("SELECT live_version, name FROM automation").fetchone() == (2, "Order fulfilment (v2)")
+        live = conn.execute("SELECT live_version, name FROM automation").fetchone()
+        assert live == (2, "Order fulfilment (v2)")
         assert triggers(conn, v1.automation_id) == [("order.paid", None), ("order.refunded", {"var": "full"})]
-        pinned = conn.execute("SELECT workflow_id::text FROM execution WHERE id = %s", (execution_id,)).fetchone()
-        assert pinned == (v1.workflow_id,)
+        pinned = conn.execute("SELECT workflow_id::text FROM execution WHERE id = %s", (execution_id,))
+        assert pinned.fetchone() == (v1.workflow_id,)
 
         found = get_workflow(conn, "order-fulfilment", "acme")
         assert found is not None
@@ -190,12 +195,12 @@ def test_an_unreachable_kafka_is_a_clear_error_after_the_version_is_stored(
     offline = Settings(**{**db_settings.model_dump(), "kafka_bootstrap": "127.0.0.1:1"})
     with psycopg.connect(db_settings.dsn) as conn:
         with pytest.raises(AutomateError, match="is stored and live, but its topic") as caught:
-            apply(conn, spec_of(example), offline)
+            apply(conn, spec_of(example), offline, topic_timeout=2)
         assert caught.value.code == "workflow.topic" and caught.value.retryable
         assert [v for v, _, _ in versions(conn, "order-fulfilment")] == [1]
 
 
-# --- the commands ----------------------------------------------------------------------------------------
+# --- the commands ---------------------------------------------------------------------------------
 
 
 def invoke(settings: Settings, *args: str) -> Any:
@@ -271,7 +276,8 @@ def test_cli_apply_refuses_one_slug_defined_twice(db_settings: Settings, tmp_pat
 
 
 def test_the_automate_command_applies_lists_and_shows(db_settings: Settings) -> None:
-    env = {**os.environ, "AUTOMATE_DATABASE_URL": db_settings.dsn, "AUTOMATE_TOPIC_PREFIX": db_settings.topic_prefix}
+    env = {**os.environ, "AUTOMATE_DATABASE_URL": db_settings.dsn,
+           "AUTOMATE_TOPIC_PREFIX": db_settings.topic_prefix}
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "automate.cli", "workflows", *args], env=env,

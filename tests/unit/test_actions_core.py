@@ -22,7 +22,7 @@ from automate.runtime.actions import (
 )
 from automate.runtime.errors import StepError
 
-BUILTINS = {"core.log", "core.transform", "core.fail", "core.sleep", "core.noop", "http.request"}
+BUILTINS = {"core.log", "core.transform", "core.fail", "core.sleep", "core.wait", "core.noop", "http.request"}
 
 
 def make_ctx(*, attempt: int = 1, logger: str = "automate.test.actions") -> ActionContext:

@@ -397,7 +397,7 @@ def test_a_single_attempt_never_retries() -> None:
 def test_the_policy_is_frozen_and_refuses_unknown_keys() -> None:
     policy = RetryPolicy()
     with pytest.raises(ValidationError):
-        policy.max_attempts = 9  # type: ignore[misc]
+        policy.max_attempts = 9
     with pytest.raises(ValidationError, match="attempts"):
         RetryPolicy.model_validate({"attempts": 3})
     assert policy.model_dump() == {"max_attempts": 3, "backoff": "exponential", "initial": 1.0, "max": 600.0,

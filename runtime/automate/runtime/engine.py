@@ -35,6 +35,7 @@ from automate.rules import compile_rule
 from automate.runtime import templating
 from automate.runtime.actions import ActionContext, registry
 from automate.runtime.errors import OutputError, StepError, StepTimeout, TemplateError
+from automate.runtime.state import StateWriter
 from automate.runtime.workflows import StepSpec, WorkflowSpec
 
 __all__ = ["DeadLetterSink", "Deferred", "Engine", "Outcome", "Resume", "Scheduler"]
@@ -132,6 +133,7 @@ class Engine:
         self.dead_letters = dead_letters
         self.rng = rng or random.Random()
         self._specs: dict[str, WorkflowSpec] = {}
+        self.writer = StateWriter(pool)
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -179,7 +181,7 @@ class Engine:
             if run.deadline is not None and time.time() > run.deadline:
                 return await self._finish(run, "FAILED", {"code": "execution.timeout",
                                                           "message": "the execution ran past its timeout"})
-            if await self._canceled(run.id):
+            if run.status == "CANCELED":
                 return Outcome.CANCELED
             ready = self._ready(run, resumed)
             resumed = None
@@ -209,12 +211,6 @@ class Engine:
                 # Only the attempt that was scheduled: a duplicate task finds it already recorded.
                 ready.append((step, resume.attempt, resume.reason))
         return ready
-
-    async def _canceled(self, execution_id: str) -> bool:
-        async with self.pool.connection() as conn:
-            cur = await conn.execute("SELECT status FROM execution WHERE id = %s::uuid", (execution_id,))
-            row = await cur.fetchone()
-        return row is not None and row[0] == "CANCELED"
 
     # -- one step ------------------------------------------------------------------------------
 
@@ -315,8 +311,7 @@ class Engine:
 
     async def _record(self, run: _Run, step: StepSpec, attempt: int, status: str, started: datetime, *,
                       output: Any = None, error: dict[str, Any] | None = None) -> None:
-        async with self.pool.connection() as conn:
-            await conn.execute(query("runtime", "record_step"), {
+        status_now = await self.writer.write("record_step", {
                 "id": str(uuid.uuid4()), "execution_id": run.id, "step_id": step.id, "attempt": attempt,
                 "status": status, "idempotency_key": f"{run.id}:{step.id}",
                 "input": Jsonb(step.input),  # templates and secret references, never resolved values
@@ -326,11 +321,12 @@ class Engine:
                 "started_at": started,
             })
         run.steps[step.id] = _Step(status, attempt, output, error["code"] if error else None)
+        if status_now == "CANCELED":
+            run.status = "CANCELED"  # canceled meanwhile: no further step starts
 
     async def _finish(self, run: _Run, status: str, error: dict[str, Any] | None) -> Outcome:
-        async with self.pool.connection() as conn:
-            await conn.execute(query("runtime", "finish_execution"),
-                               {"id": run.id, "status": status, "error": Jsonb(error) if error else None})
+        await self.writer.write("finish_execution",
+                                {"id": run.id, "status": status, "error": Jsonb(error) if error else None})
         log.info("execution finished", extra={"action": "execution.finish", "execution_id": run.id,
                                               "status": status, "tenant": run.tenant})
         return Outcome(status)

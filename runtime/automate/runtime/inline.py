@@ -39,7 +39,9 @@ class Runtime:
         pool = AsyncConnectionPool(self.settings.dsn, min_size=1, max_size=8, open=False,
                                    kwargs={"application_name": "automate-runtime-inline"})
         await pool.open()
+        engine = Engine(self.settings, pool, mode="inline")
         try:
-            return await Engine(self.settings, pool, mode="inline").advance(execution_id)
+            return await engine.advance(execution_id)
         finally:
+            await engine.writer.close()
             await pool.close()

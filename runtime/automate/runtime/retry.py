@@ -1,8 +1,8 @@
 """`automate retry-worker`: holds each retry-tier partition until its head record is due (never early),
 then re-produces the record to its workflow topic and commits.
 
-A tier has one fixed delay, so records in a partition become due in the order they arrive: pausing the
-partition at the first record not yet due holds back nothing that is due.
+A tier has one fixed delay, so records in a partition become due in the order they arrive: holding a
+partition at its first record not yet due holds back nothing that is due.
 """
 
 from __future__ import annotations
@@ -48,56 +48,78 @@ class RetryWorker:
         consumer = Consumer({
             "bootstrap.servers": self.settings.bootstrap_servers, "group.id": self.group,
             "enable.auto.commit": False, "auto.offset.reset": "earliest", "log_level": 3,
+            "fetch.wait.max.ms": 100,
         })
         io = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="automate-retry-consumer")
         loop = asyncio.get_running_loop()
         producer = AsyncProducer(self.settings)
-        paused: dict[tuple[str, int], tuple[float, int]] = {}  # (topic, partition) -> (due, offset)
+        # Per partition, the records fetched but not yet due, in order (a tier's records fall due in the
+        # order they arrive). While a partition holds any, it is paused: nothing more is fetched for it,
+        # and nothing is skipped, so no seek (and no refetch delay) is needed when it resumes.
+        held: dict[tuple[str, int], collections.deque[tuple[float, Any]]] = {}
+
+        def revoked(_consumer: Any, parts: list[Any]) -> None:
+            for part in parts:  # another worker reads them again from the committed offset
+                held.pop((part.topic, part.partition), None)
+
         topics = [retry_topic(self.settings, name) for name, _ in RETRY_TIERS]
-        await loop.run_in_executor(io, lambda: consumer.subscribe(topics))
+        await loop.run_in_executor(io, lambda: consumer.subscribe(topics, on_revoke=revoked,
+                                                                  on_lost=revoked))
+
+        async def send(msg: Any, due: float) -> None:
+            target = _header(msg, "automate_target")
+            if target is None:
+                log.warning("retry record without a target dropped",
+                            extra={"action": "retry.no_target", "topic": msg.topic()})
+                return
+            await producer.send(target, msg.value(), key=(msg.key() or b"").decode() or None,
+                                headers=msg.headers())
+            self.forwarded += 1
+            self.late_ms.append((time.time() - due) * 1000)
+
+        async def forward(due_now: list[tuple[float, Any]]) -> None:
+            """Re-produce all at once (acknowledged), then commit each partition past its last one."""
+            if not due_now:
+                return
+            await asyncio.gather(*(send(msg, due) for due, msg in due_now))
+            last: dict[tuple[str, int], int] = {}
+            for _, msg in due_now:
+                last[(msg.topic(), msg.partition())] = msg.offset() + 1
+            commits = [TopicPartition(t, p, o) for (t, p), o in last.items()]
+            await loop.run_in_executor(io, functools.partial(consumer.commit, offsets=commits,
+                                                             asynchronous=False))
+
         try:
             while not self._stop.is_set():
                 now = time.time()
-                due_now = [(tp, off) for tp, (due, off) in paused.items() if due <= now]
-                if due_now:
-                    parts = [TopicPartition(t, p, off) for (t, p), off in due_now]
-                    for tp, _ in due_now:
-                        del paused[tp]
-
-                    def resume(parts: list[Any] = parts) -> None:
-                        consumer.resume(parts)
-                        for part in parts:
-                            consumer.seek(part)
-
-                    await loop.run_in_executor(io, resume)
+                due_now: list[tuple[float, Any]] = []
+                for tp, queue in list(held.items()):
+                    while queue and queue[0][0] <= now:
+                        due_now.append(queue.popleft())
+                    if not queue:
+                        del held[tp]
+                        await loop.run_in_executor(io, consumer.resume, [TopicPartition(tp[0], tp[1])])
+                await forward(due_now)
                 wait = 0.05
-                if paused:
-                    wait = max(0.0, min(0.05, min(due for due, _ in paused.values()) - time.time()))
-                messages: list[Any] = await loop.run_in_executor(io, consumer.consume, 200, wait)
+                if held:
+                    first_due = min(queue[0][0] for queue in held.values())
+                    wait = max(0.0, min(0.05, first_due - time.time()))
+                messages: list[Any] = await loop.run_in_executor(io, consumer.consume, 500, wait)
+                due_now = []
                 for msg in messages:
                     if msg.error():
                         continue
                     tp = (msg.topic(), msg.partition())
-                    if tp in paused:
-                        continue  # fetched before the pause took effect: re-read after the seek
                     due = int(_header(msg, "automate_due_at") or 0) / 1000
-                    target = _header(msg, "automate_target")
-                    if due > time.time():
-                        paused[tp] = (due, msg.offset())
-                        part = TopicPartition(msg.topic(), msg.partition(), msg.offset())
-                        await loop.run_in_executor(io, consumer.pause, [part])
-                        continue
-                    if target:
-                        await producer.send(target, msg.value(), key=(msg.key() or b"").decode() or None,
-                                            headers=msg.headers())
-                        self.forwarded += 1
-                        self.late_ms.append((time.time() - due) * 1000)
+                    if tp in held:
+                        held[tp].append((due, msg))
+                    elif due > time.time():
+                        held[tp] = collections.deque([(due, msg)])
+                        await loop.run_in_executor(io, consumer.pause,
+                                                   [TopicPartition(msg.topic(), msg.partition())])
                     else:
-                        log.warning("retry record without a target dropped",
-                                    extra={"action": "retry.no_target", "topic": msg.topic()})
-                    commit = TopicPartition(msg.topic(), msg.partition(), msg.offset() + 1)
-                    await loop.run_in_executor(io, functools.partial(consumer.commit, offsets=[commit],
-                                                                     asynchronous=False))
+                        due_now.append((due, msg))
+                await forward(due_now)
         finally:
             await loop.run_in_executor(io, consumer.close)
             io.shutdown()

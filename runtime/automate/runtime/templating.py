@@ -168,22 +168,20 @@ class TemplateEngine:
         tree = self._env.parse(source)  # TemplateSyntaxError propagates to the caller
         names = frozenset(find_undeclared_variables(tree))
         steps: set[str] = set()
-        if "steps" in names:
-            for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
-                target = node.node  # type: ignore[attr-defined]  # both node kinds have .node
-                if not (isinstance(target, nodes.Name) and target.name == "steps"):
-                    continue
-                if isinstance(node, nodes.Getattr):
-                    steps.add(node.attr)
-                elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const) \
-                        and isinstance(node.arg.value, str):
-                    steps.add(node.arg.value)
         problems: list[str] = []
         for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
-            name = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None)
-            if isinstance(name, str) and name.startswith("_"):
-                problems.append(f"{name!r}: names starting with '_' are Python internals, not available")
-                break
+            key: Any = None
+            if isinstance(node, nodes.Getattr):
+                key = node.attr
+            elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+                key = node.arg.value
+            if not isinstance(key, str):
+                continue
+            if key.startswith("_") and not problems:
+                problems.append(f"{key!r}: names starting with '_' are Python internals, not available")
+            target = node.node  # type: ignore[attr-defined]  # both node kinds have .node
+            if "steps" in names and isinstance(target, nodes.Name) and target.name == "steps":
+                steps.add(key)  # steps.<id> or steps["<id>"]
         if any(True for _ in tree.find_all(_LOADING)):
             problems.append("include, import and extends are not available: there are no templates to load")
         if any(n.name == "self" and n.ctx == "load" for n in tree.find_all(nodes.Name)):

@@ -110,6 +110,7 @@ class RuntimeWorker:
             await loop.run_in_executor(io, consumer.close)
             io.shutdown()
             producer.close()
+            await engine.writer.close()
             await pool.close()
 
     async def _commit(self, loop: asyncio.AbstractEventLoop, io: concurrent.futures.Executor,

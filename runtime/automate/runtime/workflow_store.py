@@ -65,12 +65,14 @@ def workflow_topic(settings: Settings, slug: str) -> str:
     return settings.topic(f"workflow.{slug}")
 
 
-def apply(conn: psycopg.Connection[Any], spec: WorkflowSpec, settings: Settings) -> AppliedWorkflow:
+def apply(conn: psycopg.Connection[Any], spec: WorkflowSpec, settings: Settings, *,
+          topic_timeout: float = 30.0) -> AppliedWorkflow:
     """Store ``spec`` (already validated) as the live version of its automation, then ensure its topic.
 
     Runs in one transaction, committed on return when ``conn`` was idle (inside a transaction the caller
     already opened, the caller commits). The automation row is locked, so concurrent applies of one slug
-    serialize and number their versions without gaps or clashes.
+    serialize and number their versions without gaps or clashes. ``topic_timeout`` bounds the wait for
+    Kafka, in seconds.
 
     Raises:
         AutomateError: The topic could not be created (``code`` ``workflow.topic``). The version is stored
@@ -115,16 +117,16 @@ def apply(conn: psycopg.Connection[Any], spec: WorkflowSpec, settings: Settings)
                 })
             conn.execute(query("workflows", "notify_config"), {"slug": spec.slug})
     topic = workflow_topic(settings, spec.slug)
-    _ensure_topic(settings, topic, f"workflow {tenant}/{spec.slug} version {version}")
+    _ensure_topic(settings, topic, f"workflow {tenant}/{spec.slug} version {version}", topic_timeout)
     return AppliedWorkflow(automation_id=str(automation_id), workflow_id=workflow_id, slug=spec.slug,
                            tenant=tenant, version=version, created=created, topic=topic)
 
 
-def _ensure_topic(settings: Settings, topic: str, what: str) -> None:
+def _ensure_topic(settings: Settings, topic: str, what: str, timeout: float) -> None:
     from automate.topics import ensure_topics
 
     try:
-        ensure_topics(settings, [topic])
+        ensure_topics(settings, [topic], timeout=timeout)
     except AutomateError as exc:
         raise AutomateError(
             f"{what} is stored and live, but its topic {topic} could not be created ({exc}); apply it "
