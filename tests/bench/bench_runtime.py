@@ -124,13 +124,15 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 
         retry_id, retry_v = workflow(s, "retrying", [{"id": "call", "action": "core.fail",
                                                       "input": {"code": "http.503", "times": 1},
-                                                      "retry": {"max_attempts": 2, "initial": "1s", "jitter": 0}}])
+                                                      "retry": {"max_attempts": 2, "initial": "1s",
+                                                                "jitter": 0}}])
         ids = await request(s, records, producer, "retrying", retry_id, retry_v, 200)
         await until_done(s, ids)
         late = sorted(retry.late_ms)
         report["retry_due_precision_ms"] = {
             "retries": len(late), "early": sum(1 for x in late if x < 0),
-            "p50_late": round(statistics.median(late), 1), "p99_late": round(late[int(len(late) * 0.99) - 1], 1),
+            "p50_late": round(statistics.median(late), 1),
+            "p99_late": round(late[int(len(late) * 0.99) - 1], 1),
             "max_late": round(late[-1], 1)}
     finally:
         worker.stop()
@@ -141,7 +143,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--executions", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=1000)
     parser.add_argument("--report")

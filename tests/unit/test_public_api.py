@@ -15,6 +15,11 @@ EXPECTED = {
     "automate_core.outbox": {"OutboxItem", "OutboxReaper", "OutboxStore", "SkipLockedClaimOutboxStore"},
     "automate.db": {"Migration", "applied_versions", "connect", "current_publisher", "load_migrations",
                     "migrate", "schema_sql", "set_publisher"},
+    "automate.models": {"Automation", "DoesNotExist", "Execution", "MultipleObjectsReturned", "StepRun",
+                        "Workflow"},
+    "automate.runtime": {"Runtime"},
+    "automate.runtime.actions": {"Action", "ActionContext", "ActionRegistry", "UnknownAction",
+                                 "builtin_actions", "registry"},
     "automate.stack": {"MissingDependencyError", "PortInUseError", "ServiceStartError", "ServiceStatus",
                        "Stack", "StackError"},
 }
