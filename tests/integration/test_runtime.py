@@ -287,3 +287,49 @@ def test_two_workers_in_one_group_share_the_work(kafka_settings: Settings) -> No
             w.send_signal(signal.SIGTERM)
         errors = [w.communicate(timeout=30)[1] for w in workers]
     assert all(w.returncode == 0 for w in workers), errors  # both stopped cleanly on SIGTERM
+
+
+def test_output_too_large_and_execution_timeout_fail_with_their_codes(db_settings: Settings) -> None:
+    small = Settings(**{**db_settings.model_dump(), "max_step_output_bytes": 1000})
+    big = _inline(small, {"slug": "big-output", "name": "b", "steps": [
+        {"id": "t", "action": "core.transform", "input": {"blob": "{{ execution.context.blob }}"}},
+    ]}, {"blob": "x" * 5000})
+    assert big.status == "FAILED" and big.error is not None and big.error["code"] == "output.too_large"
+    late = _inline(db_settings, {"slug": "too-slow", "name": "t", "timeout": "300ms", "steps": [
+        {"id": "a", "action": "core.sleep", "input": {"seconds": 0.5}},
+        {"id": "b", "action": "core.log", "needs": ["a"], "input": {"message": "never"}},
+    ]}, {})
+    assert late.status == "FAILED" and late.error is not None and late.error["code"] == "execution.timeout"
+    assert [r[0] for r in step_runs(db_settings, late.id)] == ["a"]
+
+
+def test_unreadable_and_unknown_messages_go_to_the_dlq(kafka_settings: Settings) -> None:
+    import uuid
+
+    from automate.runtime.kafka_io import Records
+    from automate_core.outbox.relay import Relay
+
+    s = kafka_settings
+    apply_workflow(s, {"slug": "survivor", "name": "s", "steps": [
+        {"id": "a", "action": "core.noop"},
+    ]})
+    records = Records(s)
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": s.bootstrap_servers})
+    producer.produce(s.topic("workflow.survivor"), key=b"x", value=b"not avro at all")
+    ghost = str(uuid.uuid4())
+    producer.produce(s.topic("workflow.survivor"), key=ghost.encode(), value=records.encode("StepTask", {
+        "execution_id": ghost, "tenant": s.tenant, "workflow_slug": "survivor", "step_id": "a",
+        "attempt": 2, "due_at": 0, "reason": "retry"}))
+    assert producer.flush(30) == 0
+    with Workers(s):
+        execution_id = run_workflow("survivor", {}, settings=s)
+        with Relay(s) as relay:
+            relay.drain()
+        assert_eventually(lambda: status_of(s, execution_id) == "SUCCESS", timeout=60, interval=0.2)
+        letters = consume(s.bootstrap_servers, s.topic("dlq"), lambda m: len(m) >= 2, timeout=30)
+    decoded = [records.decode(m.value())[1] for m in letters]
+    assert {d["error_code"] for d in decoded} == {"record.unreadable", "execution.unknown"}
+    poison = next(d for d in decoded if d["error_code"] == "record.unreadable")
+    assert poison["original"] == b"not avro at all"

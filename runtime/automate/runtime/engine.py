@@ -141,12 +141,10 @@ class Engine:
         async with self.pool.connection() as conn:
             cur = await conn.execute(query("runtime", "load_execution"), {"id": execution_id})
             row = await cur.fetchone()
-            if row is None:
-                return None
-            steps_cur = await conn.execute(query("runtime", "latest_step_runs"), {"id": execution_id})
-            step_rows = await steps_cur.fetchall()
+        if row is None:
+            return None
         (ident, tenant, status, context, event_id, _attempt, _started, deadline, workflow_id, definition,
-         _version, slug, _automation_id) = row
+         _version, slug, _automation_id, step_rows) = row
         if definition is None:
             raise OutputError(f"execution {ident} has no workflow version (deleted?)",
                               code="workflow.missing")
@@ -156,7 +154,7 @@ class Engine:
             self._specs[workflow_id] = spec
         run = _Run(ident, tenant, status, context, event_id, slug, spec,
                    deadline=deadline.timestamp() if isinstance(deadline, datetime) else None)
-        for sid, attempt, st, output, code, _msg in step_rows:
+        for sid, attempt, st, output, code in step_rows:
             run.steps[sid] = _Step(st, attempt, output, code)
         return run
 
@@ -171,8 +169,7 @@ class Engine:
             return Outcome.ALREADY_DONE
         if run.status == "PENDING":
             timeout = run.spec.timeout if run.spec.timeout is not None else 86400.0 * 365
-            async with self.pool.connection() as conn:
-                await conn.execute(query("runtime", "start_execution"), {"id": run.id, "timeout": timeout})
+            await self.writer.write("start_execution", {"id": run.id, "timeout": timeout})
             run.status = "RUNNING"
             if run.deadline is None:
                 run.deadline = time.time() + timeout

@@ -146,6 +146,10 @@ class RuntimeWorker:
             try:
                 async with lock:  # one message at a time per execution
                     outcome = await self._process(engine, name, record)
+                if outcome is Outcome.MISSING:
+                    # A typed, recorded failure: the request names nothing we know; the worker goes on.
+                    self.stats["poison"] += 1
+                    await dead_letter(_letter(record, name, msg.topic()))
             finally:
                 self._users[execution_id] -= 1
                 if self._users[execution_id] == 0:
@@ -164,6 +168,11 @@ class RuntimeWorker:
     async def _process(self, engine: Engine, name: str, record: dict[str, Any]) -> Outcome:
         if name == "ExecutionRequest":
             async with engine.pool.connection() as conn:
+                automation = await conn.execute(
+                    "SELECT 1 FROM workflow WHERE automation_id = %s::uuid AND version = %s",
+                    (record["automation_id"], record["workflow_version"]))
+                if await automation.fetchone() is None:
+                    return Outcome.MISSING
                 await conn.execute(query("runtime", "create_execution_for_request"), {
                     "id": record["execution_id"], "tenant": record["tenant"],
                     "automation_id": record["automation_id"], "version": record["workflow_version"],
@@ -174,6 +183,17 @@ class RuntimeWorker:
             resume = Resume(record["step_id"], int(record["attempt"]), record["reason"])
             return await engine.advance(record["execution_id"], resume)
         raise LookupError(f"unexpected record {name} on a workflow topic")
+
+
+def _letter(record: dict[str, Any], name: str, topic: str) -> dict[str, Any]:
+    what = "automation version" if name == "ExecutionRequest" else "execution"
+    return {
+        "kind": "step", "execution_id": str(record.get("execution_id")), "tenant": record.get("tenant"),
+        "workflow_slug": record.get("workflow_slug"), "step_id": record.get("step_id"),
+        "attempt": record.get("attempt"), "error_code": f"{what.split()[0]}.unknown",
+        "error_message": f"{name} for an unknown {what}", "failed_at": int(time.time() * 1000),
+        "source_topic": topic, "original": None,
+    }
 
 
 def run_worker(settings: Settings, concurrency: int) -> None:

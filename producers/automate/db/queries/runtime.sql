@@ -1,17 +1,17 @@
 -- Queries of the workflow runtime's state: executions and step runs.
 
 -- name: load_execution
+-- The execution, its pinned workflow version and the latest attempt of each step, in one round trip.
 SELECT e.id::text, e.tenant, e.status, e.context, e.event_id::text, e.attempt, e.started_at, e.deadline_at,
-       e.workflow_id::text, w.definition, w.version, a.slug, a.id::text
+       e.workflow_id::text, w.definition, w.version, a.slug, a.id::text,
+       (SELECT coalesce(json_agg(json_build_array(s.step_id, s.attempt, s.status, s.output, s.error_code)),
+                        '[]'::json)
+        FROM (SELECT DISTINCT ON (step_id) step_id, attempt, status, output, error_code
+              FROM step_run WHERE execution_id = e.id ORDER BY step_id, attempt DESC) s)
 FROM execution e
 JOIN automation a ON a.id = e.automation_id
 LEFT JOIN workflow w ON w.id = e.workflow_id
 WHERE e.id = %(id)s::uuid
-
--- name: latest_step_runs
-SELECT DISTINCT ON (step_id) step_id, attempt, status, output, error_code, error_message
-FROM step_run WHERE execution_id = %(id)s::uuid
-ORDER BY step_id, attempt DESC
 
 -- name: start_execution
 UPDATE execution SET status = 'RUNNING', started_at = coalesce(started_at, now()),
