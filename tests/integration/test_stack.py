@@ -163,3 +163,12 @@ def test_logs_prints_the_service_log(stack: Settings) -> None:
     result = automate("logs", "postgres", "-n", "5")
     assert result.returncode == 0, result.stderr
     assert 0 < len(result.stdout.strip().splitlines()) <= 5
+
+
+def test_down_of_one_service_leaves_the_others_running(home: Path) -> None:
+    env = {"AUTOMATE_HOME": str(home), "AUTOMATE_POSTGRES_PORT": str(free_port()),
+           "AUTOMATE_CONNECT_PORT": str(free_port())}
+    assert automate("up", "postgres", env=env).returncode == 0
+    down = automate("down", "connect", env=env)  # connect needs postgres; stopping it must not stop postgres
+    assert down.returncode == 0, down.stderr
+    assert json.loads(automate("status", "--json", env=env).stdout)["postgres"]["state"] == "running"

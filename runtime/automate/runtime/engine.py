@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -214,7 +214,7 @@ class Engine:
     async def _run_step(self, run: _Run, step: StepSpec, attempt: int, reason: str) -> dict[str, Any] | None:
         """Run one step to a recorded result. Returns the execution's error when it must fail."""
         while True:
-            started = datetime.now().astimezone()
+            started = datetime.now(UTC)
             scope = run.scope()
             if step.when is not None and not compile_rule(step.when).evaluate(scope):
                 await self._record(run, step, attempt, "SKIPPED", started, output=None)

@@ -20,7 +20,6 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from automate.config import Settings
-from automate.db.queries import query
 from automate.runtime.engine import Deferred, Engine, Outcome, Resume
 from automate.runtime.kafka_io import AsyncProducer, OffsetTracker, Records, retry_topic, tier_for
 
@@ -167,17 +166,14 @@ class RuntimeWorker:
 
     async def _process(self, engine: Engine, name: str, record: dict[str, Any]) -> Outcome:
         if name == "ExecutionRequest":
-            async with engine.pool.connection() as conn:
-                automation = await conn.execute(
-                    "SELECT 1 FROM workflow WHERE automation_id = %s::uuid AND version = %s",
-                    (record["automation_id"], record["workflow_version"]))
-                if await automation.fetchone() is None:
-                    return Outcome.MISSING
-                await conn.execute(query("runtime", "create_execution_for_request"), {
-                    "id": record["execution_id"], "tenant": record["tenant"],
-                    "automation_id": record["automation_id"], "version": record["workflow_version"],
-                    "event_id": record.get("event_id"), "context": Jsonb(json.loads(record["context"])),
-                })
+            # Grouped with other writes; the answer is the execution's status (None: no such version).
+            status = await engine.writer.write("create_execution_for_request", {
+                "id": record["execution_id"], "tenant": record["tenant"],
+                "automation_id": record["automation_id"], "version": record["workflow_version"],
+                "event_id": record.get("event_id"), "context": Jsonb(json.loads(record["context"])),
+            })
+            if status is None:
+                return Outcome.MISSING
             return await engine.advance(record["execution_id"])
         if name == "StepTask":
             resume = Resume(record["step_id"], int(record["attempt"]), record["reason"])

@@ -182,7 +182,12 @@ class Stack:
 
     def down(self, only: Iterable[str] | None = None, report: Reporter = _quiet, purge: bool = False) -> None:
         """Stop services in reverse order; with ``purge`` also delete their data."""
-        chosen = self._select(only) if only else list(self.services.values())
+        # Only the named services: stopping Connect must not stop the Postgres it needs.
+        if only:
+            unknown = set(only) - set(self.services)
+            if unknown:
+                raise StackError(f"unknown service(s) {sorted(unknown)}; known: {', '.join(self.services)}")
+        chosen = [s for s in self.services.values() if not only or s.name in set(only)]
         for service in reversed(chosen):
             if service.external:
                 continue

@@ -33,11 +33,11 @@ SET status = EXCLUDED.status, output = EXCLUDED.output, error_code = EXCLUDED.er
 WHERE step_run.status NOT IN ('SUCCESS', 'SKIPPED')
 
 -- name: create_execution_for_request
+-- Inserts nothing when the automation has no such version (the worker dead-letters the request).
 INSERT INTO execution (id, tenant, automation_id, workflow_id, event_id, status, context)
-VALUES (%(id)s::uuid, %(tenant)s, %(automation_id)s::uuid,
-        (SELECT w.id FROM workflow w WHERE w.automation_id = %(automation_id)s::uuid
-                                      AND w.version = %(version)s),
-        %(event_id)s::uuid, 'PENDING', %(context)s)
+SELECT %(id)s::uuid, %(tenant)s, w.automation_id, w.id, %(event_id)s::uuid, 'PENDING', %(context)s
+FROM workflow w
+WHERE w.automation_id = %(automation_id)s::uuid AND w.version = %(version)s
 ON CONFLICT (id) DO NOTHING
 
 -- name: cancel_execution

@@ -56,10 +56,12 @@ class Kafka(Service):
         )
         if (data / "meta.properties").is_file():
             return
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = "-"
+        while cluster_id.startswith("-"):  # would read as an option (Kafka's own ids avoid it too)
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         proc = subprocess.run(
             [java, *self._log_opts(), "-cp", self._classpath(), "kafka.tools.StorageTool", "format",
-             "--standalone", "--cluster-id", cluster_id, "--config", str(self._props)],
+             "--standalone", f"--cluster-id={cluster_id}", "--config", str(self._props)],
             capture_output=True, text=True, check=False,
         )
         if proc.returncode != 0:
