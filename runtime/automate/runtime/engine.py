@@ -30,12 +30,11 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from automate.config import Settings
-from automate.db.queries import query
 from automate.rules import compile_rule
 from automate.runtime import templating
 from automate.runtime.actions import ActionContext, registry
 from automate.runtime.errors import OutputError, StepError, StepTimeout, TemplateError
-from automate.runtime.state import StateWriter
+from automate.runtime.state import StateReader, StateWriter
 from automate.runtime.workflows import StepSpec, WorkflowSpec
 
 __all__ = ["DeadLetterSink", "Deferred", "Engine", "Outcome", "Resume", "Scheduler"]
@@ -134,13 +133,12 @@ class Engine:
         self.rng = rng or random.Random()
         self._specs: dict[str, WorkflowSpec] = {}
         self.writer = StateWriter(pool)
+        self.reader = StateReader(pool)
 
     # -- loading -------------------------------------------------------------------------------
 
     async def _load(self, execution_id: str) -> _Run | None:
-        async with self.pool.connection() as conn:
-            cur = await conn.execute(query("runtime", "load_execution"), {"id": execution_id})
-            row = await cur.fetchone()
+        row = await self.reader.load(execution_id)
         if row is None:
             return None
         (ident, tenant, status, context, event_id, _attempt, _started, deadline, workflow_id, definition,

@@ -44,4 +44,5 @@ class Runtime:
             return await engine.advance(execution_id)
         finally:
             await engine.writer.close()
+            await engine.reader.close()
             await pool.close()

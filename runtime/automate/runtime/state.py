@@ -18,7 +18,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from automate.db.queries import query
 
-__all__ = ["StateWriter"]
+__all__ = ["StateReader", "StateWriter"]
 
 log = logging.getLogger("automate.runtime.state")
 
@@ -28,16 +28,19 @@ _MAX_BATCH = 500
 class StateWriter:
     """Queue of writes flushed in batches by one background task."""
 
-    def __init__(self, pool: AsyncConnectionPool) -> None:
+    def __init__(self, pool: AsyncConnectionPool, *, flushers: int = 3) -> None:
         self.pool = pool
+        self.flushers = flushers  # batches in flight at once: one commits while the next one fills
         self._queue: asyncio.Queue[tuple[str, dict[str, Any], asyncio.Future[str | None]]] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self.batches = 0
         self.writes = 0
 
     def _ensure(self) -> None:
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="automate-state-writer")
+        if not self._tasks or any(t.done() for t in self._tasks):
+            self._tasks = [t for t in self._tasks if not t.done()]
+            while len(self._tasks) < self.flushers:
+                self._tasks.append(asyncio.create_task(self._run(), name="automate-state-writer"))
 
     async def write(self, name: str, params: dict[str, Any]) -> str | None:
         """Run query ``runtime.<name>`` in the next batch; returns the execution's status after it."""
@@ -47,13 +50,13 @@ class StateWriter:
         return await future
 
     async def close(self) -> None:
-        """Flush what is queued, then stop the background task."""
-        while self._task is not None and not self._task.done() and not self._queue.empty():
+        """Flush what is queued, then stop the background tasks."""
+        while self._tasks and not all(t.done() for t in self._tasks) and not self._queue.empty():
             await asyncio.sleep(0.01)
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
 
     async def _run(self) -> None:
         while True:
@@ -95,3 +98,45 @@ class StateWriter:
         self.batches += 1
         self.writes += len(batch)
         return {str(i): str(s) for i, s in rows}
+
+
+class StateReader:
+    """Loads of many executions at once: the loads the running executions ask for meanwhile are read
+    with one query (``WHERE id = ANY(...)``) instead of one round trip and one pooled connection each."""
+
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self.pool = pool
+        self._queue: asyncio.Queue[tuple[str, asyncio.Future[tuple[Any, ...] | None]]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    async def load(self, execution_id: str) -> tuple[Any, ...] | None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="automate-state-reader")
+        future: asyncio.Future[tuple[Any, ...] | None] = asyncio.get_running_loop().create_future()
+        await self._queue.put((execution_id, future))
+        return await future
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while not self._queue.empty() and len(batch) < _MAX_BATCH:
+                batch.append(self._queue.get_nowait())
+            try:
+                async with self.pool.connection() as conn:
+                    cur = await conn.execute(query("runtime", "load_execution"),
+                                             {"ids": list({i for i, _ in batch})})
+                    rows = {str(r[0]): tuple(r) for r in await cur.fetchall()}
+            except Exception as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for ident, future in batch:
+                if not future.done():
+                    future.set_result(rows.get(ident))

@@ -110,6 +110,7 @@ class RuntimeWorker:
             io.shutdown()
             producer.close()
             await engine.writer.close()
+            await engine.reader.close()
             await pool.close()
 
     async def _commit(self, loop: asyncio.AbstractEventLoop, io: concurrent.futures.Executor,

@@ -1,7 +1,7 @@
 -- Queries of the workflow runtime's state: executions and step runs.
 
 -- name: load_execution
--- The execution, its pinned workflow version and the latest attempt of each step, in one round trip.
+-- Executions (many at once), their pinned workflow version and the latest attempt of each step.
 SELECT e.id::text, e.tenant, e.status, e.context, e.event_id::text, e.attempt, e.started_at, e.deadline_at,
        e.workflow_id::text, w.definition, w.version, a.slug, a.id::text,
        (SELECT coalesce(json_agg(json_build_array(s.step_id, s.attempt, s.status, s.output, s.error_code)),
@@ -11,7 +11,7 @@ SELECT e.id::text, e.tenant, e.status, e.context, e.event_id::text, e.attempt, e
 FROM execution e
 JOIN automation a ON a.id = e.automation_id
 LEFT JOIN workflow w ON w.id = e.workflow_id
-WHERE e.id = %(id)s::uuid
+WHERE e.id = ANY(%(ids)s::uuid[])
 
 -- name: start_execution
 UPDATE execution SET status = 'RUNNING', started_at = coalesce(started_at, now()),
