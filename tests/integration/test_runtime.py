@@ -196,6 +196,19 @@ def test_kafka_exhaustion_goes_to_the_dlq_and_replay_resumes(kafka_settings: Set
         assert letter["execution_id"] == execution_id and letter["step_id"] == "call"
         assert letter["error_code"] == "http.503"
         env = {**os.environ, "AUTOMATE_DATABASE_URL": s.dsn, "AUTOMATE_TOPIC_PREFIX": s.topic_prefix}
+
+        def cli(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([sys.executable, "-m", "automate.cli", *args], capture_output=True,
+                                  text=True, env={**env, "COLUMNS": "200"}, timeout=60)
+
+        shown = cli("dlq", "show", execution_id)
+        assert shown.returncode == 0, shown.stderr
+        assert __import__("json").loads(shown.stdout.splitlines()[0])["step_id"] == "call"
+        listed = cli("dlq", "list")
+        assert listed.returncode == 0 and execution_id in listed.stdout
+        detail = __import__("json").loads(cli("executions", "show", execution_id, "--json").stdout)
+        assert detail["status"] == "FAILED" and [s["step"] for s in detail["steps"]] == ["first", "call"]
+        assert execution_id in cli("executions", "list", "--status", "FAILED").stdout
         replay = subprocess.run([sys.executable, "-m", "automate.cli", "dlq", "replay", execution_id],
                                 capture_output=True, text=True, env=env, timeout=60)
         assert replay.returncode == 0, replay.stderr

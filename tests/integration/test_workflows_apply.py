@@ -21,6 +21,7 @@ from automate.cli.workflows import workflows
 from automate.config import Settings
 from automate.runtime.workflow_store import apply, get_workflow, list_workflows
 from automate.runtime.workflows import WorkflowSpec, digest, validate
+from tests.support import assert_eventually
 
 pytestmark = pytest.mark.integration
 
@@ -79,7 +80,8 @@ def test_apply_creates_version_1_its_triggers_and_its_topic(db_settings: Setting
         workflow_id = conn.execute("SELECT id::text FROM workflow WHERE automation_id = %s",
                                    (result.automation_id,)).fetchone()
         assert workflow_id == (result.workflow_id,)
-    assert result.topic in topics(db_settings)
+    # A new topic reaches the broker's metadata a moment after CreateTopics returns.
+    assert_eventually(lambda: result.topic in topics(db_settings), timeout=30, interval=0.2)
 
 
 def test_apply_notifies_the_processors_only_on_change(db_settings: Settings, example: dict[str, Any]) -> None:
@@ -286,7 +288,8 @@ def test_the_automate_command_applies_lists_and_shows(db_settings: Settings) -> 
     applied = run("apply", "-f", str(EXAMPLE))
     assert applied.returncode == 0, applied.stderr
     assert "acme/order-fulfilment: version 1 created" in applied.stdout
-    assert db_settings.topic("workflow.order-fulfilment") in topics(db_settings)
+    assert_eventually(lambda: db_settings.topic("workflow.order-fulfilment") in topics(db_settings),
+                      timeout=30, interval=0.2)
     listed = run("list", "--tenant", "acme", "--json")
     assert [w["slug"] for w in json.loads(listed.stdout)] == ["order-fulfilment"]
     shown = run("show", "order-fulfilment", "--tenant", "acme", "--json")
