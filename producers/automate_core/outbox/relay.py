@@ -50,6 +50,18 @@ def record_timestamp_ms(item: OutboxItem) -> int:
 
 
 @dataclass
+class _Batch:
+    """A claimed batch on its way to Kafka."""
+
+    items: list[OutboxItem]
+    failed: dict[str, str] = field(default_factory=dict)
+    outstanding: int = 0
+
+    def __post_init__(self) -> None:
+        self.outstanding = len(self.items)
+
+
+@dataclass
 class RelayStats:
     published: int = 0
     retried: int = 0
@@ -66,7 +78,7 @@ class Relay:
         settings: Settings | None = None,
         *,
         owner: str | None = None,
-        batch_size: int = 2000,
+        batch_size: int = 5000,
         lease_seconds: float = 30.0,
         poll_interval: float = 1.0,
         retry_backoff: Callable[[int], float] | None = None,
@@ -109,19 +121,30 @@ class Relay:
 
     def publish_once(self) -> int:
         """Claim one batch, publish it, settle it; returns how many rows were published."""
-        items = self.store.claim_batch(self.owner, self.batch_size)
+        batch = self._send(self.store.claim_batch(self.owner, self.batch_size))
+        return self._settle(batch) if batch is not None else 0
+
+    def _send(self, items: list[OutboxItem]) -> _Batch | None:
+        """Hand a claimed batch to the producer (returns at once; delivery goes on in the background)."""
         if not items:
-            return 0
-        failed: dict[str, str] = {}
+            return None
+        batch = _Batch(items)
         for item in items:
-            self._produce(item, failed)
-        remaining = self.producer.flush(self._lease * 0.8)
-        ok = [i.id for i in items if i.id not in failed]
-        if remaining:
+            self._produce(item, batch)
+        return batch
+
+    def _settle(self, batch: _Batch) -> int:
+        """Wait until every record of ``batch`` is acknowledged or failed, then settle the rows."""
+        deadline = time.monotonic() + self._lease * 0.8
+        while batch.outstanding and time.monotonic() < deadline:
+            self.producer.poll(0.01)
+        if batch.outstanding:
             # Not acknowledged in time: let the lease run out rather than guess; the reaper frees them.
-            log.warning("relay flush timed out",
-                        extra={"action": "relay.flush_timeout", "pending": remaining})
+            log.warning("relay delivery timed out",
+                        extra={"action": "relay.flush_timeout", "pending": batch.outstanding})
             return 0
+        items, failed = batch.items, batch.failed
+        ok = [i.id for i in items if i.id not in failed]
         if ok:
             self.store.mark_success_many(ok, self.owner)
         if failed:
@@ -136,10 +159,27 @@ class Relay:
         self.stats.batches += 1
         return len(ok)
 
-    def _produce(self, item: OutboxItem, failed: dict[str, str]) -> None:
+    def _pipeline(self, deadline: float) -> int:
+        """Publish until nothing is due, overlapping the database and Kafka: batch N+1 is claimed while
+        batch N is in flight, and batch N is settled while N+1 is in flight."""
+        total = 0
+        in_flight: _Batch | None = None
+        while time.monotonic() < deadline:
+            following = self._send(self.store.claim_batch(self.owner, self.batch_size))
+            if in_flight is not None:
+                total += self._settle(in_flight)
+            in_flight = following
+            if in_flight is None:
+                break
+        if in_flight is not None:
+            total += self._settle(in_flight)
+        return total
+
+    def _produce(self, item: OutboxItem, batch: _Batch) -> None:
         def on_delivery(err: Any, _msg: Any) -> None:
             if err is not None:
-                failed[item.id] = str(err)
+                batch.failed[item.id] = str(err)
+            batch.outstanding -= 1
 
         while True:
             try:
@@ -157,14 +197,7 @@ class Relay:
 
     def drain(self, timeout: float = 300.0) -> int:
         """Publish until nothing is due (for `automate relay --once` and tests)."""
-        deadline = time.monotonic() + timeout
-        total = 0
-        while time.monotonic() < deadline:
-            n = self.publish_once()
-            total += n
-            if n == 0:
-                break
-        return total
+        return self._pipeline(time.monotonic() + timeout)
 
     def run(self, stop: threading.Event | None = None) -> None:
         """Publish until ``stop`` is set: wake on NOTIFY, poll every ``poll_interval`` as a fallback."""
@@ -180,7 +213,8 @@ class Relay:
                     self.stats.reaped += self.reaper.reap_stale_items()
                     next_reap = now + self._lease / 2
                 try:
-                    published = self.publish_once()
+                    # Bounded by the lease, so the reaper and the stop flag get their turn.
+                    published = self._pipeline(time.monotonic() + self._lease / 2)
                 except psycopg.OperationalError as exc:
                     log.warning("relay lost the database",
                                 extra={"action": "relay.db_error", "error": str(exc)})

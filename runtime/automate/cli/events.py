@@ -40,7 +40,7 @@ def emit(ctx: click.Context, event_type: str, payload_json: str, dedupe_key: str
 
 
 @click.command()
-@click.option("--batch-size", default=2000, show_default=True, help="Rows claimed per batch.")
+@click.option("--batch-size", default=5000, show_default=True, help="Rows claimed per batch.")
 @click.option("--lease", "lease_seconds", default=30.0, show_default=True,
               help="Seconds a claim is held before the reaper may give it to another relay.")
 @click.option("--poll-interval", default=1.0, show_default=True,
