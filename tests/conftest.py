@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
@@ -107,13 +107,24 @@ def _delete_topics(settings: Settings) -> None:
 
 
 @pytest.fixture
-def empty_db(pg: Settings) -> Iterator[str]:
-    """A libpq URL of a new, empty database (for migration tests)."""
-    name = f"automate_empty_{uuid.uuid4().hex[:12]}"
-    with _admin_conn(pg) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield _dsn_for(pg, name)
-    finally:
+def make_empty_db(pg: Settings) -> Iterator[Callable[[], str]]:
+    """Makes new, empty databases (for migration tests); returns their libpq URLs; drops them after."""
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"automate_empty_{uuid.uuid4().hex[:12]}"
         with _admin_conn(pg) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        made.append(name)
+        return _dsn_for(pg, name)
+
+    yield make
+    with _admin_conn(pg) as conn:
+        for name in made:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def empty_db(make_empty_db: Callable[[], str]) -> str:
+    """A libpq URL of a new, empty database."""
+    return make_empty_db()

@@ -5,13 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import psycopg
 import pytest
 
-from automate.config import Settings
 from automate.db import applied_versions, load_migrations, migrate, schema_sql
 from automate.errors import MigrationError
 from automate.stack.services.postgres import find_pg_bin
@@ -32,21 +30,8 @@ def _schema_dump(dsn: str) -> str:
     return "\n".join(line for line in out.splitlines() if line and not line.startswith(skip))
 
 
-@pytest.fixture
-def second_empty_db(pg: Settings) -> Iterator[str]:
-    name = f"automate_empty_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg.dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    info = psycopg.conninfo.conninfo_to_dict(pg.dsn)
-    info["dbname"] = name
-    try:
-        yield psycopg.conninfo.make_conninfo(**info)
-    finally:
-        with psycopg.connect(pg.dsn, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def test_all_migrations_equal_schema_file(empty_db: str, second_empty_db: str) -> None:
+def test_all_migrations_equal_schema_file(empty_db: str, make_empty_db: Callable[[], str]) -> None:
+    second_empty_db = make_empty_db()
     with psycopg.connect(empty_db) as conn:
         applied = migrate(conn)
     assert [m.version for m in applied] == [m.version for m in load_migrations()]

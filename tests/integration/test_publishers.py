@@ -11,14 +11,13 @@ import uuid
 
 import psycopg
 import pytest
-from psycopg.types.json import Jsonb
 
 from automate.config import Settings
 from automate.contracts import ContractSet, decode
 from automate.events import UnknownWorkflow, run_workflow
 from automate.events.emitter import Emitter
-from automate.topics import ensure_topics
 from automate_core.outbox.relay import Relay
+from tests.integration.runtime_support import apply_workflow
 from tests.support import assert_eventually, consume, header
 
 pytestmark = pytest.mark.integration
@@ -110,18 +109,13 @@ def test_relay_killed_mid_batch_loses_nothing(db_settings: Settings) -> None:
 
 
 def _live_workflow(settings: Settings, slug: str, tenant: str) -> str:
-    automation_id = str(uuid.uuid4())
-    with psycopg.connect(settings.dsn) as conn:
-        conn.execute("INSERT INTO automation (id, tenant, slug, name, live_version) "
-                     "VALUES (%s, %s, %s, %s, 1)", (automation_id, tenant, slug, slug))
-        conn.execute("INSERT INTO workflow (id, automation_id, version, definition, digest) "
-                     "VALUES (%s, %s, 1, %s, 'x')", (str(uuid.uuid4()), automation_id, Jsonb({"steps": []})))
-    return automation_id
+    """A workflow with a live version, applied the way users apply them."""
+    return apply_workflow(settings, {"slug": slug, "name": slug, "tenant": tenant,
+                                     "steps": [{"id": "a", "action": "core.noop"}]})
 
 
 def test_run_workflow_writes_execution_and_request_in_one_transaction(db_settings: Settings) -> None:
-    automation_id = _live_workflow(db_settings, "send-welcome-email", db_settings.tenant)
-    ensure_topics(db_settings, [db_settings.topic("workflow.send-welcome-email")], partitions=3)
+    automation_id = _live_workflow(db_settings, "send-welcome-email", db_settings.tenant)  # + its topic
     payload = {"user_id": "USR-123", "email": "newuser@example.com", "name": "John Doe"}
     execution_id = run_workflow(workflow_slug="send-welcome-email", payload=payload, settings=db_settings)
     with psycopg.connect(db_settings.dsn) as conn:

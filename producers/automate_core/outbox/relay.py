@@ -119,11 +119,6 @@ class Relay:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def publish_once(self) -> int:
-        """Claim one batch, publish it, settle it; returns how many rows were published."""
-        batch = self._send(self.store.claim_batch(self.owner, self.batch_size))
-        return self._settle(batch) if batch is not None else 0
-
     def _send(self, items: list[OutboxItem]) -> _Batch | None:
         """Hand a claimed batch to the producer (returns at once; delivery goes on in the background)."""
         if not items:

@@ -29,20 +29,15 @@ SMOKE_SCHEMA: dict[str, Any] = {
 
 def run_smoke(bootstrap: str, registry_url: str, topic: str, timeout_s: float = 30.0) -> dict[str, Any]:
     """Register the schema, produce one record, consume it back; returns what happened."""
-    from confluent_kafka import Consumer, KafkaException, Producer
-    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+    from confluent_kafka import Consumer, Producer
     from confluent_kafka.schema_registry import SchemaRegistryClient
     from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
     from confluent_kafka.serialization import MessageField, SerializationContext
 
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    futures = admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
-    for future in futures.values():
-        try:
-            future.result(timeout=timeout_s)
-        except KafkaException as exc:
-            if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
-                raise
+    from automate.config import Settings
+    from automate.topics import ensure_topics
+
+    ensure_topics(Settings(kafka_bootstrap=bootstrap), [topic], partitions=1, timeout=timeout_s)
 
     registry = SchemaRegistryClient({"url": registry_url})
     serializer = AvroSerializer(registry, json.dumps(SMOKE_SCHEMA), conf={"auto.register.schemas": True})

@@ -218,9 +218,7 @@ class Engine:
                 await self._record(run, step, attempt, "SKIPPED", started, output=None)
                 return None
             if step.action == WAIT_ACTION:
-                outcome = await self._wait_step(run, step, attempt, reason, started)
-                if outcome == "parked":
-                    return None
+                await self._wait_step(run, step, attempt, reason, started)
                 return None
             try:
                 rendered = templating.render(step.input, scope)
@@ -249,22 +247,21 @@ class Engine:
             return None
 
     async def _wait_step(self, run: _Run, step: StepSpec, attempt: int, reason: str,
-                         started: datetime) -> str:
+                         started: datetime) -> None:
         rendered = templating.render(step.input, run.scope())
         seconds = float(rendered.get("seconds", 0))
         if reason == "wait":  # the deferred task came back: the wait is over
             await self._record(run, step, attempt, "SUCCESS", started, output={"waited": seconds})
-            return "done"
+            return
         if self.mode == "inline" or seconds <= 0:
             await asyncio.sleep(max(seconds, 0))
             await self._record(run, step, attempt, "SUCCESS", started, output={"waited": seconds})
-            return "done"
+            return
         await self._record(run, step, attempt, "RETRYING", started,
                            error={"code": "wait", "message": f"waiting {seconds}s"})
         assert self.scheduler is not None
         await self.scheduler(Deferred(run.id, run.tenant, run.slug, step.id, attempt + 1,
                                       time.time() + seconds, "wait"))
-        return "parked"
 
     async def _call(self, run: _Run, step: StepSpec, attempt: int, rendered: Any) -> dict[str, Any]:
         action = registry.require(step.action)

@@ -14,7 +14,15 @@ from automate.config import Settings
 from automate.contracts import Contract, ContractSet, decode, encode, split_wire
 from automate.db.queries import query
 
-__all__ = ["RETRY_TIERS", "AsyncProducer", "OffsetTracker", "Records", "retry_topic", "tier_for"]
+__all__ = [
+    "RETRY_TIERS",
+    "AsyncProducer",
+    "OffsetTracker",
+    "Records",
+    "retry_topic",
+    "send_step_task",
+    "tier_for",
+]
 
 # Fixed delay per tier, smallest first (DESIGN.md): a retry goes to the smallest tier at least its backoff.
 RETRY_TIERS: tuple[tuple[str, float], ...] = (("1s", 1.0), ("10s", 10.0), ("1m", 60.0), ("10m", 600.0),
@@ -151,5 +159,16 @@ class OffsetTracker:
         return sum(1 for offsets in self._inflight.values() for done in offsets.values() if not done)
 
 
-def now_ms() -> int:
-    return int(time.time() * 1000)
+async def send_step_task(settings: Settings, records: Records, producer: AsyncProducer, task: Any) -> None:
+    """Produce a StepTask (a retry, a wait or a replay of ``task``: an engine ``Deferred``) to the retry
+    tier of its delay, with the headers the retry worker reads."""
+    due_ms = int(task.due_at * 1000)
+    record = {"execution_id": task.execution_id, "tenant": task.tenant, "workflow_slug": task.workflow_slug,
+              "step_id": task.step_id, "attempt": task.attempt, "due_at": due_ms, "reason": task.reason}
+    await producer.send(
+        retry_topic(settings, tier_for(max(0.0, task.due_at - time.time()))),
+        records.encode("StepTask", record),
+        key=task.execution_id,
+        headers=[("automate_due_at", str(due_ms)), ("automate_attempt", str(task.attempt)),
+                 ("automate_target", settings.topic(f"workflow.{task.workflow_slug}"))],
+    )

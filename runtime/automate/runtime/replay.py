@@ -8,7 +8,8 @@ import psycopg
 
 from automate.config import Settings
 from automate.db.queries import query
-from automate.runtime.kafka_io import AsyncProducer, Records, retry_topic
+from automate.runtime.engine import Deferred
+from automate.runtime.kafka_io import AsyncProducer, Records, send_step_task
 
 __all__ = ["replay"]
 
@@ -27,19 +28,10 @@ async def replay(settings: Settings, execution_id: str) -> str:
             raise LookupError(f"execution {execution_id} is not a failed execution with a failed step")
         tenant, slug, step_id, attempt = row
         conn.execute(query("runtime", "reopen_execution"), {"id": execution_id, "timeout": 86400.0 * 365})
-    records = Records(settings)
     producer = AsyncProducer(settings)
     try:
-        now_ms = int(time.time() * 1000)
-        await producer.send(
-            retry_topic(settings, "1s"),
-            records.encode("StepTask", {"execution_id": execution_id, "tenant": tenant, "workflow_slug": slug,
-                                        "step_id": step_id, "attempt": attempt + 1, "due_at": now_ms,
-                                        "reason": "replay"}),
-            key=execution_id,
-            headers=[("automate_due_at", str(now_ms)), ("automate_attempt", str(attempt + 1)),
-                     ("automate_target", settings.topic(f"workflow.{slug}"))],
-        )
+        await send_step_task(settings, Records(settings), producer, Deferred(
+            execution_id, str(tenant), str(slug), str(step_id), int(attempt) + 1, time.time(), "replay"))
     finally:
         producer.close()
     return str(step_id)

@@ -21,7 +21,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from automate.config import Settings
 from automate.runtime.engine import Deferred, Engine, Outcome, Resume
-from automate.runtime.kafka_io import AsyncProducer, OffsetTracker, Records, retry_topic, tier_for
+from automate.runtime.kafka_io import AsyncProducer, OffsetTracker, Records, send_step_task
 
 __all__ = ["RuntimeWorker"]
 
@@ -66,17 +66,7 @@ class RuntimeWorker:
         await pool.open()
 
         async def schedule(task: Deferred) -> None:
-            delay = max(0.0, task.due_at - time.time())
-            record = {"execution_id": task.execution_id, "tenant": task.tenant,
-                      "workflow_slug": task.workflow_slug, "step_id": task.step_id, "attempt": task.attempt,
-                      "due_at": int(task.due_at * 1000), "reason": task.reason}
-            await producer.send(
-                retry_topic(self.settings, tier_for(delay)), self.records.encode("StepTask", record),
-                key=task.execution_id,
-                headers=[("automate_due_at", str(int(task.due_at * 1000))),
-                         ("automate_attempt", str(task.attempt)),
-                         ("automate_target", self.settings.topic(f"workflow.{task.workflow_slug}"))],
-            )
+            await send_step_task(self.settings, self.records, producer, task)
             self.stats["deferred"] += 1
 
         async def dead_letter(record: dict[str, Any]) -> None:
