@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     publisher: Literal["debezium", "relay"] = "debezium"
     max_payload_bytes: int = Field(default=1_048_576, gt=0)
     strict_event_types: bool = False
+    # Partitions of the topics the project creates (events, dead letters, retry tiers, workflows).
+    topic_partitions: int = Field(default=6, gt=0)
+    # The processors reload automations on NOTIFY automate_config; this is the fallback re-read interval.
+    config_poll_interval_s: float = Field(default=30.0, gt=0)
 
     # External services; None means "the local stack started by `automate up`".
     database_url: str | None = None

@@ -21,9 +21,10 @@ def core_topics(settings: Settings) -> list[str]:
             *(settings.topic(f"retry.{tier}") for tier in RETRY_TIER_NAMES)]
 
 
-def ensure_topics(settings: Settings, names: Iterable[str], *, partitions: int = 6,
+def ensure_topics(settings: Settings, names: Iterable[str], *, partitions: int | None = None,
                   timeout: float = 30.0) -> list[str]:
-    """Create the topics that do not exist yet; returns those created."""
+    """Create the topics that do not exist yet (``partitions``: the settings' ``topic_partitions``);
+    returns those created."""
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
@@ -37,8 +38,8 @@ def ensure_topics(settings: Settings, names: Iterable[str], *, partitions: int =
     wanted = [n for n in dict.fromkeys(names) if n not in existing]
     if not wanted:
         return []
-    futures = admin.create_topics([NewTopic(n, num_partitions=partitions, replication_factor=1)
-                                   for n in wanted])
+    count = partitions or settings.topic_partitions
+    futures = admin.create_topics([NewTopic(n, num_partitions=count, replication_factor=1) for n in wanted])
     created: list[str] = []
     for name, future in futures.items():
         try:

@@ -12,7 +12,22 @@ from rich.table import Table
 
 from automate.cli.common import console, fail, settings_of, setup_logging
 
-__all__ = ["dlq", "executions", "retry_worker", "runtime"]
+__all__ = ["dlq", "executions", "processors", "retry_worker", "runtime"]
+
+
+@click.command()
+@click.option("--group", default=None, help="Consumer group (default: <topic prefix>-processors); workers "
+              "in one group share the partitions of automate.events.")
+@click.option("--metrics-port", default=0, show_default=True,
+              help="Port of this worker's /metrics (0: a free port, announced to the local Prometheus).")
+@click.pass_context
+def processors(ctx: click.Context, group: str | None, metrics_port: int) -> None:
+    """Match events to automations: consume automate.events, evaluate the triggers' rules and produce one
+    execution request per matching automation to automate.workflow.<slug>. Run more to scale out."""
+    from automate.processors import run_processors
+
+    setup_logging()
+    run_processors(settings_of(ctx), group=group, metrics_port=metrics_port)
 
 
 @click.command()

@@ -163,3 +163,40 @@ def show_command(ctx: click.Context, slug: str, tenant: str | None, as_json: boo
     click.echo("---")
     definition = spec.model_dump(mode="json", exclude_defaults=True)
     click.echo(yaml.safe_dump(definition, sort_keys=False, allow_unicode=True, width=100).rstrip())
+
+
+def _toggle(ctx: click.Context, slug: str, tenant: str | None, enabled: bool) -> None:
+    import psycopg
+
+    from automate.db import connect
+    from automate.runtime.workflow_store import set_enabled
+
+    settings = settings_of(ctx)
+    tenant = tenant or settings.tenant
+    try:
+        with connect(settings) as conn:
+            found = set_enabled(conn, slug, tenant, enabled)
+    except psycopg.OperationalError as exc:
+        fail(_database_failure(exc))
+    if not found:
+        fail(f"no workflow {slug!r} for tenant {tenant!r}; see `automate workflows list`")
+    click.echo(f"{tenant}/{slug}: {'enabled' if enabled else 'disabled'}")
+
+
+@workflows.command(name="enable")
+@click.argument("slug")
+@click.option("--tenant", default=None, help="The automation's tenant (default: the settings' tenant).")
+@click.pass_context
+def enable_command(ctx: click.Context, slug: str, tenant: str | None) -> None:
+    """Let events trigger workflow SLUG again (the running processors pick it up within seconds)."""
+    _toggle(ctx, slug, tenant, True)
+
+
+@workflows.command(name="disable")
+@click.argument("slug")
+@click.option("--tenant", default=None, help="The automation's tenant (default: the settings' tenant).")
+@click.pass_context
+def disable_command(ctx: click.Context, slug: str, tenant: str | None) -> None:
+    """Stop events from triggering workflow SLUG; executions already requested still run,
+    and `run_workflow` still works."""
+    _toggle(ctx, slug, tenant, False)

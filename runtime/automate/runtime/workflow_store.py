@@ -22,7 +22,7 @@ from automate.errors import AutomateError
 from automate.runtime.workflows import WorkflowSpec, digest
 
 __all__ = ["AppliedWorkflow", "LiveWorkflow", "WorkflowSummary", "apply", "get_workflow", "list_workflows",
-           "workflow_topic"]
+           "set_enabled", "workflow_topic"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -133,6 +133,18 @@ def _ensure_topic(settings: Settings, topic: str, what: str, timeout: float) -> 
             "again once Kafka is reachable",
             code="workflow.topic", retryable=True,
         ) from exc
+
+
+def set_enabled(conn: psycopg.Connection[Any], slug: str, tenant: str, enabled: bool) -> bool:
+    """Enable or disable the automation ``slug`` of ``tenant`` (the processors stop or start requesting its
+    executions within a second or two; executions already requested still run). False when there is no such
+    automation."""
+    with conn.transaction():
+        row = conn.execute(query("workflows", "set_enabled"),
+                           {"tenant": tenant, "slug": slug, "enabled": enabled}).fetchone()
+        if row is not None:
+            conn.execute(query("workflows", "notify_config"), {"slug": slug})
+    return row is not None
 
 
 def list_workflows(conn: psycopg.Connection[Any], tenant: str | None = None) -> list[WorkflowSummary]:

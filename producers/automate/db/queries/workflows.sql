@@ -60,3 +60,16 @@ SELECT a.id, a.tenant, a.slug, a.name, a.enabled, a.live_version, a.updated_at,
 FROM automation a
 JOIN workflow w ON w.automation_id = a.id AND w.version = a.live_version
 WHERE a.tenant = %(tenant)s AND a.slug = %(slug)s
+
+-- name: live_triggers
+-- What the processors match events against: the triggers of every enabled automation's live version.
+SELECT a.id::text, a.tenant, a.slug, a.live_version, t.event_pattern, t.rule
+FROM automation a
+JOIN trigger t ON t.automation_id = a.id
+WHERE a.enabled AND a.live_version IS NOT NULL
+ORDER BY a.tenant, a.slug, t.created_at, t.id
+
+-- name: set_enabled
+UPDATE automation SET enabled = %(enabled)s, updated_at = now()
+WHERE tenant = %(tenant)s AND slug = %(slug)s
+RETURNING id

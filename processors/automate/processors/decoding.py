@@ -1,0 +1,135 @@
+"""Reading events off ``automate.events``: CloudEvents headers, then the Avro body by its writer schema.
+
+Writer schemas are found by the id in the Confluent frame: first among those ``automate migrate`` /
+``automate schemas register`` cached in Postgres (all of them are loaded at start), then in the schema
+registry (a producer deployed with a newer contract registers ids this process has not seen). Ids the
+registry does not know either are remembered for a while, so a stream of such records costs no lookups.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import fastavro
+import psycopg
+
+from automate.config import Settings
+
+__all__ = ["EventSchemas", "Poison", "WriterSchema", "read_headers"]
+
+log = logging.getLogger("automate.processors.decoding")
+
+GENERIC = "dev.automate.GenericEvent"
+_NEGATIVE_TTL_S = 30.0
+REQUIRED_HEADERS = ("ce_id", "ce_type", "ce_tenant")
+
+
+class Poison(Exception):
+    """A record the processors cannot read: it goes to the dead-letter topic with ``code``."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class WriterSchema:
+    schema_id: int
+    name: str
+    parsed: Any
+
+    @property
+    def generic(self) -> bool:
+        return self.name == GENERIC
+
+    def payload(self, body: memoryview | bytes) -> tuple[dict[str, Any], str | None]:
+        """(payload, its JSON when the record already carries it) of an Avro body."""
+        record: Any = fastavro.schemaless_reader(io.BytesIO(body), self.parsed, None)
+        if not isinstance(record, dict):
+            raise ValueError(f"{self.name} is not a record schema")
+        if self.generic:
+            text = record["payload"]
+            value = json.loads(text)
+            if not isinstance(value, dict):
+                raise ValueError("the generic envelope's payload is not a JSON object")
+            return value, text
+        return record, None
+
+
+def read_headers(headers: list[tuple[str, bytes | None]] | None) -> tuple[str, str, str]:
+    """(event id, type, tenant) from the CloudEvents headers; Poison when one is missing or empty."""
+    found: dict[str, str] = {}
+    for name, value in headers or ():
+        if name in REQUIRED_HEADERS and value:
+            try:
+                found[name] = value.decode()
+            except UnicodeDecodeError:
+                raise Poison("event.headers", f"header {name} is not UTF-8") from None
+    missing = [name for name in REQUIRED_HEADERS if name not in found]
+    if missing:
+        raise Poison("event.headers", f"missing header(s) {', '.join(missing)}")
+    return found["ce_id"], found["ce_type"], found["ce_tenant"]
+
+
+class EventSchemas:
+    """Writer schemas by id (thread-safe enough: entries are only ever added)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._by_id: dict[int, WriterSchema] = {}
+        self._unknown: dict[int, float] = {}
+        self.load_cached()
+
+    def load_cached(self) -> None:
+        """Load every schema cached in Postgres."""
+        with psycopg.connect(self.settings.dsn, application_name="automate-processors") as conn:
+            rows = conn.execute("SELECT schema_id, schema FROM schema_id").fetchall()
+        for schema_id, schema in rows:
+            self._add(int(schema_id), schema)
+
+    def _add(self, schema_id: int, schema: Any) -> WriterSchema:
+        parsed = fastavro.parse_schema(schema, named_schemas={})
+        name = parsed["name"] if isinstance(parsed, dict) else str(parsed)
+        found = WriterSchema(schema_id, name, parsed)
+        self._by_id[schema_id] = found
+        return found
+
+    def get(self, schema_id: int) -> WriterSchema:
+        """The writer schema of ``schema_id``; Poison (``event.schema_unknown``) when nobody knows it."""
+        found = self._by_id.get(schema_id)
+        if found is not None:
+            return found
+        failed_at = self._unknown.get(schema_id)
+        if failed_at is not None and time.monotonic() - failed_at < _NEGATIVE_TTL_S:
+            raise Poison("event.schema_unknown", f"schema id {schema_id} is not in the registry")
+        try:
+            return self._fetch(schema_id)
+        except Poison:
+            self._unknown[schema_id] = time.monotonic()
+            raise
+
+    def _fetch(self, schema_id: int) -> WriterSchema:
+        import httpx
+
+        url = f"{self.settings.registry_url}/schemas/ids/{schema_id}"
+        try:
+            response = httpx.get(url, timeout=10.0)
+        except httpx.HTTPError as exc:
+            # Not the record's fault: raise so the batch is retried, not dead-lettered.
+            raise ConnectionError(f"schema registry unreachable at {url}: {exc}") from exc
+        if response.status_code == 404:
+            raise Poison("event.schema_unknown", f"schema id {schema_id} is not in the registry")
+        if response.status_code != 200:
+            raise ConnectionError(f"schema registry answered {response.status_code} for {url}")
+        try:
+            schema = json.loads(response.json()["schema"])
+            return self._add(schema_id, schema)
+        except (ValueError, KeyError, TypeError, fastavro.schema.SchemaParseException) as exc:
+            raise Poison("event.schema_unknown", f"schema id {schema_id} is not a usable Avro schema: "
+                         f"{exc}") from None

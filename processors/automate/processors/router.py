@@ -1,0 +1,162 @@
+"""From one event to the execution requests it calls for: the processors' work, free of any transport.
+
+For a record of ``automate.events``: read the CloudEvents headers (id, type, tenant), look up the
+candidate automations of that tenant and type in the trigger index, and only when there are candidates
+decode the Avro body and evaluate each candidate's rules. Every matching automation gets one
+ExecutionRequest for its topic ``automate.workflow.<slug>``, keyed by the execution id
+``uuid5(event id, automation id)``, so a redelivered event asks for the same execution again and the runtime
+creates it once.
+
+Rules see the event's payload at the top level (``{"var": "amount"}``) and the event itself under
+``$event``: ``$event.id``, ``$event.type``, ``$event.tenant``, ``$event.time`` (ms) and
+``$event.headers.<name>``.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import decimal
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from automate.config import Settings
+from automate.contracts import split_wire
+from automate.ids import execution_id
+from automate.processors.decoding import EventSchemas, Poison, read_headers
+from automate.processors.index import TriggerIndex
+from automate.records import Records
+from automate.rules import RuleError
+
+__all__ = ["Request", "Routed", "Router"]
+
+log = logging.getLogger("automate.processors.router")
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One execution request to produce."""
+
+    topic: str
+    key: str  # the execution id
+    value: bytes
+    slug: str
+
+
+@dataclass(slots=True)
+class Routed:
+    """What one event produced: its requests, how many candidates it had, the rule time and rule errors."""
+
+    requests: list[Request] = field(default_factory=list)
+    candidates: int = 0
+    rule_seconds: float = 0.0
+    rule_errors: int = 0
+    event_type: str = ""
+
+
+class Router:
+    """Routes events with the current trigger index (``router.index`` is swapped on configuration changes;
+    one event is always routed with one index)."""
+
+    def __init__(self, settings: Settings, schemas: EventSchemas, records: Records,
+                 index: TriggerIndex | None = None) -> None:
+        self.settings = settings
+        self.schemas = schemas
+        self.records = records
+        self.index = index or TriggerIndex(())
+        self._topics: dict[str, str] = {}
+
+    def topic_of(self, slug: str) -> str:
+        topic = self._topics.get(slug)
+        if topic is None:
+            topic = self._topics[slug] = self.settings.topic(f"workflow.{slug}")
+        return topic
+
+    def route(self, value: bytes | None, headers: list[tuple[str, bytes | None]] | None,
+              timestamp_ms: int) -> Routed:
+        """The requests for one event; raises :class:`Poison` for a record that cannot be read."""
+        event_id, event_type, tenant = read_headers(headers)
+        try:
+            uuid.UUID(event_id)
+        except ValueError:
+            raise Poison("event.headers", f"header ce_id is not a UUID: {event_id[:80]!r}") from None
+        if not value:
+            raise Poison("event.undecodable", "the record has no value")
+        try:
+            schema_id, body = split_wire(value)
+        except ValueError as exc:
+            raise Poison("event.undecodable", str(exc)) from None
+        writer = self.schemas.get(schema_id)
+        index = self.index
+        candidates = index.candidates(tenant, event_type)
+        routed = Routed(candidates=len(candidates), event_type=event_type)
+        if not candidates:
+            return routed
+        try:
+            payload, text = writer.payload(body)
+        except Exception as exc:  # fastavro raises many types for a corrupt body
+            raise Poison("event.undecodable",
+                         f"cannot decode the body with schema {schema_id} ({writer.name}): "
+                         f"{type(exc).__name__}: {exc}"[:500]) from None
+        data: dict[str, Any] | None = None
+        context: str | None = text
+        now_ms = int(time.time() * 1000)
+        for candidate in candidates:
+            if not candidate.unconditional:
+                if data is None:
+                    data = dict(payload)
+                    data["$event"] = {"id": event_id, "type": event_type, "tenant": tenant,
+                                      "time": timestamp_ms, "headers": _header_map(headers)}
+                started = time.perf_counter()
+                matched = False
+                for rule in candidate.rules:
+                    try:
+                        if rule is not None and rule.evaluate(data):
+                            matched = True
+                            break
+                    except RuleError as exc:
+                        routed.rule_errors += 1
+                        log.warning("rule failed on an event; the trigger does not match it",
+                                    extra={"action": "processors.rule_error", "slug": candidate.target.slug,
+                                           "event_id": event_id, "error": str(exc)[:300]})
+                routed.rule_seconds += time.perf_counter() - started
+                if not matched:
+                    continue
+            if context is None:
+                context = json.dumps(payload, default=_jsonable, separators=(",", ":"), ensure_ascii=False)
+            target = candidate.target
+            ident = execution_id(event_id, target.automation_id)
+            routed.requests.append(Request(
+                topic=self.topic_of(target.slug), key=ident, slug=target.slug,
+                value=self.records.encode("ExecutionRequest", {
+                    "execution_id": ident, "tenant": tenant, "automation_id": target.automation_id,
+                    "workflow_slug": target.slug, "workflow_version": target.version,
+                    "event_id": event_id, "event_type": event_type, "context": context,
+                    "requested_at": now_ms,
+                }),
+            ))
+        return routed
+
+
+def _header_map(headers: list[tuple[str, bytes | None]] | None) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for name, value in headers or ():
+        out[name] = value.decode(errors="replace") if value is not None else None
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    """JSON for what Avro contracts decode to beyond JSON: dates, decimals, bytes, UUIDs."""
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON-serializable")
