@@ -19,6 +19,7 @@ import uuid
 from typing import Any
 
 import psycopg
+from bench_common import fresh_db
 
 from automate.config import Settings, get_settings
 from automate.db import migrate, set_publisher
@@ -34,21 +35,6 @@ PLAIN_INSERT = (
     "INSERT INTO automate_outbox (id, tenant, aggregatetype, aggregateid, type, payload, created_at)"
     " VALUES (%(id)s::uuid, %(tenant)s, %(topic)s, %(key)s, %(type)s, %(payload)s, %(created_at)s)"
 )
-
-
-def fresh_db(base: Settings, name: str, **overrides: Any) -> Settings:
-    with psycopg.connect(base.dsn, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    info = psycopg.conninfo.conninfo_to_dict(base.dsn)
-    info["dbname"] = name
-    settings = Settings(**{**base.model_dump(), "database_url": psycopg.conninfo.make_conninfo(**info),
-                           **overrides})
-    with psycopg.connect(settings.dsn) as conn:
-        migrate(conn)
-        set_publisher(conn, settings.publisher)
-        register_contracts(settings, conn)
-    return settings
 
 
 def rate(n: int, seconds: float) -> float:

@@ -18,10 +18,9 @@ import uuid
 from typing import Any
 
 import psycopg
+from bench_common import fresh_db
 
 from automate.config import Settings, get_settings
-from automate.db import migrate, set_publisher
-from automate.registry import register_contracts
 from automate.runtime.actions import registry
 from automate.runtime.kafka_io import AsyncProducer, Records
 from automate.runtime.retry import RetryWorker
@@ -32,18 +31,8 @@ from automate.topics import core_topics, ensure_topics
 
 
 def fresh(base: Settings) -> Settings:
-    name = "automate_bench_runtime"
-    with psycopg.connect(base.dsn, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    info = psycopg.conninfo.conninfo_to_dict(base.dsn)
-    info["dbname"] = name
-    s = Settings(**{**base.model_dump(), "database_url": psycopg.conninfo.make_conninfo(**info),
-                    "topic_prefix": f"benchrt{uuid.uuid4().hex[:6]}", "publisher": "relay"})
-    with psycopg.connect(s.dsn) as conn:
-        migrate(conn)
-        set_publisher(conn, "relay")
-        register_contracts(s, conn)
+    s = fresh_db(base, "automate_bench_runtime", topic_prefix=f"benchrt{uuid.uuid4().hex[:6]}",
+                 publisher="relay")
     ensure_topics(s, core_topics(s), partitions=6)
     return s
 

@@ -45,18 +45,19 @@ class Target:
     slug: str
     version: int
 
+    @property
+    def name(self) -> bytes:
+        """The uuid5 name of the automation in execution ids."""
+        return self.automation_id.encode()
+
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
     """An automation whose triggers match an event type: it matches the event when any of ``rules``
-    holds (a ``None`` rule always holds)."""
+    holds; ``rules`` is empty when one of its triggers has no rule (it always matches)."""
 
     target: Target
-    rules: tuple[CompiledRule | None, ...]
-
-    @property
-    def unconditional(self) -> bool:
-        return None in self.rules
+    rules: tuple[CompiledRule, ...]
 
 
 class TriggerIndex:
@@ -107,7 +108,7 @@ class TriggerIndex:
         grouped: dict[str, tuple[Target, list[CompiledRule | None]]] = {}
         for target, rule in pairs:
             grouped.setdefault(target.automation_id, (target, []))[1].append(rule)
-        return tuple(Candidate(target, tuple(rules))
+        return tuple(Candidate(target, () if None in rules else tuple(r for r in rules if r is not None))
                      for target, rules in sorted(grouped.values(), key=lambda g: g[0].slug))
 
 

@@ -26,9 +26,10 @@ from typing import Any
 
 from automate.config import Settings
 from automate.contracts import split_wire
-from automate.ids import execution_id
+from automate.ids import uuid5_of
 from automate.processors.decoding import EventSchemas, Poison, read_headers
-from automate.processors.index import TriggerIndex
+from automate.processors.encoding import RequestEncoder, avro_string
+from automate.processors.index import Candidate, Target, TriggerIndex
 from automate.records import Records
 from automate.rules import RuleError
 
@@ -68,6 +69,7 @@ class Router:
         self.schemas = schemas
         self.records = records
         self.index = index or TriggerIndex(())
+        self.encoder = RequestEncoder(records)
         self._topics: dict[str, str] = {}
 
     def topic_of(self, slug: str) -> str:
@@ -81,7 +83,7 @@ class Router:
         """The requests for one event; raises :class:`Poison` for a record that cannot be read."""
         event_id, event_type, tenant = read_headers(headers)
         try:
-            uuid.UUID(event_id)
+            namespace = uuid.UUID(event_id).bytes
         except ValueError:
             raise Poison("event.headers", f"header ce_id is not a UUID: {event_id[:80]!r}") from None
         if not value:
@@ -102,44 +104,61 @@ class Router:
             raise Poison("event.undecodable",
                          f"cannot decode the body with schema {schema_id} ({writer.name}): "
                          f"{type(exc).__name__}: {exc}"[:500]) from None
-        data: dict[str, Any] | None = None
-        context: str | None = text
+        matched = self._matching(candidates, payload, event_id, event_type, tenant, timestamp_ms, headers,
+                                 routed)
+        if not matched:
+            return routed
+        context = text if text is not None else json.dumps(payload, default=_jsonable, separators=(",", ":"),
+                                                            ensure_ascii=False)
         now_ms = int(time.time() * 1000)
-        for candidate in candidates:
-            if not candidate.unconditional:
-                if data is None:
-                    data = dict(payload)
-                    data["$event"] = {"id": event_id, "type": event_type, "tenant": tenant,
-                                      "time": timestamp_ms, "headers": _header_map(headers)}
-                started = time.perf_counter()
-                matched = False
-                for rule in candidate.rules:
-                    try:
-                        if rule is not None and rule.evaluate(data):
-                            matched = True
-                            break
-                    except RuleError as exc:
-                        routed.rule_errors += 1
-                        log.warning("rule failed on an event; the trigger does not match it",
-                                    extra={"action": "processors.rule_error", "slug": candidate.target.slug,
-                                           "event_id": event_id, "error": str(exc)[:300]})
-                routed.rule_seconds += time.perf_counter() - started
-                if not matched:
-                    continue
-            if context is None:
-                context = json.dumps(payload, default=_jsonable, separators=(",", ":"), ensure_ascii=False)
-            target = candidate.target
-            ident = execution_id(event_id, target.automation_id)
-            routed.requests.append(Request(
-                topic=self.topic_of(target.slug), key=ident, slug=target.slug,
-                value=self.records.encode("ExecutionRequest", {
+        encoder = self.encoder
+        if encoder.fast:
+            event_part = encoder.event_part(event_id, event_type, context, now_ms)
+            tenant_part = avro_string(tenant)
+        for target in matched:
+            ident = uuid5_of(namespace, target.name)
+            if encoder.fast:
+                automation = encoder.automation_part(target.automation_id, target.slug, target.version)
+                value = encoder.encode(ident, tenant_part, automation, event_part)
+            else:
+                value = self.records.encode("ExecutionRequest", {
                     "execution_id": ident, "tenant": tenant, "automation_id": target.automation_id,
                     "workflow_slug": target.slug, "workflow_version": target.version,
                     "event_id": event_id, "event_type": event_type, "context": context,
                     "requested_at": now_ms,
-                }),
-            ))
+                })
+            routed.requests.append(Request(self.topic_of(target.slug), ident, value, target.slug))
         return routed
+
+
+    @staticmethod
+    def _matching(candidates: tuple[Candidate, ...], payload: dict[str, Any], event_id: str, event_type: str,
+                  tenant: str, timestamp_ms: int, headers: list[tuple[str, bytes | None]] | None,
+                  routed: Routed) -> list[Target]:
+        """The candidates' targets whose rules hold for the event (timed into ``routed.rule_seconds``)."""
+        started = time.perf_counter()
+        data: dict[str, Any] | None = None
+        matched: list[Target] = []
+        for candidate in candidates:
+            if not candidate.rules:
+                matched.append(candidate.target)
+                continue
+            if data is None:
+                data = dict(payload)
+                data["$event"] = {"id": event_id, "type": event_type, "tenant": tenant, "time": timestamp_ms,
+                                  "headers": _header_map(headers)}
+            for rule in candidate.rules:
+                try:
+                    if rule.evaluate(data):
+                        matched.append(candidate.target)
+                        break
+                except RuleError as exc:
+                    routed.rule_errors += 1
+                    log.warning("rule failed on an event; the trigger does not match it",
+                                extra={"action": "processors.rule_error", "slug": candidate.target.slug,
+                                       "event_id": event_id, "error": str(exc)[:300]})
+        routed.rule_seconds = time.perf_counter() - started
+        return matched
 
 
 def _header_map(headers: list[tuple[str, bytes | None]] | None) -> dict[str, str | None]:

@@ -1,9 +1,10 @@
 """`automate processors`: one worker of the consumer group that turns events into execution requests.
 
 The loop takes what the consumer has buffered (up to ``batch`` records; it waits only when nothing is
-there, so a lone event is not held back), routes each record (:mod:`automate.processors.router`),
-produces the requests asynchronously, waits once for the whole batch to be acknowledged, then commits the
-batch's offsets. A crash anywhere before the commit re-delivers the batch; the requests it produces again
+there, so a lone event is not held back), routes each record (:mod:`automate.processors.router`) and
+produces its requests asynchronously. Batches are pipelined: the next batch is routed while the broker
+acknowledges the previous ones, and a batch's offsets are committed once it and every batch before it are
+acknowledged. A crash anywhere before the commit re-delivers the batch; the requests it produces again
 carry the same execution ids, and the runtime creates each execution once. A record that cannot be read
 is dead-lettered with its bytes; the stream goes on.
 """
@@ -30,7 +31,24 @@ __all__ = ["ProcessorWorker", "run_processors"]
 
 log = logging.getLogger("automate.processors.worker")
 
-_DELIVERY_ATTEMPTS = 5
+_DELIVERY_ATTEMPTS = 5  # retries of a failed produce before the event is dead-lettered
+_MAX_INFLIGHT = 2000  # batches produced and not yet acknowledged before the loop waits for the broker
+
+
+class _Batch:
+    """The records produced for one consumed batch, its acknowledgements and the offsets it covers."""
+
+    __slots__ = ("failures", "offsets", "pending")
+
+    def __init__(self) -> None:
+        self.pending = 0
+        self.offsets: dict[tuple[str, int], int] = {}
+        self.failures: list[tuple[str, bytes | None, bytes, Any]] = []  # (topic, key, value, error)
+
+    def on_delivery(self, err: Any, msg: Any) -> None:
+        self.pending -= 1
+        if err is not None:
+            self.failures.append((msg.topic(), msg.key(), msg.value(), err))
 
 
 @dataclass(slots=True)
@@ -61,6 +79,8 @@ class ProcessorWorker:
         self._stop = threading.Event()
         self._watcher = ConfigWatcher(settings, self._swap)
         self._known_topics: set[str] = set()
+        self._inflight: collections.deque[tuple[_Batch, list[tuple[str, str | None, Any, str | None]]]] = (
+            collections.deque())
 
     def stop(self) -> None:
         self._stop.set()
@@ -105,6 +125,7 @@ class ProcessorWorker:
             "partitioner": "murmur2_random",
             "linger.ms": 2,
             "batch.num.messages": 10000,
+            "queue.buffering.max.messages": 500_000,
             "log_level": 3,
         })
 
@@ -113,7 +134,9 @@ class ProcessorWorker:
             log.info("partitions assigned", extra={"action": "processors.assigned",
                                                    "partitions": sorted(self.assigned)})
 
-        def on_revoke(_consumer: Any, partitions: list[Any]) -> None:
+        def on_revoke(consumer: Any, partitions: list[Any]) -> None:
+            # Commit what is done before the partitions move: the next owner starts after it.
+            self._settle(consumer, producer, wait=True)
             self.assigned -= {p.partition for p in partitions}
             self.metrics.lag.clear()  # refilled for the partitions still held at the next update
 
@@ -121,24 +144,29 @@ class ProcessorWorker:
         next_lag = 0.0
         try:
             while not self._stop.is_set():
-                first = consumer.poll(0.1)
+                first = consumer.poll(0.002 if self._inflight else 0.1)
                 if first is not None:
                     messages = [first, *consumer.consume(self.batch - 1, 0)]
-                    self._process(consumer, producer, messages)
+                    self._process(producer, messages)
+                producer.poll(0)  # delivery callbacks
+                self._settle(consumer, producer, wait=len(self._inflight) >= _MAX_INFLIGHT)
                 if time.monotonic() >= next_lag:
                     self._update_lag(consumer)
                     next_lag = time.monotonic() + 5.0
+            self._settle(consumer, producer, wait=True)
         finally:
             self._watcher.stop()
             producer.flush(10)
             consumer.close()
 
-    def _process(self, consumer: Any, producer: Any, messages: list[Any]) -> None:
-        from confluent_kafka import TopicPartition
-
-        router = self.router
-        outs: list[_Out] = []
-        offsets: dict[tuple[str, int], int] = {}
+    def _process(self, producer: Any, messages: list[Any]) -> None:
+        """Route a batch and produce its requests (acknowledged later, see :meth:`_settle`)."""
+        route = self.router.route
+        produce = producer.produce
+        batch = _Batch()
+        delivered = batch.on_delivery
+        sent: list[tuple[str, str | None, Any, str | None]] = []  # (topic, key, source message, slug)
+        offsets = batch.offsets
         matched = unmatched = poison = rule_errors = 0
         by_workflow: collections.Counter[str] = collections.Counter()
         rule_time = self.metrics.rule_seconds.observe
@@ -152,11 +180,14 @@ class ProcessorWorker:
             timestamp = msg.timestamp()[1]
             while True:
                 try:
-                    routed = router.route(msg.value(), msg.headers(), timestamp)
+                    routed = route(msg.value(), msg.headers(), timestamp)
                     break
                 except Poison as exc:
                     poison += 1
-                    outs.append(self._letter(msg, exc.code, exc.message))
+                    letter = self._letter(msg, exc.code, exc.message)
+                    batch.pending += 1
+                    self._produce(producer, letter, delivered)
+                    sent.append((letter.topic, letter.key, msg, None))
                     routed = None
                     break
                 except ConnectionError as exc:  # the registry, not the record: wait for it
@@ -173,13 +204,16 @@ class ProcessorWorker:
                 matched += 1
                 for request in routed.requests:
                     by_workflow[request.slug] += 1
-                    outs.append(_Out(request.topic, request.key, request.value, msg, request.slug))
+                    batch.pending += 1
+                    try:
+                        produce(request.topic, request.value, request.key, on_delivery=delivered)
+                    except BufferError:
+                        out = _Out(request.topic, request.key, request.value, msg)
+                        self._produce(producer, out, delivered)
+                    sent.append((request.topic, request.key, msg, request.slug))
             else:
                 unmatched += 1
-        self._deliver(producer, outs)
-        if offsets:
-            consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
-                            asynchronous=True)
+        self._inflight.append((batch, sent))
         now_ms = time.time() * 1000
         for timestamp in timestamps:
             self.metrics.event_age.observe(max(0.0, now_ms - timestamp) / 1000)
@@ -210,53 +244,84 @@ class ProcessorWorker:
                         "original": msg.value(),
                     }), msg)
 
-    def _deliver(self, producer: Any, outs: list[_Out]) -> None:
-        """Produce ``outs`` and wait until each is acknowledged. What keeps failing is dead-lettered; if even
-        that fails, raise (nothing is committed and the batch is re-delivered)."""
+    @staticmethod
+    def _produce(producer: Any, out: _Out, on_delivery: Any) -> None:
+        while True:
+            try:
+                producer.produce(out.topic, out.value, out.key, on_delivery=on_delivery)
+                return
+            except BufferError:  # the producer's queue is full: let it drain
+                producer.poll(0.05)
+
+    def _settle(self, consumer: Any, producer: Any, *, wait: bool) -> None:
+        """Commit the offsets of the acknowledged batches, oldest first (``wait``: all of them, waiting
+        for the broker). A batch with failed records retries them, then dead-letters what keeps failing;
+        if even that fails, raise (nothing more is committed, the rest is re-delivered)."""
+        from confluent_kafka import KafkaException, TopicPartition
+
+        if wait:
+            while producer.flush(5) > 0:  # Kafka away: records wait in the producer (or time out, failed)
+                log.warning("waiting for Kafka to acknowledge",
+                            extra={"action": "processors.produce_wait", "queued": len(producer)})
+        offsets: dict[tuple[str, int], int] = {}
+        while self._inflight and self._inflight[0][0].pending == 0:
+            batch, sent = self._inflight.popleft()
+            if batch.failures:
+                self._redeliver(producer, batch, sent)
+            offsets.update(batch.offsets)
+        if offsets:
+            try:
+                consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
+                                asynchronous=not wait)
+            except KafkaException as exc:  # e.g. the partition moved: it will be re-delivered
+                log.warning("commit failed", extra={"action": "processors.commit_failed", "error": str(exc)})
+
+    def _redeliver(self, producer: Any, batch: _Batch, sent: list[tuple[str, str | None, Any, str | None]]
+                   ) -> None:
         from confluent_kafka import KafkaError
 
-        pending = outs
-        for attempt in range(_DELIVERY_ATTEMPTS + 1):
-            if not pending:
-                return
-            for out in pending:
-                out.error = None
-
-                def on_delivery(err: Any, _msg: Any, out: _Out = out) -> None:
-                    out.error = err
-
-                while True:
-                    try:
-                        producer.produce(out.topic, out.value, out.key, on_delivery=on_delivery)
-                        break
-                    except BufferError:
-                        producer.poll(0.05)
-            while producer.flush(5) > 0:  # Kafka away: records wait in the producer (or time out, failed)
-                log.warning("waiting for Kafka to acknowledge", extra={"action": "processors.produce_wait",
-                                                                       "queued": len(producer)})
-            failed = [out for out in pending if out.error is not None]
-            if not failed:
-                return
-            if attempt == _DELIVERY_ATTEMPTS:
-                break
-            missing = {o.topic for o in failed if o.error.code() == KafkaError._UNKNOWN_TOPIC
-                       or o.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART}
+        sources = {(topic, key): (msg, slug) for topic, key, msg, slug in sent}
+        pending = []
+        for topic, key, value, err in batch.failures:
+            text = key.decode() if key is not None else None
+            msg, slug = sources.get((topic, text), (None, None))
+            pending.append(_Out(topic, text, value, msg, slug, err))
+        for attempt in range(_DELIVERY_ATTEMPTS):
+            missing = {o.topic for o in pending if o.error.code() in (KafkaError._UNKNOWN_TOPIC,
+                                                                      KafkaError.UNKNOWN_TOPIC_OR_PART)}
             if missing:
                 from automate.topics import ensure_topics
 
                 ensure_topics(self.settings, missing, timeout=10)
             log.warning("produce failed; retrying", extra={
-                "action": "processors.produce_retry", "failed": len(failed), "error": str(failed[0].error)})
+                "action": "processors.produce_retry", "failed": len(pending), "error": str(pending[0].error)})
             time.sleep(min(0.2 * 2 ** attempt, 3.0))
-            pending = failed
+            retry = self._send_now(producer, pending)
+            errors = {(topic, key): err for topic, key, _value, err in retry.failures}
+            pending = [o for o in pending if (o.topic, o.key.encode() if o.key else None) in errors]
+            for out in pending:
+                out.error = errors[(out.topic, out.key.encode() if out.key else None)]
+            if not pending:
+                return
         letters = []
-        for out in failed:
-            if out.topic == self.settings.topic("dlq"):
+        for out in pending:
+            if out.topic == self.settings.topic("dlq") or out.source is None:
                 raise RuntimeError(f"cannot write to the dead-letter topic: {out.error}")
             letters.append(self._letter(out.source, "request.undeliverable",
                                         f"execution request for {out.slug} to {out.topic} failed "
                                         f"{_DELIVERY_ATTEMPTS + 1} times: {out.error}"))
-        self._deliver(producer, letters)
+        if self._send_now(producer, letters).failures:
+            raise RuntimeError("cannot write to the dead-letter topic")
+
+    def _send_now(self, producer: Any, outs: list[_Out]) -> _Batch:
+        """Produce ``outs`` and wait for their acknowledgements (the slow path of failures)."""
+        batch = _Batch()
+        for out in outs:
+            batch.pending += 1
+            self._produce(producer, out, batch.on_delivery)
+        while batch.pending:
+            producer.poll(0.1)
+        return batch
 
     def _update_lag(self, consumer: Any) -> None:
         try:
