@@ -116,7 +116,7 @@ def latency(s: Settings, records: Records, rate: int, seconds: float) -> dict[st
     """The worker runs as its own process (`automate processors`), as deployed."""
     env = {**os.environ, "AUTOMATE_DATABASE_URL": s.dsn, "AUTOMATE_TOPIC_PREFIX": s.topic_prefix}
     worker = subprocess.Popen([sys.executable, "-m", "automate.cli", "processors"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=open("/tmp/bp-worker.log", "w"))
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     sent: dict[str, float] = {}
     arrived: dict[str, float] = {}  # when this process read the first request of the event
     produced: dict[str, float] = {}  # the request's CreateTime: when the processor produced it

@@ -370,13 +370,15 @@ def test_request_fragments_encode_what_fastavro_encodes(db_settings: Settings) -
     encoder = RequestEncoder(records)
     assert encoder.fast
     for tenant, slug, version, context, event_type in [
-        ("t", "a", 1, "{}", "x.y"), ("ténant-ü" * 20, "long-" * 12, 2**31 - 1, '{"k":"' + "v" * 5000 + '"}', "z"),
+        ("t", "a", 1, "{}", "x.y"),
+        ("ténant-ü" * 20, "long-" * 12, 2**31 - 1, '{"k":"' + "v" * 5000 + '"}', "z"),
     ]:
         ident, automation_id, event_id = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
         fields = {"execution_id": ident, "tenant": tenant, "automation_id": automation_id,
                   "workflow_slug": slug, "workflow_version": version, "event_id": event_id,
                   "event_type": event_type, "context": context, "requested_at": 1_800_000_000_000}
-        fast = encoder.encode(ident, avro_string(tenant), encoder.automation_part(automation_id, slug, version),
+        automation = encoder.automation_part(automation_id, slug, version)
+        fast = encoder.encode(ident, avro_string(tenant), automation,
                               encoder.event_part(event_id, event_type, context, 1_800_000_000_000))
         assert fast == records.encode("ExecutionRequest", fields)
         decoded = records.decode(fast)[1]
