@@ -1,0 +1,84 @@
+"""``automate bench``: the end-to-end benchmark (see :mod:`automate.bench`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from automate.cli.common import fail, settings_of
+
+__all__ = ["bench"]
+
+
+@click.command()
+@click.option("--events", default=20_000, show_default=True, help="Events to emit.")
+@click.option("--rate", default=0.0, show_default=True, help="Target events/s (0: as fast as possible).")
+@click.option("--batch", default=20, show_default=True, help="Events per emitting transaction.")
+@click.option("--processors", default=1, show_default=True, help="Processor worker processes.")
+@click.option("--runtimes", default=1, show_default=True, help="Runtime worker processes.")
+@click.option("--relays", default=1, show_default=True, help="Relay processes.")
+@click.option("--timeout", default=600.0, show_default=True, help="Seconds to wait for the executions.")
+@click.option("--report", "report_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the JSON report to this file.")
+@click.option("--keep", is_flag=True, help="Keep the benchmark's database and topics afterwards.")
+@click.pass_context
+def bench(ctx: click.Context, events: int, rate: float, batch: int, processors: int, runtimes: int,
+          relays: int, timeout: float, report_file: Path | None, keep: bool) -> None:
+    """Measure the whole pipeline: emit EVENTS events (`bench.tick`, each starting a 3-step no-op workflow)
+    and time them through the outbox, relay, processors and runtime to finished executions.
+
+    Runs in a database and topics of its own (dropped afterwards), every worker as its own process, and
+    measures in the same run the machine's raw limits (Postgres single-row commits/s, Kafka produce and
+    consume msgs/s). Prints a summary; --report writes it as JSON (events_per_s,
+    latency_ms.first_step/end p50/p95/p99, executions by status, limits).
+    """
+    from automate.bench import BenchConfig, run_bench
+    from automate.bench import Progress as State
+
+    if events <= 0 or batch <= 0 or rate < 0:
+        fail("--events and --batch must be positive, --rate zero or positive")
+    settings = settings_of(ctx)
+    config = BenchConfig(events=events, rate=rate, batch=batch, processors=processors, runtimes=runtimes,
+                         relays=relays, timeout_s=timeout, keep=keep)
+    console = Console(stderr=True)
+    with Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console) as bar:
+        phase = bar.add_task("setup", total=None)
+        emitted = bar.add_task("emitted", total=events)
+        finished = bar.add_task("finished", total=events)
+
+        def show(state: State) -> None:
+            bar.update(phase, description=state.phase)
+            bar.update(emitted, completed=state.emitted)
+            bar.update(finished, completed=state.finished)
+
+        try:
+            report = run_bench(settings, config, settings.home / "logs" / "bench", show)
+        except Exception as exc:  # one line; the worker logs are under .automate/logs/bench
+            fail(f"benchmark failed: {exc}")
+    _print(report)
+    if report_file is not None:
+        report_file.write_text(json.dumps(report, indent=2) + "\n")
+        click.echo(f"report written to {report_file}")
+
+
+def _print(report: dict[str, object]) -> None:
+    table = Table("measure", "value", title="automate bench")
+    lat = report["latency_ms"]
+    assert isinstance(lat, dict)
+    table.add_row("events", str(report["events"]))
+    table.add_row("events/s (emit → finished)", str(report["events_per_s"]))
+    table.add_row("emitted/s", str(report["emitted_per_s"]))
+    for name in ("first_step", "end"):
+        p = lat[name]
+        table.add_row(f"latency to {name.replace('_', ' ')} (ms)",
+                      f"p50 {p['p50']}  p95 {p['p95']}  p99 {p['p99']}  max {p['max']}")
+    table.add_row("executions", json.dumps(report["executions"]))
+    table.add_row("limits", json.dumps(report["limits"]))
+    table.add_row("fraction of limit", json.dumps(report["fraction_of_limit"]))
+    Console().print(table)
