@@ -9,7 +9,7 @@ AUTOMATE := $(BIN)/automate
 MYPY_DIRS = $(shell for d in producers processors runtime connectors; do \
 	[ -n "$$(find $$d -name '*.py' 2>/dev/null | head -1)" ] && echo $$d; done)
 
-.PHONY: demo test setup system up down status lint typecheck unit bench clean
+.PHONY: demo test setup system up down status lint typecheck unit bench chaos clean
 
 setup: system $(VENV)/.installed
 
@@ -34,7 +34,7 @@ status:
 demo: setup
 	$(AUTOMATE) up
 	$(AUTOMATE) migrate
-	$(AUTOMATE) smoke
+	$(AUTOMATE) demo
 	$(AUTOMATE) status
 
 lint: setup
@@ -55,6 +55,16 @@ test: setup
 	$(BIN)/ruff check .; \
 	$(BIN)/mypy $(MYPY_DIRS); \
 	$(BIN)/pytest
+
+# The chaos suite, long form: ten runs in a row, three rounds of faults each (`make test` runs one short run).
+CHAOS_RUNS ?= 10
+chaos: setup
+	$(AUTOMATE) up
+	$(AUTOMATE) migrate
+	@for i in $$(seq 1 $(CHAOS_RUNS)); do \
+		echo "chaos run $$i of $(CHAOS_RUNS)"; \
+		AUTOMATE_CHAOS_ROUNDS=3 $(BIN)/pytest tests/e2e -q || exit 1; \
+	done
 
 bench: setup
 	$(BIN)/python tests/bench/bench_rules.py

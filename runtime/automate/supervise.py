@@ -84,6 +84,18 @@ class WorkerSet:
         return [f"{kind}-{i} (exit {p.returncode})" for kind, procs in self.procs.items()
                 for i, p in enumerate(procs) if p.poll() is not None]
 
+    def revive(self) -> list[str]:
+        """Start a new process in place of each one that exited (what systemd or Kubernetes would do);
+        returns the workers revived."""
+        revived = []
+        for kind, procs in self.procs.items():
+            for i, proc in enumerate(procs):
+                if proc.poll() is not None:
+                    revived.append(f"{kind}-{i} (exit {proc.returncode})")
+                    procs[i] = self._spawn(kind, i)
+                    self.restarts[kind] = self.restarts.get(kind, 0) + 1
+        return revived
+
     def stop(self, timeout: float = 30.0) -> None:
         """SIGTERM every worker (they finish what they hold), SIGKILL what is still there at ``timeout``."""
         every = [p for procs in self.procs.values() for p in procs if p.poll() is None]
