@@ -182,14 +182,15 @@ def main() -> None:
 
 def _register() -> None:
     from automate.cli.bench import bench
+    from automate.cli.demo import demo
     from automate.cli.events import emit, relay, schemas
     from automate.cli.rules import rules
     from automate.cli.runtime import dlq, executions, processors, retry_worker, runtime
     from automate.cli.smoke import smoke
     from automate.cli.workflows import workflows
 
-    for command in (bench, dlq, emit, executions, processors, relay, retry_worker, rules, runtime, schemas,
-                    smoke, workflows):
+    for command in (bench, demo, dlq, emit, executions, processors, relay, retry_worker, rules, runtime,
+                    schemas, smoke, workflows):
         cli.add_command(command)
 
 
