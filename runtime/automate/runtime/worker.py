@@ -16,6 +16,7 @@ import signal
 import time
 from typing import Any
 
+import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
@@ -117,6 +118,7 @@ class RuntimeWorker:
             log.warning("commit failed", extra={"action": "runtime.commit_failed", "error": str(exc)})
 
     async def _handle(self, engine: Engine, dead_letter: Any, msg: Any, slots: asyncio.Semaphore) -> None:
+        done = True  # False: leave the message uncommitted (re-delivered after a restart)
         try:
             self.stats["messages"] += 1
             try:
@@ -134,8 +136,22 @@ class RuntimeWorker:
             lock = self._locks.setdefault(execution_id, asyncio.Lock())
             self._users[execution_id] = self._users.get(execution_id, 0) + 1
             try:
-                async with lock:  # one message at a time per execution
-                    outcome = await self._process(engine, name, record)
+                delay = 0.2
+                while True:
+                    try:
+                        async with lock:  # one message at a time per execution
+                            outcome = await self._process(engine, name, record)
+                        break
+                    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                        # Postgres is away (restarting, failing over): not the message's fault. Retry it
+                        # (every write is idempotent) until it goes through or the worker stops.
+                        if self._stop.is_set():
+                            done = False
+                            return
+                        log.warning("database unavailable; retrying the message",
+                                    extra={"action": "runtime.db_retry", "error": str(exc)[:300]})
+                        await asyncio.sleep(delay)
+                        delay = min(delay * 2, 5.0)
                 if outcome is Outcome.MISSING:
                     # A typed, recorded failure: the request names nothing we know; the worker goes on.
                     self.stats["poison"] += 1
@@ -152,7 +168,8 @@ class RuntimeWorker:
             log.exception("message failed", extra={"action": "runtime.message_failed",
                                                    "topic": msg.topic(), "offset": msg.offset()})
         finally:
-            self.tracker.finished(msg.topic(), msg.partition(), msg.offset())
+            if done:
+                self.tracker.finished(msg.topic(), msg.partition(), msg.offset())
             slots.release()
 
     async def _process(self, engine: Engine, name: str, record: dict[str, Any]) -> Outcome:
