@@ -116,6 +116,9 @@ class ProcessorWorker:
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "partition.assignment.strategy": "cooperative-sticky",
+            # A killed worker's partitions move after 10 s (the default, 45 s, stalls them that long).
+            "session.timeout.ms": 10_000,
+            "heartbeat.interval.ms": 2_000,
             "fetch.wait.max.ms": 20,
             "log_level": 3,
         })
