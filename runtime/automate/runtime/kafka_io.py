@@ -18,6 +18,7 @@ __all__ = [
     "Records",
     "retry_topic",
     "send_step_task",
+    "take",
     "tier_for",
 ]
 
@@ -31,6 +32,17 @@ def tier_for(delay: float) -> str:
         if seconds >= delay:
             return name
     return RETRY_TIERS[-1][0]
+
+
+def take(consumer: Any, max_messages: int, timeout: float) -> list[Any]:
+    """Up to ``max_messages`` buffered messages, waiting up to ``timeout`` only while there are none.
+
+    (``consumer.consume(n, timeout)`` waits for ``n`` messages or the full timeout: at a low rate, every
+    message would wait the timeout out.)"""
+    first = consumer.poll(timeout)
+    if first is None:
+        return []
+    return [first, *consumer.consume(max_messages - 1, 0)]
 
 
 def retry_topic(settings: Settings, tier: str) -> str:

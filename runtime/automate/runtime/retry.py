@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from automate.config import Settings
-from automate.runtime.kafka_io import RETRY_TIERS, AsyncProducer, retry_topic
+from automate.runtime.kafka_io import RETRY_TIERS, AsyncProducer, retry_topic, take
 
 __all__ = ["RetryWorker", "run_retry_worker"]
 
@@ -104,7 +104,7 @@ class RetryWorker:
                 if held:
                     first_due = min(queue[0][0] for queue in held.values())
                     wait = max(0.0, min(0.05, first_due - time.time()))
-                messages: list[Any] = await loop.run_in_executor(io, consumer.consume, 500, wait)
+                messages: list[Any] = await loop.run_in_executor(io, take, consumer, 500, wait)
                 due_now = []
                 for msg in messages:
                     if msg.error():

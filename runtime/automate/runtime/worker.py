@@ -22,7 +22,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from automate.config import Settings
 from automate.runtime.engine import Deferred, Engine, Outcome, Resume
-from automate.runtime.kafka_io import AsyncProducer, OffsetTracker, Records, send_step_task
+from automate.runtime.kafka_io import AsyncProducer, OffsetTracker, Records, send_step_task, take
 
 __all__ = ["RuntimeWorker"]
 
@@ -81,7 +81,7 @@ class RuntimeWorker:
         last_commit = time.monotonic()
         try:
             while not self._stop.is_set():
-                messages: list[Any] = await loop.run_in_executor(io, consumer.consume, 500, 0.1)
+                messages: list[Any] = await loop.run_in_executor(io, take, consumer, 500, 0.1)
                 for msg in messages:
                     if msg.error():
                         continue
