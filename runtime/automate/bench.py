@@ -11,6 +11,7 @@ single-row commits/s and raw Kafka produce/consume msgs/s, so the pipeline shows
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import uuid
@@ -23,7 +24,7 @@ import psycopg
 
 from automate.config import Settings
 
-__all__ = ["BenchConfig", "measure_limits", "run_bench"]
+__all__ = ["BenchConfig", "measure_limits", "percentiles", "run_bench"]
 
 WORKFLOW = {
     "slug": "bench-noop", "name": "Benchmark: three no-op steps",
@@ -53,15 +54,16 @@ class Progress:
     notes: list[str] = field(default_factory=list)
 
 
-def _percentiles(values: list[float]) -> dict[str, float]:
+def percentiles(values: list[float], digits: int = 1) -> dict[str, float]:
+    """p50, p95, p99 (nearest rank) and max of ``values``, rounded to ``digits``; NaN when empty."""
     if not values:
-        return {"p50": float("nan"), "p95": float("nan"), "p99": float("nan"), "max": float("nan")}
+        return {"p50": math.nan, "p95": math.nan, "p99": math.nan, "max": math.nan}
     ordered = sorted(values)
 
     def at(q: float) -> float:
-        return round(ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))], 1)
+        return round(ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))], digits)
 
-    return {"p50": at(0.50), "p95": at(0.95), "p99": at(0.99), "max": round(ordered[-1], 1)}
+    return {"p50": at(0.50), "p95": at(0.95), "p99": at(0.99), "max": round(ordered[-1], digits)}
 
 
 def _fresh_database(base: Settings, name: str, prefix: str) -> Settings:
@@ -292,7 +294,7 @@ def _report(settings: Settings, config: BenchConfig, emitted_at: dict[str, float
         "emitted_per_s": round(config.events / emit_seconds, 1) if emit_seconds else None,
         "seconds": round(seconds, 2),
         "executions": by_status,
-        "latency_ms": {"first_step": _percentiles(first_step), "end": _percentiles(end)},
+        "latency_ms": {"first_step": percentiles(first_step), "end": percentiles(end)},
         "limits": limits,
         "fraction_of_limit": {
             "postgres_commits": round(events_per_s / limits["postgres_commits_per_s"], 3),

@@ -25,9 +25,3 @@ def fresh_db(base: Settings, name: str, **overrides: Any) -> Settings:
         set_publisher(conn, settings.publisher)
         register_contracts(settings, conn)
     return settings
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The ``q`` quantile (0..1) of ``values``, nearest rank."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))] if ordered else float("nan")

@@ -24,9 +24,10 @@ import uuid
 from typing import Any
 
 import psycopg
-from bench_common import fresh_db, percentile
+from bench_common import fresh_db
 from confluent_kafka import OFFSET_END, Consumer, Producer, TopicPartition
 
+from automate.bench import percentiles
 from automate.config import Settings, get_settings
 from automate.contracts import canonical_json
 from automate.processors import ProcessorWorker
@@ -167,9 +168,7 @@ def latency(s: Settings, records: Records, rate: int, seconds: float) -> dict[st
     worker.wait(30)
 
     def summary(ends: dict[str, float]) -> dict[str, float]:
-        ms = [(ends[e] - sent[e]) * 1000 for e in sent if e in ends]
-        return {"p50": round(percentile(ms, 0.50), 1), "p95": round(percentile(ms, 0.95), 1),
-                "p99": round(percentile(ms, 0.99), 1), "max": round(max(ms), 1)}
+        return percentiles([(ends[e] - sent[e]) * 1000 for e in sent if e in ends])
 
     return {"rate": rate, "events": total, "matched_events": sum(1 for e in sent if e in arrived),
             "event_to_request_produced_ms": summary(produced),

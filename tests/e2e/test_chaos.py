@@ -100,9 +100,9 @@ class Emitter(threading.Thread):
         i = 0
         began = time.monotonic()
         while not self.stop.is_set():
-            due = began + i / self.rate
-            if time.monotonic() < due:
-                time.sleep(min(0.01, due - time.monotonic()))
+            wait = began + i / self.rate - time.monotonic()
+            if wait > 0:
+                time.sleep(min(0.01, wait))
                 continue
             amount = float(i % 100)
             payload = {"order_id": f"ORD-{i}", "amount": amount, "customer_email": "chaos@example.com"}

@@ -37,6 +37,7 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from automate.bench import percentiles
 from automate.cli.common import fail, settings_of
 from automate.config import Settings, project_root
 from automate.errors import AutomateError
@@ -384,17 +385,6 @@ def _records_between(settings: Settings, before: dict[tuple[str, int], int],
 
 
 # --- numbers --------------------------------------------------------------------------------------------
-
-
-def _percentiles(values: list[float]) -> dict[str, float]:
-    if not values:
-        return {"p50": math.nan, "p95": math.nan, "p99": math.nan, "max": math.nan}
-    ordered = sorted(values)
-
-    def at(q: float) -> float:
-        return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
-
-    return {"p50": at(0.50), "p95": at(0.95), "p99": at(0.99), "max": ordered[-1]}
 
 
 def _ms(value: float) -> str:
@@ -850,8 +840,8 @@ def _collect(settings: Settings, tracker: _Tracker, emission: _Emission, before:
         "emit_seconds": emit_seconds,
         "finished": finished_count,
         "run_seconds": (last_end - min(stamps)) if last_end and stamps else math.nan,
-        "latency_first_step": _percentiles(first_step),
-        "latency_end": _percentiles(end),
+        "latency_first_step": percentiles(first_step, 6),
+        "latency_end": percentiles(end, 6),
     }
 
 
