@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import psycopg
@@ -25,3 +26,11 @@ def fresh_db(base: Settings, name: str, **overrides: Any) -> Settings:
         set_publisher(conn, settings.publisher)
         register_contracts(settings, conn)
     return settings
+
+
+def emit_report(report: dict[str, Any], path: str | None) -> None:
+    """Print the report as JSON, and write it to ``path`` too when given."""
+    print(json.dumps(report, indent=2))
+    if path:
+        with open(path, "w") as fh:
+            json.dump(report, fh, indent=2)

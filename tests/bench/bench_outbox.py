@@ -12,14 +12,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 import uuid
 from typing import Any
 
 import psycopg
-from bench_common import fresh_db
+from bench_common import emit_report, fresh_db
 
 from automate.config import Settings, get_settings
 from automate.db import migrate, set_publisher
@@ -235,10 +234,7 @@ def main() -> None:
     if "cdc" in parts:
         report["cdc_backlog"] = bench_cdc(cdc_db_settings, args.events)
         report["cdc_lag"] = bench_cdc_lag(cdc_db_settings)
-    print(json.dumps(report, indent=2))
-    if args.report:
-        with open(args.report, "w") as fh:
-            json.dump(report, fh, indent=2)
+    emit_report(report, args.report)
 
 
 if __name__ == "__main__":

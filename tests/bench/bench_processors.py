@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import subprocess
@@ -24,7 +23,7 @@ import uuid
 from typing import Any
 
 import psycopg
-from bench_common import fresh_db
+from bench_common import emit_report, fresh_db
 from confluent_kafka import OFFSET_END, Consumer, Producer, TopicPartition
 
 from automate.bench import percentiles
@@ -190,10 +189,7 @@ def main() -> None:
     records = Records(s)
     results = {"throughput": throughput(s, records, args.events) if args.events else None,
                "latency": latency(s, records, args.rate, args.seconds)}
-    print(json.dumps(results, indent=2))
-    if args.report:
-        with open(args.report, "w") as fh:
-            json.dump(results, fh, indent=2)
+    emit_report(results, args.report)
     from confluent_kafka.admin import AdminClient
 
     admin = AdminClient({"bootstrap.servers": s.bootstrap_servers})

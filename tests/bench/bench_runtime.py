@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import time
 import uuid
 from typing import Any
 
 import psycopg
-from bench_common import fresh_db
+from bench_common import emit_report, fresh_db
 
 from automate.config import Settings, get_settings
 from automate.runtime.actions import registry
@@ -140,10 +139,7 @@ def main() -> None:
     parser.add_argument("--report")
     args = parser.parse_args()
     report = asyncio.run(main_async(args))
-    print(json.dumps(report, indent=2))
-    if args.report:
-        with open(args.report, "w") as fh:
-            json.dump(report, fh, indent=2)
+    emit_report(report, args.report)
 
 
 if __name__ == "__main__":

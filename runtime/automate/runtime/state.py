@@ -12,13 +12,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from typing import Any, TypeVar
 
 from psycopg_pool import AsyncConnectionPool
 
 from automate.db.queries import query
 
 __all__ = ["StateReader", "StateWriter"]
+
+T = TypeVar("T")
 
 log = logging.getLogger("automate.runtime.state")
 
@@ -60,9 +62,7 @@ class StateWriter:
 
     async def _run(self) -> None:
         while True:
-            batch = [await self._queue.get()]
-            while not self._queue.empty() and len(batch) < _MAX_BATCH:
-                batch.append(self._queue.get_nowait())
+            batch = await _take_batch(self._queue)
             try:
                 statuses = await self._flush(batch)
             except Exception as exc:
@@ -124,9 +124,7 @@ class StateReader:
 
     async def _run(self) -> None:
         while True:
-            batch = [await self._queue.get()]
-            while not self._queue.empty() and len(batch) < _MAX_BATCH:
-                batch.append(self._queue.get_nowait())
+            batch = await _take_batch(self._queue)
             try:
                 async with self.pool.connection() as conn:
                     cur = await conn.execute(query("runtime", "load_execution"),
@@ -140,3 +138,11 @@ class StateReader:
             for ident, future in batch:
                 if not future.done():
                     future.set_result(rows.get(ident))
+
+
+async def _take_batch(queue: asyncio.Queue[T]) -> list[T]:
+    """Wait for one item, then take what else is queued (up to the batch size) without waiting."""
+    batch = [await queue.get()]
+    while not queue.empty() and len(batch) < _MAX_BATCH:
+        batch.append(queue.get_nowait())
+    return batch
