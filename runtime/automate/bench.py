@@ -39,6 +39,7 @@ class BenchConfig:
     events: int = 20_000
     rate: float = 0.0  # events/s; 0: as fast as possible
     batch: int = 20  # events per transaction
+    emitters: int = 4  # connections emitting at once, as a service's concurrent requests would
     processors: int = 1
     runtimes: int = 1
     relays: int = 1
@@ -48,10 +49,14 @@ class BenchConfig:
 
 @dataclass
 class Progress:
-    emitted: int = 0
     finished: int = 0
     phase: str = "setup"
     notes: list[str] = field(default_factory=list)
+    by_emitter: list[int] = field(default_factory=list)  # events emitted by each emitter
+
+    @property
+    def emitted(self) -> int:
+        return sum(self.by_emitter)
 
 
 def percentiles(values: list[float], digits: int = 1) -> dict[str, float]:
@@ -151,30 +156,33 @@ def measure_limits(settings: Settings, seconds: float = 3.0, messages: int = 200
     return out
 
 
-def _emit(settings: Settings, config: BenchConfig, emitted_at: dict[str, float], progress: Progress,
-          failures: list[BaseException]) -> None:
+def _emit(settings: Settings, config: BenchConfig, me: int, emitted_at: dict[str, float],
+          progress: Progress, failures: list[BaseException]) -> None:
+    """Emitter ``me`` of ``config.emitters``: its share of the events, at its share of the rate."""
     from automate.events import emit_event
 
+    share = config.events // config.emitters + (1 if me < config.events % config.emitters else 0)
+    rate = config.rate / config.emitters
     try:
         with psycopg.connect(settings.dsn) as conn:
             began = time.perf_counter()
             i = 0
-            while i < config.events:
-                if config.rate:
-                    due = began + i / config.rate
+            while i < share:
+                if rate:
+                    due = began + i / rate
                     while (now := time.perf_counter()) < due:
                         time.sleep(min(0.002, due - now))
-                size = min(config.batch, config.events - i)
-                if config.rate:  # at a target rate, each transaction holds what is due by now
-                    size = max(1, min(size, int((time.perf_counter() - began) * config.rate) - i + 1))
+                size = min(config.batch, share - i)
+                if rate:  # at a target rate, each transaction holds what is due by now
+                    size = max(1, min(size, int((time.perf_counter() - began) * rate) - i + 1))
                 stamp = time.time()
-                ids = [emit_event("bench.tick", {"n": i + k}, connection=conn, settings=settings)
-                       for k in range(size)]
+                ids = [emit_event("bench.tick", {"n": i + k, "emitter": me}, connection=conn,
+                                  settings=settings) for k in range(size)]
                 conn.commit()
                 for ident in ids:
                     emitted_at[ident] = stamp
                 i += size
-                progress.emitted = i
+                progress.by_emitter[me] = i
     except BaseException as exc:  # surfaced by run_bench
         failures.append(exc)
 
@@ -206,11 +214,14 @@ def run_bench(base: Settings, config: BenchConfig, log_dir: Path,
             _warm_up(settings, workers)
             emitted_at: dict[str, float] = {}
             failures: list[BaseException] = []
-            emitter = threading.Thread(target=_emit, args=(settings, config, emitted_at, progress, failures),
-                                       daemon=True)
+            progress.by_emitter = [0] * config.emitters
+            emitters = [threading.Thread(target=_emit, args=(settings, config, me, emitted_at, progress,
+                                                             failures), daemon=True)
+                        for me in range(config.emitters)]
             progress.phase = "running"
             started = time.time()
-            emitter.start()
+            for emitter in emitters:
+                emitter.start()
             deadline = time.monotonic() + config.timeout_s
             with psycopg.connect(settings.dsn, autocommit=True) as conn:
                 while True:
@@ -230,7 +241,8 @@ def run_bench(base: Settings, config: BenchConfig, log_dir: Path,
                         raise TimeoutError(f"{progress.finished} of {config.events} executions finished "
                                            f"within {config.timeout_s:.0f}s")
                     time.sleep(0.5)
-            emitter.join()
+            for emitter in emitters:
+                emitter.join()
             emit_seconds = max(emitted_at.values()) - min(emitted_at.values()) if emitted_at else 0.0
         progress.phase = "report"
         on_progress(progress)
@@ -288,6 +300,7 @@ def _report(settings: Settings, config: BenchConfig, emitted_at: dict[str, float
         "events": config.events,
         "rate_target": config.rate or None,
         "batch": config.batch,
+        "emitters": config.emitters,
         "workers": {"relay": config.relays, "processors": config.processors, "runtime": config.runtimes,
                     "retry-worker": 1},
         "events_per_s": events_per_s,

@@ -19,6 +19,8 @@ __all__ = ["bench"]
 @click.option("--events", default=20_000, show_default=True, help="Events to emit.")
 @click.option("--rate", default=0.0, show_default=True, help="Target events/s (0: as fast as possible).")
 @click.option("--batch", default=20, show_default=True, help="Events per emitting transaction.")
+@click.option("--emitters", default=4, show_default=True,
+              help="Connections emitting at once (each with its share of the events and the rate).")
 @click.option("--processors", default=1, show_default=True, help="Processor worker processes.")
 @click.option("--runtimes", default=1, show_default=True, help="Runtime worker processes.")
 @click.option("--relays", default=1, show_default=True, help="Relay processes.")
@@ -27,7 +29,8 @@ __all__ = ["bench"]
               help="Write the JSON report to this file.")
 @click.option("--keep", is_flag=True, help="Keep the benchmark's database and topics afterwards.")
 @click.pass_context
-def bench(ctx: click.Context, events: int, rate: float, batch: int, processors: int, runtimes: int,
+def bench(ctx: click.Context, events: int, rate: float, batch: int, emitters: int, processors: int,
+          runtimes: int,
           relays: int, timeout: float, report_file: Path | None, keep: bool) -> None:
     """Measure the whole pipeline: emit EVENTS events (`bench.tick`, each starting a 3-step no-op workflow)
     and time them through the outbox, relay, processors and runtime to finished executions.
@@ -40,10 +43,11 @@ def bench(ctx: click.Context, events: int, rate: float, batch: int, processors: 
     from automate.bench import BenchConfig, run_bench
     from automate.bench import Progress as State
 
-    if events <= 0 or batch <= 0 or rate < 0:
-        fail("--events and --batch must be positive, --rate zero or positive")
+    if events <= 0 or batch <= 0 or emitters <= 0 or rate < 0:
+        fail("--events, --batch and --emitters must be positive, --rate zero or positive")
     settings = settings_of(ctx)
-    config = BenchConfig(events=events, rate=rate, batch=batch, processors=processors, runtimes=runtimes,
+    config = BenchConfig(events=events, rate=rate, batch=batch, emitters=emitters, processors=processors,
+                         runtimes=runtimes,
                          relays=relays, timeout_s=timeout, keep=keep)
     console = Console(stderr=True)
     with Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(),

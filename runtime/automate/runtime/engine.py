@@ -19,22 +19,21 @@ import json
 import logging
 import random
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from automate.config import Settings
+from automate.db.queries import query
 from automate.rules import compile_rule
 from automate.runtime import templating
 from automate.runtime.actions import ActionContext, registry
 from automate.runtime.errors import OutputError, StepError, StepTimeout, TemplateError
-from automate.runtime.state import StateReader, StateWriter
+from automate.runtime.state import StateReader, StateWriter, Write
 from automate.runtime.workflows import StepSpec, WorkflowSpec
 
 __all__ = ["DeadLetterSink", "Deferred", "Engine", "Outcome", "Resume", "Scheduler"]
@@ -102,6 +101,11 @@ class _Run:
     steps: dict[str, _Step] = field(default_factory=dict)
     deadline: float | None = None
 
+    def unfinished(self) -> set[str]:
+        """The steps not yet SUCCESS or SKIPPED."""
+        steps = self.steps
+        return {s.id for s in self.spec.steps if s.id not in steps or steps[s.id].status not in DONE}
+
     def scope(self) -> dict[str, Any]:
         return {
             "event": {"id": self.event_id, "payload": self.context},
@@ -132,6 +136,7 @@ class Engine:
         self.dead_letters = dead_letters
         self.rng = rng or random.Random()
         self._specs: dict[str, WorkflowSpec] = {}
+        self._versions: dict[tuple[str, int], tuple[str, str, WorkflowSpec]] = {}
         self.writer = StateWriter(pool)
         self.reader = StateReader(pool)
 
@@ -146,23 +151,68 @@ class Engine:
         if definition is None:
             raise OutputError(f"execution {ident} has no workflow version (deleted?)",
                               code="workflow.missing")
-        spec = self._specs.get(workflow_id)
-        if spec is None:
-            spec = WorkflowSpec.model_validate(definition)
-            self._specs[workflow_id] = spec
+        spec = self._spec(workflow_id, definition)
         run = _Run(ident, tenant, status, context, event_id, slug, spec,
                    deadline=deadline.timestamp() if isinstance(deadline, datetime) else None)
         for sid, attempt, st, output, code in step_rows:
             run.steps[sid] = _Step(st, attempt, output, code)
         return run
 
+    def _spec(self, workflow_id: str, definition: Any) -> WorkflowSpec:
+        spec = self._specs.get(workflow_id)
+        if spec is None:
+            spec = WorkflowSpec.model_validate(definition)
+            self._specs[workflow_id] = spec
+        return spec
+
+    async def _version(self, automation_id: str, version: int) -> tuple[str, str, WorkflowSpec] | None:
+        """(workflow id, automation slug, spec) of a version; kept, since versions never change."""
+        found = self._versions.get((automation_id, version))
+        if found is None:
+            async with self.pool.connection() as conn:
+                cur = await conn.execute(query("runtime", "workflow_version"),
+                                         {"automation_id": automation_id, "version": version})
+                row = await cur.fetchone()
+            if row is None:
+                return None
+            found = (str(row[0]), str(row[2]), self._spec(str(row[0]), row[1]))
+            self._versions[(automation_id, version)] = found
+        return found
+
     # -- public --------------------------------------------------------------------------------
+
+    async def start(self, request: Mapping[str, Any]) -> Outcome:
+        """Create the execution an ExecutionRequest asks for and run it.
+
+        A new execution is created RUNNING and advanced from what the request holds, with no read; a
+        redelivered request finds it created and resumes it where it stands.
+        """
+        version = await self._version(str(request["automation_id"]), int(request["workflow_version"]))
+        if version is None:
+            return Outcome.MISSING
+        _workflow_id, slug, spec = version
+        context = json.loads(request["context"])
+        timeout = spec.timeout if spec.timeout is not None else 86400.0 * 365
+        ident = str(request["execution_id"])
+        written = await self.writer.write("create_execution", {
+            "id": ident, "tenant": request["tenant"], "automation_id": str(request["automation_id"]),
+            "version": int(request["workflow_version"]), "event_id": request.get("event_id"),
+            "context": context, "timeout": timeout,
+        })
+        if not written.created:
+            return await self.advance(ident)
+        run = _Run(ident, str(request["tenant"]), "RUNNING", context, request.get("event_id"), slug, spec,
+                   deadline=time.time() + timeout)
+        return await self._advance(run, None)
 
     async def advance(self, execution_id: str, resume: Resume | None = None) -> Outcome:
         """Run every step that can run now; returns where the execution stands."""
         run = await self._load(execution_id)
         if run is None:
             return Outcome.MISSING
+        return await self._advance(run, resume)
+
+    async def _advance(self, run: _Run, resume: Resume | None) -> Outcome:
         if run.status in ("SUCCESS", "FAILED", "CANCELED"):
             return Outcome.ALREADY_DONE
         if run.status == "PENDING":
@@ -173,6 +223,8 @@ class Engine:
                 run.deadline = time.time() + timeout
         resumed = resume
         while True:
+            if run.status == "SUCCESS":  # the last step's result and the execution's end were one write
+                return Outcome.SUCCESS
             if run.deadline is not None and time.time() > run.deadline:
                 return await self._finish(run, "FAILED", {"code": "execution.timeout",
                                                           "message": "the execution ran past its timeout"})
@@ -182,11 +234,18 @@ class Engine:
             resumed = None
             if not ready:
                 break
-            results = await asyncio.gather(*(self._run_step(run, step, attempt, reason)
-                                             for step, attempt, reason in ready))
+            if len(ready) == 1:
+                results = [await self._run_step(run, *ready[0])]
+            else:
+                results = await asyncio.gather(*(self._run_step(run, step, attempt, reason)
+                                                 for step, attempt, reason in ready))
             failed = next((r for r in results if r is not None), None)
             if failed is not None:
                 return await self._finish(run, "FAILED", failed)
+        if run.status == "SUCCESS":
+            return Outcome.SUCCESS
+        if run.status == "CANCELED":
+            return Outcome.CANCELED
         if all(s.id in run.steps and run.steps[s.id].status in DONE for s in run.spec.steps):
             return await self._finish(run, "SUCCESS", None)
         return Outcome.WAITING
@@ -212,7 +271,7 @@ class Engine:
     async def _run_step(self, run: _Run, step: StepSpec, attempt: int, reason: str) -> dict[str, Any] | None:
         """Run one step to a recorded result. Returns the execution's error when it must fail."""
         while True:
-            started = datetime.now(UTC)
+            started = time.time()
             scope = run.scope()
             if step.when is not None and not compile_rule(step.when).evaluate(scope):
                 await self._record(run, step, attempt, "SKIPPED", started, output=None)
@@ -247,7 +306,7 @@ class Engine:
             return None
 
     async def _wait_step(self, run: _Run, step: StepSpec, attempt: int, reason: str,
-                         started: datetime) -> None:
+                         started: float) -> None:
         rendered = templating.render(step.input, run.scope())
         seconds = float(rendered.get("seconds", 0))
         if reason == "wait":  # the deferred task came back: the wait is over
@@ -286,6 +345,8 @@ class Engine:
         return self._check_output(output)
 
     def _check_output(self, output: Any) -> dict[str, Any]:
+        if not output and isinstance(output, dict):
+            return output
         if not isinstance(output, Mapping):
             raise OutputError(f"step output must be a JSON object, not {type(output).__name__}",
                               code="output.not_json")
@@ -301,26 +362,33 @@ class Engine:
 
     # -- state ---------------------------------------------------------------------------------
 
-    async def _record(self, run: _Run, step: StepSpec, attempt: int, status: str, started: datetime, *,
+    async def _record(self, run: _Run, step: StepSpec, attempt: int, status: str, started: float, *,
                       output: Any = None, error: dict[str, Any] | None = None) -> None:
-        status_now = await self.writer.write("record_step", {
-                "id": str(uuid.uuid4()), "execution_id": run.id, "step_id": step.id, "attempt": attempt,
-                "status": status, "idempotency_key": f"{run.id}:{step.id}",
-                "input": Jsonb(step.input),  # templates and secret references, never resolved values
-                "output": Jsonb(output) if output is not None else None,
-                "error_code": error["code"] if error else None,
-                "error_message": error["message"] if error else None,
-                "started_at": started,
-            })
+        writes: list[Write] = [("record_step", {
+            "execution_id": run.id, "step_id": step.id, "attempt": attempt, "status": status,
+            "input": step.input,  # templates and secret references, never resolved values
+            "output": output,
+            "error_code": error["code"] if error else None,
+            "error_message": error["message"] if error else None,
+            "started_at": started,
+        })]
+        # The step that completes the workflow ends the execution in the same commit.
+        ends = status in DONE and run.unfinished() <= {step.id}
+        if ends:
+            writes.append(("finish_execution", {"id": run.id, "status": "SUCCESS", "error": None}))
+        written = await self.writer.write_all(writes)
         run.steps[step.id] = _Step(status, attempt, output, error["code"] if error else None)
-        if status_now == "CANCELED":
+        if written.status == "CANCELED":
             run.status = "CANCELED"  # canceled meanwhile: no further step starts
+        elif ends and written.status == "SUCCESS":
+            run.status = "SUCCESS"
+            log.debug("execution finished", extra={"action": "execution.finish", "execution_id": run.id,
+                                                   "status": "SUCCESS", "tenant": run.tenant})
 
     async def _finish(self, run: _Run, status: str, error: dict[str, Any] | None) -> Outcome:
-        await self.writer.write("finish_execution",
-                                {"id": run.id, "status": status, "error": Jsonb(error) if error else None})
-        log.info("execution finished", extra={"action": "execution.finish", "execution_id": run.id,
-                                              "status": status, "tenant": run.tenant})
+        await self.writer.write("finish_execution", {"id": run.id, "status": status, "error": error})
+        log.debug("execution finished", extra={"action": "execution.finish", "execution_id": run.id,
+                                               "status": status, "tenant": run.tenant})
         return Outcome(status)
 
     async def _dead_letter(self, run: _Run, step: StepSpec, attempt: int, error: dict[str, Any]) -> None:

@@ -2,23 +2,27 @@
 
 Postgres commits a few thousand single-row transactions per second on this kind of machine but writes
 tens of thousands of rows per second in batches, so the step results of all the executions a worker runs
-at once are queued and written together: one transaction, one pipeline, one commit per batch. Each write
-returns the execution's status as of that commit, which is how a running execution learns it was
-canceled without a query of its own.
+at once are queued and written together: one transaction, one round trip, one commit per batch, and one
+set-based statement per kind of write, its rows passed as one JSON array (``json_to_recordset``), so a
+batch of 500 step results costs Postgres and the worker about what a few single rows do. (JSON, not one
+array parameter per column: psycopg dumps arrays element by element in Python, the json module in C.)
+Each write returns the execution's status as of that commit, which is how a running execution learns it
+was canceled without a query of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from psycopg_pool import AsyncConnectionPool
 
 from automate.db.queries import query
 
-__all__ = ["StateReader", "StateWriter"]
+__all__ = ["StateReader", "StateWriter", "Write", "Written"]
 
 T = TypeVar("T")
 
@@ -26,29 +30,58 @@ log = logging.getLogger("automate.runtime.state")
 
 _MAX_BATCH = 500
 
+# The writes (queries of runtime.sql), in the order a batch runs them. A write's params are the JSON
+# object of its row: the columns its query names, JSON columns as values (not as text).
+WRITES = ("create_execution", "start_execution", "record_step", "finish_execution")
+
+Write = tuple[str, dict[str, Any]]  # (query name, row)
+
+
+class Written(NamedTuple):
+    status: str | None  # the execution's status after the commit; None: there is no such execution
+    created: bool  # a create_execution inserted the execution (False: it existed already)
+
+
+_Item = tuple[list[Write], "asyncio.Future[Written]"]
+
+
+def _execution_of(params: dict[str, Any]) -> str:
+    return str(params.get("execution_id") or params.get("id"))
+
 
 class StateWriter:
-    """Queue of writes flushed in batches by one background task."""
+    """Queue of writes flushed in batches by background tasks."""
 
     def __init__(self, pool: AsyncConnectionPool, *, flushers: int = 3) -> None:
         self.pool = pool
         self.flushers = flushers  # batches in flight at once: one commits while the next one fills
-        self._queue: asyncio.Queue[tuple[str, dict[str, Any], asyncio.Future[str | None]]] = asyncio.Queue()
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
+        self._alive = 0  # flushers running (one that died of a bug is replaced by the next write)
         self.batches = 0
         self.writes = 0
 
-    def _ensure(self) -> None:
-        if not self._tasks or any(t.done() for t in self._tasks):
-            self._tasks = [t for t in self._tasks if not t.done()]
-            while len(self._tasks) < self.flushers:
-                self._tasks.append(asyncio.create_task(self._run(), name="automate-state-writer"))
+    def _start_flushers(self) -> None:
+        self._tasks = [t for t in self._tasks if not t.done()]
+        while len(self._tasks) < self.flushers:
+            task = asyncio.create_task(self._run(), name="automate-state-writer")
+            task.add_done_callback(self._flusher_done)
+            self._tasks.append(task)
+        self._alive = len(self._tasks)
 
-    async def write(self, name: str, params: dict[str, Any]) -> str | None:
-        """Run query ``runtime.<name>`` in the next batch; returns the execution's status after it."""
-        self._ensure()
-        future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
-        await self._queue.put((name, params, future))
+    def _flusher_done(self, _task: asyncio.Task[None]) -> None:
+        self._alive -= 1
+
+    async def write(self, name: str, params: dict[str, Any]) -> Written:
+        """Run write ``name`` (one of :data:`WRITES`) in the next batch."""
+        return await self.write_all([(name, params)])
+
+    async def write_all(self, writes: list[Write]) -> Written:
+        """Run ``writes`` (all of one execution) in the same batch, so they commit together."""
+        if self._alive < self.flushers:
+            self._start_flushers()
+        future: asyncio.Future[Written] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((writes, future))
         return await future
 
     async def close(self) -> None:
@@ -64,40 +97,51 @@ class StateWriter:
         while True:
             batch = await _take_batch(self._queue)
             try:
-                statuses = await self._flush(batch)
+                statuses, created = await self._flush(batch)
             except Exception as exc:
-                # One bad write must not fail its neighbours: write them one by one.
+                # One bad write must not fail its neighbours: write them one execution at a time.
                 log.warning("batch write failed, retrying one by one",
                             extra={"action": "state.batch_failed", "error": str(exc)[:200]})
                 for item in batch:
                     try:
-                        statuses = await self._flush([item])
+                        statuses, created = await self._flush([item])
                     except Exception as single:
-                        if not item[2].done():
-                            item[2].set_exception(single)
+                        if not item[1].done():
+                            item[1].set_exception(single)
                         continue
-                    self._settle([item], statuses)
+                    self._settle([item], statuses, created)
                 continue
-            self._settle(batch, statuses)
+            self._settle(batch, statuses, created)
 
-    def _settle(self, batch: list[tuple[str, dict[str, Any], asyncio.Future[str | None]]],
-                statuses: dict[str, str]) -> None:
-        for _name, params, future in batch:
+    def _settle(self, batch: list[_Item], statuses: dict[str, str], created: set[str]) -> None:
+        for writes, future in batch:
             if not future.done():
-                future.set_result(statuses.get(str(params.get("execution_id") or params.get("id"))))
+                ident = _execution_of(writes[0][1])
+                future.set_result(Written(statuses.get(ident), ident in created))
 
-    async def _flush(self, batch: list[tuple[str, dict[str, Any], asyncio.Future[str | None]]]
-                     ) -> dict[str, str]:
-        ids = list({str(p.get("execution_id") or p.get("id")) for _, p, _ in batch})
-        async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+    async def _flush(self, batch: list[_Item]) -> tuple[dict[str, str], set[str]]:
+        groups: dict[str, list[dict[str, Any]]] = {name: [] for name in WRITES}
+        ids: set[str] = set()
+        for writes, _future in batch:
+            for name, params in writes:
+                groups[name].append(params)
+                ids.add(_execution_of(params))
+        async with self.pool.connection() as conn, conn.transaction():
+            creating = None
             async with conn.pipeline():  # every statement sent at once, one round trip
-                for name, params, _ in batch:
-                    await cur.execute(query("runtime", name), params)
-                await cur.execute("SELECT id::text, status FROM execution WHERE id = ANY(%s::uuid[])", (ids,))
-            rows = await cur.fetchall()
+                for name, rows in groups.items():
+                    if rows:
+                        cur = conn.cursor()
+                        await cur.execute(query("runtime", name), {"rows": json.dumps(rows)})
+                        if name == "create_execution":
+                            creating = cur
+                reading = conn.cursor()
+                await reading.execute(query("runtime", "execution_status"), {"ids": json.dumps(list(ids))})
+            created = {str(r[0]) for r in await creating.fetchall()} if creating is not None else set()
+            statuses = {str(i): str(s) for i, s in await reading.fetchall()}
         self.batches += 1
-        self.writes += len(batch)
-        return {str(i): str(s) for i, s in rows}
+        self.writes += sum(len(w) for w, _ in batch)
+        return statuses, created
 
 
 class StateReader:

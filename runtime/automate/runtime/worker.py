@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import json
 import logging
 import re
 import signal
@@ -17,7 +16,6 @@ import time
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from automate.config import Settings
@@ -174,15 +172,7 @@ class RuntimeWorker:
 
     async def _process(self, engine: Engine, name: str, record: dict[str, Any]) -> Outcome:
         if name == "ExecutionRequest":
-            # Grouped with other writes; the answer is the execution's status (None: no such version).
-            status = await engine.writer.write("create_execution_for_request", {
-                "id": record["execution_id"], "tenant": record["tenant"],
-                "automation_id": record["automation_id"], "version": record["workflow_version"],
-                "event_id": record.get("event_id"), "context": Jsonb(json.loads(record["context"])),
-            })
-            if status is None:
-                return Outcome.MISSING
-            return await engine.advance(record["execution_id"])
+            return await engine.start(record)
         if name == "StepTask":
             resume = Resume(record["step_id"], int(record["attempt"]), record["reason"])
             return await engine.advance(record["execution_id"], resume)

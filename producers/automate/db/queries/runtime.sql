@@ -13,32 +13,62 @@ JOIN automation a ON a.id = e.automation_id
 LEFT JOIN workflow w ON w.id = e.workflow_id
 WHERE e.id = ANY(%(ids)s::uuid[])
 
--- name: start_execution
-UPDATE execution SET status = 'RUNNING', started_at = coalesce(started_at, now()),
-       deadline_at = coalesce(deadline_at, now() + make_interval(secs => %(timeout)s))
-WHERE id = %(id)s::uuid AND status = 'PENDING'
+-- The runtime's writes below are set-based: each writes a whole group-commit batch in one statement, from
+-- one JSON array of rows (a JSON object per write; see automate.runtime.state).
 
--- name: finish_execution
-UPDATE execution SET status = %(status)s, finished_at = now(), error = %(error)s
-WHERE id = %(id)s::uuid AND status IN ('PENDING', 'RUNNING')
+-- name: workflow_version
+-- A workflow version and its automation's slug (versions never change once applied).
+SELECT w.id::text, w.definition, a.slug
+FROM workflow w
+JOIN automation a ON a.id = w.automation_id
+WHERE w.automation_id = %(automation_id)s::uuid AND w.version = %(version)s
+
+-- name: create_execution
+-- Executions started straight from their requests. Returns the ids inserted: a redelivered request
+-- inserts nothing, and neither does one naming a version that does not exist.
+INSERT INTO execution (id, tenant, automation_id, workflow_id, event_id, status, context, started_at,
+                       deadline_at)
+SELECT r.id, r.tenant, w.automation_id, w.id, r.event_id, 'RUNNING', r.context, now(),
+       now() + make_interval(secs => r.timeout)
+FROM json_to_recordset(%(rows)s::json)
+     AS r (id uuid, tenant text, automation_id uuid, version int, event_id uuid, context jsonb, timeout float8)
+JOIN workflow w ON w.automation_id = r.automation_id AND w.version = r.version
+ON CONFLICT (id) DO NOTHING
+RETURNING id::text
+
+-- name: start_execution
+-- Executions created PENDING elsewhere (run_workflow) are started on their first load.
+UPDATE execution e SET status = 'RUNNING', started_at = coalesce(e.started_at, now()),
+       deadline_at = coalesce(e.deadline_at, now() + make_interval(secs => r.timeout))
+FROM json_to_recordset(%(rows)s::json) AS r (id uuid, timeout float8)
+WHERE e.id = r.id AND e.status = 'PENDING'
 
 -- name: record_step
+-- One row per attempt; a result recorded as SUCCESS or SKIPPED is final.
 INSERT INTO step_run (id, execution_id, step_id, attempt, status, idempotency_key, input, output, error_code,
                       error_message, started_at, finished_at)
-VALUES (%(id)s::uuid, %(execution_id)s::uuid, %(step_id)s, %(attempt)s, %(status)s, %(idempotency_key)s,
-        %(input)s, %(output)s, %(error_code)s, %(error_message)s, %(started_at)s, now())
+SELECT gen_random_uuid(), r.execution_id, r.step_id, r.attempt, r.status,
+       r.execution_id::text || ':' || r.step_id, r.input, r.output, r.error_code, r.error_message,
+       to_timestamp(r.started_at), now()
+FROM json_to_recordset(%(rows)s::json)
+     AS r (execution_id uuid, step_id text, attempt int, status text, input jsonb, output jsonb,
+           error_code text, error_message text, started_at float8)
 ON CONFLICT (execution_id, step_id, attempt) DO UPDATE
 SET status = EXCLUDED.status, output = EXCLUDED.output, error_code = EXCLUDED.error_code,
     error_message = EXCLUDED.error_message, finished_at = EXCLUDED.finished_at
 WHERE step_run.status NOT IN ('SUCCESS', 'SKIPPED')
 
--- name: create_execution_for_request
--- Inserts nothing when the automation has no such version (the worker dead-letters the request).
-INSERT INTO execution (id, tenant, automation_id, workflow_id, event_id, status, context)
-SELECT %(id)s::uuid, %(tenant)s, w.automation_id, w.id, %(event_id)s::uuid, 'PENDING', %(context)s
-FROM workflow w
-WHERE w.automation_id = %(automation_id)s::uuid AND w.version = %(version)s
-ON CONFLICT (id) DO NOTHING
+-- name: finish_execution
+UPDATE execution e SET status = r.status, finished_at = now(), error = r.error
+FROM json_to_recordset(%(rows)s::json) AS r (id uuid, status text, error jsonb)
+WHERE e.id = r.id AND e.status IN ('PENDING', 'RUNNING')
+
+-- name: execution_status
+-- The executions (a JSON array of ids) of a batch after its writes. (Joined, not `id = ANY(array)`: a
+-- prepared statement's generic plan of `= ANY` can scan the whole table.)
+SELECT e.id::text, e.status
+FROM json_array_elements_text(%(ids)s::json) AS r (id)
+JOIN execution e ON e.id = r.id::uuid
 
 -- name: cancel_execution
 UPDATE execution SET status = 'CANCELED', finished_at = now(), error = %(error)s

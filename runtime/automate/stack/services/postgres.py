@@ -148,6 +148,7 @@ class Postgres(Service):
             "max_connections=200",
             "shared_buffers=256MB",
             "logging_collector=off",
+            "shared_preload_libraries=pg_stat_statements",  # per-query costs, for operators and benchmarks
         ]
         argv = [str(find_pg_bin() / "postgres"), "-D", str(self.datadir)]
         for item in settings:
