@@ -19,7 +19,7 @@ EXPECTED = {
                         "Workflow"},
     "automate.runtime": {"Runtime"},
     "automate.runtime.actions": {"Action", "ActionContext", "ActionRegistry", "UnknownAction",
-                                 "builtin_actions", "registry"},
+                                 "builtin_actions", "is_pure", "registry"},
     "automate.stack": {"MissingDependencyError", "PortInUseError", "ServiceStartError", "ServiceStatus",
                        "Stack", "StackError"},
 }

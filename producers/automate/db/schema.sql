@@ -90,14 +90,13 @@ CREATE TABLE execution (
     started_at    timestamptz,
     finished_at   timestamptz,
     deadline_at   timestamptz
-);
+) WITH (fillfactor = 80);  -- room for HOT updates of the status
 CREATE INDEX execution_automation ON execution (automation_id, created_at);
-CREATE INDEX execution_unfinished ON execution (status) WHERE status IN ('PENDING', 'RUNNING');
 
 -- One row per step attempt. Input holds templates and secret references, never resolved secrets.
 CREATE TABLE step_run (
     id              uuid        PRIMARY KEY,
-    execution_id    uuid        NOT NULL REFERENCES execution (id) ON DELETE CASCADE,
+    execution_id    uuid        NOT NULL,              -- no foreign key: see migration 0002
     step_id         text        NOT NULL,
     attempt         integer     NOT NULL CHECK (attempt > 0),
     status          text        NOT NULL

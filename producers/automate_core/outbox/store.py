@@ -11,7 +11,7 @@ import psycopg
 from psycopg.rows import tuple_row
 
 from automate.config import Settings, get_settings
-from automate.db.queries import query
+from automate.db.queries import array_literal, query
 
 __all__ = ["OutboxItem", "OutboxStore", "SkipLockedClaimOutboxStore"]
 
@@ -61,8 +61,10 @@ class SkipLockedClaimOutboxStore:
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
+            # Every statement planned for the table as it is now (no server-side prepared statements):
+            # a plan cached while the outbox was nearly empty would scan it whole once it is not.
             self._conn = psycopg.connect(self._conninfo, autocommit=True, row_factory=tuple_row,
-                                         application_name="automate-relay")
+                                         application_name="automate-relay", prepare_threshold=None)
         return self._conn
 
     def close(self) -> None:
@@ -81,7 +83,8 @@ class SkipLockedClaimOutboxStore:
         return items
 
     def _settle(self, name: str, ids: Sequence[str], owner: str, **extra: Any) -> int:
-        cur = self._connection().execute(query("outbox", name), {"ids": list(ids), "owner": owner, **extra})
+        cur = self._connection().execute(query("outbox", name),
+                                         {"ids": array_literal(ids), "owner": owner, **extra})
         return cur.rowcount
 
     def mark_success(self, item_id: str, owner: str) -> bool:

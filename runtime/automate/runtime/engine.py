@@ -10,6 +10,9 @@ One piece of code used two ways (``mode``):
 
 State lives in Postgres only; the engine can be killed at any point and called again with the same
 arguments: a step recorded as SUCCESS or SKIPPED is never run again (at-least-once for the rest).
+A step whose action is pure (no effect outside the execution, e.g. ``core.transform``) or that is
+skipped is recorded together with the execution's next write rather than in a commit of its own, so a
+workflow's pure steps and its end commit at once; if the worker dies first, they are computed again.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from automate.config import Settings
 from automate.db.queries import query
 from automate.rules import compile_rule
 from automate.runtime import templating
-from automate.runtime.actions import ActionContext, registry
+from automate.runtime.actions import ActionContext, is_pure, registry
 from automate.runtime.errors import OutputError, StepError, StepTimeout, TemplateError
 from automate.runtime.state import StateReader, StateWriter, Write
 from automate.runtime.workflows import StepSpec, WorkflowSpec
@@ -100,6 +103,7 @@ class _Run:
     spec: WorkflowSpec
     steps: dict[str, _Step] = field(default_factory=dict)
     deadline: float | None = None
+    pending: list[Write] = field(default_factory=list)  # pure steps' results, written with the next write
 
     def unfinished(self) -> set[str]:
         """The steps not yet SUCCESS or SKIPPED."""
@@ -221,6 +225,12 @@ class Engine:
             run.status = "RUNNING"
             if run.deadline is None:
                 run.deadline = time.time() + timeout
+        outcome = await self._steps(run, resume)
+        if run.pending:  # e.g. a pure branch that finished beside one that now waits
+            await self._write(run, [])
+        return outcome
+
+    async def _steps(self, run: _Run, resume: Resume | None) -> Outcome:
         resumed = resume
         while True:
             if run.status == "SUCCESS":  # the last step's result and the execution's end were one write
@@ -364,29 +374,40 @@ class Engine:
 
     async def _record(self, run: _Run, step: StepSpec, attempt: int, status: str, started: float, *,
                       output: Any = None, error: dict[str, Any] | None = None) -> None:
-        writes: list[Write] = [("record_step", {
+        record: Write = ("record_step", {
             "execution_id": run.id, "step_id": step.id, "attempt": attempt, "status": status,
             "input": step.input,  # templates and secret references, never resolved values
             "output": output,
             "error_code": error["code"] if error else None,
             "error_message": error["message"] if error else None,
             "started_at": started,
-        })]
+        })
+        run.steps[step.id] = _Step(status, attempt, output, error["code"] if error else None)
         # The step that completes the workflow ends the execution in the same commit.
-        ends = status in DONE and run.unfinished() <= {step.id}
+        ends = status in DONE and not run.unfinished()
+        if not ends and (status == "SKIPPED" or (status == "SUCCESS" and is_pure(registry.get(step.action)))):
+            run.pending.append(record)
+            return
+        writes = [record]
         if ends:
             writes.append(("finish_execution", {"id": run.id, "status": "SUCCESS", "error": None}))
-        written = await self.writer.write_all(writes)
-        run.steps[step.id] = _Step(status, attempt, output, error["code"] if error else None)
-        if written.status == "CANCELED":
-            run.status = "CANCELED"  # canceled meanwhile: no further step starts
-        elif ends and written.status == "SUCCESS":
+        status_now = await self._write(run, writes)
+        if ends and status_now == "SUCCESS":
             run.status = "SUCCESS"
             log.debug("execution finished", extra={"action": "execution.finish", "execution_id": run.id,
                                                    "status": "SUCCESS", "tenant": run.tenant})
 
+    async def _write(self, run: _Run, writes: list[Write]) -> str | None:
+        """Write ``writes`` after the pending ones, in one commit; returns the execution's status."""
+        writes, run.pending = [*run.pending, *writes], []
+        written = await self.writer.write_all(writes) if writes else None
+        status = written.status if written else None
+        if status == "CANCELED":
+            run.status = "CANCELED"  # canceled meanwhile: no further step starts
+        return status
+
     async def _finish(self, run: _Run, status: str, error: dict[str, Any] | None) -> Outcome:
-        await self.writer.write("finish_execution", {"id": run.id, "status": status, "error": error})
+        await self._write(run, [("finish_execution", {"id": run.id, "status": status, "error": error})])
         log.debug("execution finished", extra={"action": "execution.finish", "execution_id": run.id,
                                                "status": status, "tenant": run.tenant})
         return Outcome(status)

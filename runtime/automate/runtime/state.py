@@ -20,7 +20,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from psycopg_pool import AsyncConnectionPool
 
-from automate.db.queries import query
+from automate.db.queries import array_literal, query
 
 __all__ = ["StateReader", "StateWriter", "Write", "Written"]
 
@@ -136,7 +136,7 @@ class StateWriter:
                         if name == "create_execution":
                             creating = cur
                 reading = conn.cursor()
-                await reading.execute(query("runtime", "execution_status"), {"ids": json.dumps(list(ids))})
+                await reading.execute(query("runtime", "execution_status"), {"ids": array_literal(ids)})
             created = {str(r[0]) for r in await creating.fetchall()} if creating is not None else set()
             statuses = {str(i): str(s) for i, s in await reading.fetchall()}
         self.batches += 1
@@ -172,7 +172,7 @@ class StateReader:
             try:
                 async with self.pool.connection() as conn:
                     cur = await conn.execute(query("runtime", "load_execution"),
-                                             {"ids": list({i for i, _ in batch})})
+                                             {"ids": array_literal({i for i, _ in batch})})
                     rows = {str(r[0]): tuple(r) for r in await cur.fetchall()}
             except Exception as exc:
                 for _, future in batch:

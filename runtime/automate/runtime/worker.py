@@ -60,8 +60,11 @@ class RuntimeWorker:
         io = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="automate-consumer")
         loop = asyncio.get_running_loop()
         producer = AsyncProducer(self.settings)
+        # prepare_threshold=None: every statement planned for the tables as they are now. A prepared
+        # statement's generic plan, made while a table was small, kept scanning it whole once it was not
+        # (measured: 11 ms instead of 1.2 ms to read 200 executions by id out of 60,000).
         pool = AsyncConnectionPool(self.settings.dsn, min_size=2, max_size=20, open=False,
-                                   kwargs={"application_name": "automate-runtime"})
+                                   kwargs={"application_name": "automate-runtime", "prepare_threshold": None})
         await pool.open()
 
         async def schedule(task: Deferred) -> None:

@@ -64,11 +64,7 @@ FROM json_to_recordset(%(rows)s::json) AS r (id uuid, status text, error jsonb)
 WHERE e.id = r.id AND e.status IN ('PENDING', 'RUNNING')
 
 -- name: execution_status
--- The executions (a JSON array of ids) of a batch after its writes. (Joined, not `id = ANY(array)`: a
--- prepared statement's generic plan of `= ANY` can scan the whole table.)
-SELECT e.id::text, e.status
-FROM json_array_elements_text(%(ids)s::json) AS r (id)
-JOIN execution e ON e.id = r.id::uuid
+SELECT id::text, status FROM execution WHERE id = ANY(%(ids)s::uuid[])
 
 -- name: cancel_execution
 UPDATE execution SET status = 'CANCELED', finished_at = now(), error = %(error)s

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from automate.runtime.actions.base import Action, ActionContext
+from automate.runtime.actions.base import Action, ActionContext, is_pure
 from automate.runtime.actions.core import Fail, Log, Noop, Sleep, Transform, Wait
 from automate.runtime.actions.http import HttpRequest
 from automate.runtime.errors import StepError
 
-__all__ = ["Action", "ActionContext", "ActionRegistry", "UnknownAction", "builtin_actions", "registry"]
+__all__ = ["Action", "ActionContext", "ActionRegistry", "UnknownAction", "builtin_actions", "is_pure",
+           "registry"]
 
 
 class UnknownAction(StepError):

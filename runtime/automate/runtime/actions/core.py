@@ -96,6 +96,7 @@ class Transform:
 
     name: str = "core.transform"
     idempotent: bool = True
+    pure: bool = True  # no effect outside the execution (see Action)
 
     async def run(self, input: Mapping[str, Any], ctx: ActionContext) -> dict[str, Any]:
         output: dict[str, Any] = _json_copy(input, "$")
@@ -167,6 +168,7 @@ class Noop:
 
     name: str = "core.noop"
     idempotent: bool = True
+    pure: bool = True  # no effect outside the execution (see Action)
 
     async def run(self, input: Mapping[str, Any], ctx: ActionContext) -> dict[str, Any]:
         return {}
