@@ -28,6 +28,8 @@ from automate.errors import PayloadNotSerializable, SchemaViolation
 __all__ = [
     "Contract",
     "ContractSet",
+    "avro_long",
+    "avro_string",
     "canonical_json",
     "check_json",
     "decode",
@@ -116,6 +118,28 @@ def encode(contract: Contract, schema_id: int, record: Any) -> bytes:
     buf.write(schema_id.to_bytes(4, "big"))
     fastavro.schemaless_writer(buf, contract.parsed, record)
     return buf.getvalue()
+
+
+_SMALL = [bytes(((n << 1),)) for n in range(64)]  # 0..63 encode to one byte
+
+
+def avro_long(n: int) -> bytes:
+    """Avro's zig-zag varint encoding of an int or long."""
+    if 0 <= n < 64:
+        return _SMALL[n]
+    z = (n << 1) ^ (n >> 63)
+    out = bytearray()
+    while z > 0x7F:
+        out.append((z & 0x7F) | 0x80)
+        z >>= 7
+    out.append(z)
+    return bytes(out)
+
+
+def avro_string(s: str) -> bytes:
+    """Avro's encoding of a string: its UTF-8 length, then the bytes."""
+    data = s.encode()
+    return avro_long(len(data)) + data
 
 
 def split_wire(data: bytes) -> tuple[int, bytes]:

@@ -13,32 +13,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from automate.contracts import avro_long, avro_string
 from automate.records import Records
 
-__all__ = ["RequestEncoder"]
+__all__ = ["RequestEncoder", "avro_long", "avro_string"]
 
 log = logging.getLogger("automate.processors.encoding")
-
-
-_SMALL = [bytes(((n << 1),)) for n in range(64)]  # 0..63 encode to one byte
-
-
-def avro_long(n: int) -> bytes:
-    """Avro's zig-zag varint encoding of an int or long."""
-    if 0 <= n < 64:
-        return _SMALL[n]
-    z = (n << 1) ^ (n >> 63)
-    out = bytearray()
-    while z > 0x7F:
-        out.append((z & 0x7F) | 0x80)
-        z >>= 7
-    out.append(z)
-    return bytes(out)
-
-
-def avro_string(s: str) -> bytes:
-    data = s.encode()
-    return avro_long(len(data)) + data
 
 
 _SOME = b"\x02"  # union branch 1 (the non-null one) of ["null", "string"]

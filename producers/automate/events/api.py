@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -23,9 +22,17 @@ from automate.events.workflows import WorkflowStarter
 
 __all__ = ["aemit_event", "arun_workflow", "atransaction", "emit_event", "run_workflow", "transaction"]
 
-@functools.cache
+_emitters: dict[int, tuple[Settings, Emitter]] = {}
+
+
 def _emitter(settings: Settings) -> Emitter:
-    return Emitter(settings)
+    """The Emitter of ``settings`` (by identity: hashing a Settings costs more than emitting's own work)."""
+    found = _emitters.get(id(settings))
+    if found is None or found[0] is not settings:
+        if len(_emitters) >= 64:  # a caller making new Settings per call: do not grow without bound
+            _emitters.clear()
+        found = _emitters[id(settings)] = (settings, Emitter(settings))
+    return found[1]
 
 
 def _settings(settings: Settings | None) -> Settings:

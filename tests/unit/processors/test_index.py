@@ -9,9 +9,9 @@ import fastavro
 from hypothesis import given
 from hypothesis import strategies as st
 
-from automate.ids import execution_id, uuid5_of
+from automate.contracts import avro_long, avro_string
+from automate.ids import execution_id, random_id, uuid5_of
 from automate.processors import TriggerIndex, TriggerRow
-from automate.processors.encoding import avro_long, avro_string
 
 
 def row(automation: str, pattern: str, rule: object = None, *, tenant: str = "acme", version: int = 1
@@ -85,3 +85,11 @@ def test_avro_fragments_match_fastavro(n: int, s: str) -> None:
 
     assert avro_long(n) == fast("long", n)
     assert avro_string(s) == fast("string", s)
+
+
+def test_random_ids_are_distinct_version_4_uuids() -> None:
+    ids = [random_id() for _ in range(2000)]
+    assert len(set(ids)) == len(ids)
+    for ident in ids[:50]:
+        parsed = uuid.UUID(ident)
+        assert str(parsed) == ident and parsed.version == 4 and parsed.variant == uuid.RFC_4122

@@ -4,7 +4,6 @@
 -- name: insert_event
 INSERT INTO automate_outbox (id, tenant, aggregatetype, aggregateid, type, payload, dedupe_key, created_at)
 VALUES (%(id)s::uuid, %(tenant)s, %(topic)s, %(key)s, %(type)s, %(payload)s, %(dedupe_key)s, %(created_at)s)
-RETURNING id::text
 
 -- name: insert_event_deduped
 -- Claims the dedupe key and writes the row in one statement; returns nothing when the key was taken
