@@ -19,7 +19,8 @@ CREATE TABLE automate_outbox (
     lease_expires_at timestamptz,
     last_error       text
 );
-CREATE INDEX automate_outbox_claimable ON automate_outbox (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX automate_outbox_claimable ON automate_outbox (next_attempt_at, created_at)
+    WHERE status = 'pending';
 CREATE INDEX automate_outbox_leased ON automate_outbox (lease_expires_at) WHERE status = 'claimed';
 
 -- Dedupe keys outlive the outbox rows (published rows are cleaned up).

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import socket
 import threading
 import time
@@ -29,6 +30,8 @@ __all__ = ["CE_SOURCE", "Relay", "RelayStats", "record_headers", "record_timesta
 
 log = logging.getLogger("automate.relay")
 
+_DEPTH = 2  # claimed batches waiting to be settled while the next one is produced
+
 CE_SOURCE = "automate"
 
 
@@ -45,20 +48,43 @@ def record_headers(item: OutboxItem, source: str = CE_SOURCE) -> list[tuple[str,
     ]
 
 
+_EPOCH = datetime(1970, 1, 1)
+_MS = timedelta(milliseconds=1)
+
+
 def record_timestamp_ms(item: OutboxItem) -> int:
-    return int(item.created_at.replace(tzinfo=UTC).timestamp() * 1000)
+    """The record's timestamp: the row's created_at (naive UTC) in epoch milliseconds, exactly."""
+    return (item.created_at - _EPOCH) // _MS
 
 
 @dataclass
 class _Batch:
-    """A claimed batch on its way to Kafka."""
+    """A claimed batch on its way to Kafka. Its delivery reports arrive in the settling thread only."""
 
     items: list[OutboxItem]
+    claimed: float = field(default_factory=time.monotonic)
     failed: dict[str, str] = field(default_factory=dict)
+    failed_records: dict[tuple[bytes, bytes], str] = field(default_factory=dict)
     outstanding: int = 0
 
     def __post_init__(self) -> None:
         self.outstanding = len(self.items)
+
+    def delivered(self, err: Any, msg: Any) -> None:
+        """The delivery report of one record (one bound method for the whole batch, not a closure per
+        record). A failed record's report carries no headers, so it is known by its key and value: rows
+        with the same key and payload are all retried, which at worst publishes one again under its
+        own event id (a duplicate consumers already tell apart)."""
+        if err is not None:
+            self.failed_records[(msg.key(), msg.value())] = str(err)
+        self.outstanding -= 1
+
+    def settle_failed(self) -> None:
+        """Turn the failed records into the failed rows (``failed``: row id to error)."""
+        for item in self.items:
+            error = self.failed_records.get((item.key.encode(), item.payload))
+            if error is not None:
+                self.failed[item.id] = error
 
 
 @dataclass
@@ -89,6 +115,8 @@ class Relay:
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.store = SkipLockedClaimOutboxStore(lease_seconds, settings=self.settings)
+        # Settling has a connection of its own: it runs in a thread beside the claims (see _pipeline).
+        self.settle_store = SkipLockedClaimOutboxStore(lease_seconds, settings=self.settings)
         self.reaper = OutboxReaper(max(lease_seconds * 2, 1.0), settings=self.settings)
         self.backoff = retry_backoff or (lambda attempts: min(2.0 ** attempts, 300.0))
         self.stats = RelayStats()
@@ -112,6 +140,7 @@ class Relay:
         """Flush what is in flight and release the database connection."""
         self.producer.flush(10)
         self.store.close()
+        self.settle_store.close()
 
     def __enter__(self) -> Relay:
         return self
@@ -130,7 +159,7 @@ class Relay:
 
     def _settle(self, batch: _Batch) -> int:
         """Wait until every record of ``batch`` is acknowledged or failed, then settle the rows."""
-        deadline = time.monotonic() + self._lease * 0.8
+        deadline = batch.claimed + self._lease * 0.8
         while batch.outstanding and time.monotonic() < deadline:
             self.producer.poll(0.01)
         if batch.outstanding:
@@ -138,15 +167,17 @@ class Relay:
             log.warning("relay delivery timed out",
                         extra={"action": "relay.flush_timeout", "pending": batch.outstanding})
             return 0
+        if batch.failed_records:
+            batch.settle_failed()
         items, failed = batch.items, batch.failed
         ok = [i.id for i in items if i.id not in failed]
         if ok:
-            self.store.mark_success_many(ok, self.owner)
+            self.settle_store.mark_success_many(ok, self.owner)
         if failed:
             attempts = max(i.attempts for i in items if i.id in failed)
             due = datetime.now(UTC) + timedelta(seconds=self.backoff(attempts))
             error = next(iter(failed.values()))
-            self.store.mark_retry_many(list(failed), self.owner, due, error)
+            self.settle_store.mark_retry_many(list(failed), self.owner, due, error)
             self.stats.retried += len(failed)
             log.warning("relay delivery failed", extra={"action": "relay.retry", "count": len(failed),
                                                         "error": error})
@@ -155,27 +186,38 @@ class Relay:
         return len(ok)
 
     def _pipeline(self, deadline: float) -> int:
-        """Publish until nothing is due, overlapping the database and Kafka: batch N+1 is claimed while
-        batch N is in flight, and batch N is settled while N+1 is in flight."""
-        total = 0
-        in_flight: _Batch | None = None
-        while time.monotonic() < deadline:
-            following = self._send(self.store.claim_batch(self.owner, self.batch_size))
-            if in_flight is not None:
-                total += self._settle(in_flight)
-            in_flight = following
-            if in_flight is None:
-                break
-        if in_flight is not None:
-            total += self._settle(in_flight)
-        return total
+        """Publish until nothing is due. Claiming and producing (this thread) overlap with waiting for
+        acknowledgements and settling (a settling thread with its own connection), so the database works
+        on one batch while Python produces the next; at most ``_DEPTH`` batches wait to be settled."""
+        waiting: queue.Queue[_Batch | None] = queue.Queue(maxsize=_DEPTH)
+        published: list[int] = []
+        errors: list[BaseException] = []
+
+        def settle_all() -> None:
+            while (batch := waiting.get()) is not None:
+                if errors:
+                    continue  # a batch after a failure is left to its lease (the reaper frees it)
+                try:
+                    published.append(self._settle(batch))
+                except BaseException as exc:
+                    errors.append(exc)
+
+        settler = threading.Thread(target=settle_all, name="automate-relay-settle", daemon=True)
+        settler.start()
+        try:
+            while time.monotonic() < deadline and not errors:
+                batch = self._send(self.store.claim_batch(self.owner, self.batch_size))
+                if batch is None:
+                    break
+                waiting.put(batch)
+        finally:
+            waiting.put(None)
+            settler.join()
+        if errors:
+            raise errors[0]
+        return sum(published)
 
     def _produce(self, item: OutboxItem, batch: _Batch) -> None:
-        def on_delivery(err: Any, _msg: Any) -> None:
-            if err is not None:
-                batch.failed[item.id] = str(err)
-            batch.outstanding -= 1
-
         while True:
             try:
                 self.producer.produce(
@@ -184,11 +226,13 @@ class Relay:
                     value=item.payload,
                     headers=record_headers(item),
                     timestamp=record_timestamp_ms(item),
-                    on_delivery=on_delivery,
+                    on_delivery=batch.delivered,
                 )
                 return
             except BufferError:
-                self.producer.poll(0.05)  # the local queue is full: let deliveries drain
+                # The local queue is full: the settling thread's polls drain it (polling here too would
+                # run delivery reports in two threads at once).
+                time.sleep(0.01)
 
     def drain(self, timeout: float = 300.0) -> int:
         """Publish until nothing is due (for `automate relay --once` and tests)."""
@@ -214,6 +258,7 @@ class Relay:
                     log.warning("relay lost the database",
                                 extra={"action": "relay.db_error", "error": str(exc)})
                     self.store.close()
+                    self.settle_store.close()
                     stop.wait(self.poll_interval)
                     continue
                 if published == 0:

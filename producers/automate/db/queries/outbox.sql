@@ -26,7 +26,8 @@ SELECT event_id::text FROM automate_event_dedupe WHERE tenant = %(tenant)s AND d
 SELECT fingerprint, schema_id FROM schema_id
 
 -- name: claim_batch
--- Due pending rows, oldest first; rows another relay holds are skipped, not waited for.
+-- Due pending rows, oldest first (read in the order of automate_outbox_claimable only as far as the
+-- limit); rows another relay holds are skipped, not waited for.
 WITH picked AS (
     SELECT id FROM automate_outbox
     WHERE status = 'pending' AND next_attempt_at <= now()
@@ -37,8 +38,7 @@ WITH picked AS (
 UPDATE automate_outbox o
 SET status = 'claimed', lease_owner = %(owner)s, claimed_at = now(),
     lease_expires_at = now() + make_interval(secs => %(lease_seconds)s), attempts = o.attempts + 1
-FROM picked
-WHERE o.id = picked.id
+WHERE o.id IN (SELECT id FROM picked)  -- (IN, not a join: the join was planned as a scan of the whole table)
 RETURNING o.id::text, o.tenant, o.aggregatetype, o.aggregateid, o.type, o.payload, o.created_at,
           o.attempts, o.dedupe_key
 

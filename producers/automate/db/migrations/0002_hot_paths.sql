@@ -1,4 +1,10 @@
--- 0002: cheaper runtime writes (measured: docs/pipeline.md, "What one event costs").
+-- 0002: the relay's claims and the runtime's writes, measured (docs/outbox.md, docs/pipeline.md).
+
+-- The claim orders by (next_attempt_at, created_at): with an index on next_attempt_at alone, every claim
+-- sorted the whole backlog (all of a transaction's rows share next_attempt_at), so a claim cost grew
+-- with the backlog. With both columns the claim reads its LIMIT rows in index order and stops.
+DROP INDEX automate_outbox_claimable;
+CREATE INDEX automate_outbox_claimable ON automate_outbox (next_attempt_at, created_at) WHERE status = 'pending';
 
 -- Every status change of an execution added entries to all of its indexes, since this partial index
 -- made `status` an indexed column (no HOT update possible). Nothing reads through it: unfinished
