@@ -355,8 +355,8 @@ class Engine:
         return self._check_output(output)
 
     def _check_output(self, output: Any) -> dict[str, Any]:
-        if not output and isinstance(output, dict):
-            return output
+        if not output and isinstance(output, dict):  # the common case of an empty output, checked cheaply
+            return {}
         if not isinstance(output, Mapping):
             raise OutputError(f"step output must be a JSON object, not {type(output).__name__}",
                               code="output.not_json")

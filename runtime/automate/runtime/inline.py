@@ -37,7 +37,8 @@ class Runtime:
     async def arun_execution(self, execution_id: str) -> Outcome:
         """Async twin of :meth:`run_execution`; returns where the execution stands."""
         pool = AsyncConnectionPool(self.settings.dsn, min_size=1, max_size=8, open=False,
-                                   kwargs={"application_name": "automate-runtime-inline"})
+                                   kwargs={"application_name": "automate-runtime-inline",
+                                           "prepare_threshold": None})  # (see worker.py)
         await pool.open()
         engine = Engine(self.settings, pool, mode="inline")
         try:
