@@ -121,24 +121,41 @@ class StateWriter:
 
     async def _flush(self, batch: list[_Item]) -> tuple[dict[str, str], set[str]]:
         groups: dict[str, list[dict[str, Any]]] = {name: [] for name in WRITES}
-        ids: set[str] = set()
+        changing: set[str] = set()  # executions whose status a write sets: their statuses come RETURNING
+        steps_only: set[str] = set()  # executions with step results alone: their statuses are read
         for writes, _future in batch:
             for name, params in writes:
                 groups[name].append(params)
-                ids.add(_execution_of(params))
+            ident = _execution_of(writes[0][1])
+            (steps_only if all(name == "record_step" for name, _ in writes) else changing).add(ident)
+        statuses: dict[str, str] = {}
+        created: set[str] = set()
         async with self.pool.connection() as conn, conn.transaction():
-            creating = None
+            returning = []
             async with conn.pipeline():  # every statement sent at once, one round trip
                 for name, rows in groups.items():
                     if rows:
                         cur = conn.cursor()
                         await cur.execute(query("runtime", name), {"rows": json.dumps(rows)})
-                        if name == "create_execution":
-                            creating = cur
-                reading = conn.cursor()
-                await reading.execute(query("runtime", "execution_status"), {"ids": array_literal(ids)})
-            created = {str(r[0]) for r in await creating.fetchall()} if creating is not None else set()
-            statuses = {str(i): str(s) for i, s in await reading.fetchall()}
+                        if name != "record_step":
+                            returning.append((name, cur))
+                reading = None
+                if steps_only:
+                    reading = conn.cursor()
+                    await reading.execute(query("runtime", "execution_status"),
+                                          {"ids": array_literal(steps_only)})
+            for name, cur in returning:
+                for ident, status in await cur.fetchall():
+                    statuses[str(ident)] = str(status)
+                    if name == "create_execution":
+                        created.add(str(ident))
+            if reading is not None:
+                statuses.update((str(i), str(s)) for i, s in await reading.fetchall())
+            missing = changing - statuses.keys()  # not created, started or finished by this batch
+            if missing:
+                cur = await conn.execute(query("runtime", "execution_status"),
+                                         {"ids": array_literal(missing)})
+                statuses.update((str(i), str(s)) for i, s in await cur.fetchall())
         self.batches += 1
         self.writes += sum(len(w) for w, _ in batch)
         return statuses, created

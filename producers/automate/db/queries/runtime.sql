@@ -14,7 +14,8 @@ LEFT JOIN workflow w ON w.id = e.workflow_id
 WHERE e.id = ANY(%(ids)s::uuid[])
 
 -- The runtime's writes below are set-based: each writes a whole group-commit batch in one statement, from
--- one JSON array of rows (a JSON object per write; see automate.runtime.state).
+-- one JSON array of rows (a JSON object per write; see automate.runtime.state). Those that set an
+-- execution's status return it for the rows they changed.
 
 -- name: workflow_version
 -- A workflow version and its automation's slug (versions never change once applied).
@@ -34,7 +35,7 @@ FROM json_to_recordset(%(rows)s::json)
      AS r (id uuid, tenant text, automation_id uuid, version int, event_id uuid, context jsonb, timeout float8)
 JOIN workflow w ON w.automation_id = r.automation_id AND w.version = r.version
 ON CONFLICT (id) DO NOTHING
-RETURNING id::text
+RETURNING id::text, status
 
 -- name: start_execution
 -- Executions created PENDING elsewhere (run_workflow) are started on their first load.
@@ -42,6 +43,7 @@ UPDATE execution e SET status = 'RUNNING', started_at = coalesce(e.started_at, n
        deadline_at = coalesce(e.deadline_at, now() + make_interval(secs => r.timeout))
 FROM json_to_recordset(%(rows)s::json) AS r (id uuid, timeout float8)
 WHERE e.id = r.id AND e.status = 'PENDING'
+RETURNING e.id::text, e.status
 
 -- name: record_step
 -- One row per attempt; a result recorded as SUCCESS or SKIPPED is final.
@@ -62,6 +64,7 @@ WHERE step_run.status NOT IN ('SUCCESS', 'SKIPPED')
 UPDATE execution e SET status = r.status, finished_at = now(), error = r.error
 FROM json_to_recordset(%(rows)s::json) AS r (id uuid, status text, error jsonb)
 WHERE e.id = r.id AND e.status IN ('PENDING', 'RUNNING')
+RETURNING e.id::text, e.status
 
 -- name: execution_status
 SELECT id::text, status FROM execution WHERE id = ANY(%(ids)s::uuid[])
