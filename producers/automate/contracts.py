@@ -34,6 +34,7 @@ __all__ = [
     "check_json",
     "decode",
     "encode",
+    "frame",
     "schemas_dir",
     "split_wire",
 ]
@@ -114,10 +115,14 @@ class Contract:
 def encode(contract: Contract, schema_id: int, record: Any) -> bytes:
     """Confluent wire format of ``record`` (validate first: this only encodes)."""
     buf = io.BytesIO()
-    buf.write(MAGIC)
-    buf.write(schema_id.to_bytes(4, "big"))
+    buf.write(frame(schema_id))
     fastavro.schemaless_writer(buf, contract.parsed, record)
     return buf.getvalue()
+
+
+def frame(schema_id: int) -> bytes:
+    """The Confluent wire-format prefix of a record: the magic byte and the schema id."""
+    return MAGIC + schema_id.to_bytes(4, "big")
 
 
 _SMALL = [bytes(((n << 1),)) for n in range(64)]  # 0..63 encode to one byte

@@ -368,7 +368,8 @@ def test_two_workers_share_the_partitions_after_a_rebalance(db_settings: Setting
 
 
 def test_request_fragments_encode_what_fastavro_encodes(db_settings: Settings) -> None:
-    from automate.processors.encoding import RequestEncoder, avro_string
+    from automate.contracts import avro_string
+    from automate.processors.encoding import RequestEncoder
 
     records = Records(db_settings)
     encoder = RequestEncoder(records)

@@ -16,7 +16,7 @@ from typing import Any
 from automate.contracts import avro_long, avro_string
 from automate.records import Records
 
-__all__ = ["RequestEncoder", "avro_long", "avro_string"]
+__all__ = ["RequestEncoder"]
 
 log = logging.getLogger("automate.processors.encoding")
 

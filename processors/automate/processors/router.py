@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from automate.config import Settings
-from automate.contracts import split_wire
+from automate.contracts import avro_string, split_wire
 from automate.ids import uuid5_of
 from automate.processors.decoding import EventSchemas, Poison, read_headers
-from automate.processors.encoding import RequestEncoder, avro_string
+from automate.processors.encoding import RequestEncoder
 from automate.processors.index import Candidate, Target, TriggerIndex
 from automate.records import Records
 from automate.rules import RuleError

@@ -14,7 +14,15 @@ from typing import Any
 import psycopg
 
 from automate.config import Settings
-from automate.contracts import Contract, ContractSet, avro_string, canonical_json, check_json, encode
+from automate.contracts import (
+    Contract,
+    ContractSet,
+    avro_string,
+    canonical_json,
+    check_json,
+    encode,
+    frame,
+)
 from automate.db.queries import query
 from automate.errors import (
     InvalidEventType,
@@ -125,7 +133,7 @@ class Emitter:
             check_json(payload)
             # GenericEvent is one string field: its Avro body is that string's encoding (the unit tests
             # hold this equal to fastavro's).
-            data = b"\x00" + schema_id.to_bytes(4, "big") + avro_string(canonical_json(payload))
+            data = frame(schema_id) + avro_string(canonical_json(payload))
         limit = self.settings.max_payload_bytes
         if len(data) > limit:
             raise PayloadTooLarge(

@@ -63,8 +63,7 @@ class _Batch:
 
     items: list[OutboxItem]
     claimed: float = field(default_factory=time.monotonic)
-    failed: dict[str, str] = field(default_factory=dict)
-    failed_records: dict[tuple[bytes, bytes], str] = field(default_factory=dict)
+    failed_records: dict[tuple[bytes, bytes], str] = field(default_factory=dict)  # (key, value): error
     outstanding: int = 0
 
     def __post_init__(self) -> None:
@@ -79,12 +78,12 @@ class _Batch:
             self.failed_records[(msg.key(), msg.value())] = str(err)
         self.outstanding -= 1
 
-    def settle_failed(self) -> None:
-        """Turn the failed records into the failed rows (``failed``: row id to error)."""
-        for item in self.items:
-            error = self.failed_records.get((item.key.encode(), item.payload))
-            if error is not None:
-                self.failed[item.id] = error
+    def failed(self) -> dict[str, str]:
+        """The rows whose record failed: row id to error."""
+        if not self.failed_records:
+            return {}
+        errors = {item.id: self.failed_records.get((item.key.encode(), item.payload)) for item in self.items}
+        return {ident: error for ident, error in errors.items() if error is not None}
 
 
 @dataclass
@@ -167,9 +166,7 @@ class Relay:
             log.warning("relay delivery timed out",
                         extra={"action": "relay.flush_timeout", "pending": batch.outstanding})
             return 0
-        if batch.failed_records:
-            batch.settle_failed()
-        items, failed = batch.items, batch.failed
+        items, failed = batch.items, batch.failed()
         ok = [i.id for i in items if i.id not in failed]
         if ok:
             self.settle_store.mark_success_many(ok, self.owner)

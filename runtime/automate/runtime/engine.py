@@ -252,11 +252,7 @@ class Engine:
             failed = next((r for r in results if r is not None), None)
             if failed is not None:
                 return await self._finish(run, "FAILED", failed)
-        if run.status == "SUCCESS":
-            return Outcome.SUCCESS
-        if run.status == "CANCELED":
-            return Outcome.CANCELED
-        if all(s.id in run.steps and run.steps[s.id].status in DONE for s in run.spec.steps):
+        if not run.unfinished():
             return await self._finish(run, "SUCCESS", None)
         return Outcome.WAITING
 

@@ -56,21 +56,15 @@ class StateWriter:
         self.pool = pool
         self.flushers = flushers  # batches in flight at once: one commits while the next one fills
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
-        self._tasks: list[asyncio.Task[None]] = []
-        self._alive = 0  # flushers running (one that died of a bug is replaced by the next write)
+        self._tasks: list[asyncio.Task[None]] = []  # running (one that died of a bug is replaced)
         self.batches = 0
         self.writes = 0
 
     def _start_flushers(self) -> None:
-        self._tasks = [t for t in self._tasks if not t.done()]
         while len(self._tasks) < self.flushers:
             task = asyncio.create_task(self._run(), name="automate-state-writer")
-            task.add_done_callback(self._flusher_done)
+            task.add_done_callback(self._tasks.remove)
             self._tasks.append(task)
-        self._alive = len(self._tasks)
-
-    def _flusher_done(self, _task: asyncio.Task[None]) -> None:
-        self._alive -= 1
 
     async def write(self, name: str, params: dict[str, Any]) -> Written:
         """Run write ``name`` (one of :data:`WRITES`) in the next batch."""
@@ -78,7 +72,7 @@ class StateWriter:
 
     async def write_all(self, writes: list[Write]) -> Written:
         """Run ``writes`` (all of one execution) in the same batch, so they commit together."""
-        if self._alive < self.flushers:
+        if len(self._tasks) < self.flushers:
             self._start_flushers()
         future: asyncio.Future[Written] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((writes, future))
@@ -86,9 +80,9 @@ class StateWriter:
 
     async def close(self) -> None:
         """Flush what is queued, then stop the background tasks."""
-        while self._tasks and not all(t.done() for t in self._tasks) and not self._queue.empty():
+        while self._tasks and not self._queue.empty():  # (a finished task leaves the list)
             await asyncio.sleep(0.01)
-        for task in self._tasks:
+        for task in list(self._tasks):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -25,8 +25,8 @@ JOIN automation a ON a.id = w.automation_id
 WHERE w.automation_id = %(automation_id)s::uuid AND w.version = %(version)s
 
 -- name: create_execution
--- Executions started straight from their requests. Returns the ids inserted: a redelivered request
--- inserts nothing, and neither does one naming a version that does not exist.
+-- Executions started straight from their requests. Returns those inserted (id, status): a redelivered
+-- request inserts nothing, and neither does one naming a version that does not exist.
 INSERT INTO execution (id, tenant, automation_id, workflow_id, event_id, status, context, started_at,
                        deadline_at)
 SELECT r.id, r.tenant, w.automation_id, w.id, r.event_id, 'RUNNING', r.context, now(),
