@@ -24,7 +24,7 @@ from automate.events import (
     transaction,
 )
 from automate_core.outbox.relay import Relay
-from tests.support import consume, header
+from tests.support import assert_eventually, consume, header
 
 pytestmark = pytest.mark.integration
 
@@ -227,3 +227,84 @@ def test_django_atomic_block_is_joined(db_settings: Settings) -> None:
     assert report["orders"] == ["ORD-COMMITTED"]  # the rolled-back order is gone...
     rows = outbox_rows(db_settings)
     assert [r[0] for r in rows] == [report["committed_event"]]  # ...and so is its event
+
+
+def _emit_many(settings: Settings, n: int) -> list[str]:
+    with transaction(settings):
+        return [emit_event("user.signed_up", {"n": i}, settings=settings) for i in range(n)]
+
+
+def test_held_claims_are_exclusive_and_released_rows_come_back(db_settings: Settings) -> None:
+    from automate_core.outbox.store import HeldClaimStore
+
+    ids = _emit_many(db_settings, 10)
+    first, second = HeldClaimStore(settings=db_settings), HeldClaimStore(settings=db_settings)
+    try:
+        a = first.claim(6)
+        b = second.claim(6)  # skips the rows the first holds
+        assert a is not None and b is not None
+        assert len(a.items) == 6 and len(b.items) == 4
+        assert {i.id for i in a.items} | {i.id for i in b.items} == set(ids)
+        assert [i.id for i in a.items] == ids[:6]  # oldest first
+        assert second.claim(6) is None  # nothing left that nobody holds
+        a.settle([i.id for i in a.items])
+        b.release()
+        assert sorted(r[0] for r in outbox_rows(db_settings)) == sorted(ids[6:])  # deleted; given back
+        again = first.claim(100)
+        assert again is not None and [i.id for i in again.items] == ids[6:]
+        again.release()
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_dead_claimers_rows_are_free_at_once_and_failures_wait_their_backoff(db_settings: Settings) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from automate_core.outbox.store import HeldClaimStore
+
+    ids = _emit_many(db_settings, 3)
+    victim, survivor = HeldClaimStore(settings=db_settings), HeldClaimStore(settings=db_settings)
+    try:
+        held = victim.claim(10)
+        assert held is not None and len(held.items) == 3
+        with psycopg.connect(db_settings.dsn, autocommit=True) as admin:  # the relay's session dies
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          "WHERE application_name = 'automate-relay' AND state = 'idle in transaction'")
+        retaken = assert_eventually(lambda: survivor.claim(10), timeout=10)
+        assert [i.id for i in retaken.items] == ids
+        held.release()  # its session is gone: nothing to roll back, the connection is closed
+        later = datetime.now(UTC) + timedelta(minutes=5)
+        retaken.settle([ids[0]], [ids[1], ids[2]], next_attempt=later, error="broker away")
+        with psycopg.connect(db_settings.dsn) as conn:
+            rows = conn.execute("SELECT id::text, status, attempts, last_error FROM automate_outbox "
+                                "ORDER BY id").fetchall()
+        assert rows == sorted([(ids[1], "pending", 1, "broker away"), (ids[2], "pending", 1, "broker away")])
+        assert survivor.claim(10) is None  # not due before their backoff
+        with pytest.raises(RuntimeError, match="settled or released already"):
+            retaken.settle([ids[0]])
+    finally:
+        victim.close()
+        survivor.close()
+
+
+def test_held_claims_vacuum_the_outbox_as_they_delete(db_settings: Settings) -> None:
+    from automate_core.outbox.store import HeldClaimStore
+
+    def vacuums() -> int:
+        with psycopg.connect(db_settings.dsn) as conn:
+            row = conn.execute("SELECT vacuum_count FROM pg_stat_user_tables "
+                               "WHERE relname = 'automate_outbox'").fetchone()
+        return int(row[0]) if row else 0
+
+    before = vacuums()
+    _emit_many(db_settings, 30)
+    store = HeldClaimStore(settings=db_settings, vacuum_every=20)
+    try:
+        held = store.claim(25)
+        assert held is not None
+        held.settle([i.id for i in held.items])
+    finally:
+        store.close()  # waits for the vacuum it started
+    assert_eventually(lambda: vacuums() > before, timeout=10)
+    assert len(outbox_rows(db_settings)) == 5

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,7 +16,9 @@ from psycopg.rows import tuple_row
 from automate.config import Settings, get_settings
 from automate.db.queries import array_literal, query
 
-__all__ = ["OutboxItem", "OutboxStore", "SkipLockedClaimOutboxStore"]
+__all__ = ["HeldBatch", "HeldClaimStore", "OutboxItem", "OutboxStore", "SkipLockedClaimOutboxStore"]
+
+log = logging.getLogger("automate.relay")
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,3 +112,141 @@ class SkipLockedClaimOutboxStore:
         """Rows by status (published rows are deleted, so they do not appear)."""
         rows = self._connection().execute(query("outbox", "backlog")).fetchall()
         return {str(status): int(count) for status, count in rows}
+
+
+class HeldBatch:
+    """Rows claimed by an open transaction (see :class:`HeldClaimStore`); settle or release it once."""
+
+    def __init__(self, store: HeldClaimStore, conn: psycopg.Connection[Any], items: list[OutboxItem],
+                 ctids: dict[str, str]) -> None:
+        self._store = store
+        self._conn: psycopg.Connection[Any] | None = conn
+        self.items = items
+        self._ctids = ctids  # row id: ctid
+
+    def settle(self, published: Sequence[str], retry: Sequence[str] = (), *,
+               next_attempt: datetime | None = None, error: str = "") -> None:
+        """Delete the ``published`` rows and put ``retry`` back for ``next_attempt``, in one commit."""
+        conn, self._conn = self._conn, None
+        if conn is None:
+            raise RuntimeError("this batch was settled or released already")
+        try:
+            with conn.pipeline():  # one round trip
+                if published:
+                    conn.execute(query("outbox", "delete_held"),
+                                 {"ctids": array_literal(self._ctids[i] for i in published)})
+                if retry:
+                    conn.execute(query("outbox", "retry_held"),
+                                 {"ctids": array_literal(self._ctids[i] for i in retry),
+                                  "next_attempt_at": next_attempt, "error": error[:2000]})
+                conn.execute("COMMIT")
+        except BaseException:
+            conn.close()  # whatever it held is rolled back: the rows are due again
+            raise
+        self._store._give_back(conn, deleted=len(published))
+
+    def release(self) -> None:
+        """Give the rows back untouched (rollback): any relay may claim them again."""
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            conn.execute("ROLLBACK")
+        except psycopg.Error:
+            conn.close()
+            return
+        self._store._give_back(conn, deleted=0)
+
+
+class HeldClaimStore:
+    """The built-in relay's claims: rows locked by the claiming transaction, not marked with a lease.
+
+    ``claim`` selects due rows ``FOR UPDATE SKIP LOCKED`` and keeps the transaction open while the rows
+    are produced; settling deletes the published rows and commits. A claim thus writes nothing (a lease
+    would write every row twice more: claimed, then deleted), and a relay that dies gives its rows back
+    at once, when Postgres drops its connection. A relay that hangs holding a batch is cut off after
+    ``hold_seconds`` (``idle_in_transaction_session_timeout``), which rolls its batch back the same way.
+
+    Batches are held on connections of their own, so several can wait for their acknowledgements while
+    the next one is claimed. Published rows leave dead entries at the oldest end of the index the claim
+    reads first, so the store vacuums the outbox after every ``vacuum_every`` deleted rows.
+    """
+
+    def __init__(self, hold_seconds: float = 30.0, *, settings: Settings | None = None,
+                 conninfo: str | None = None, vacuum_every: int = 2000) -> None:
+        if hold_seconds <= 0:
+            raise ValueError("hold_seconds must be positive")
+        self.hold_seconds = hold_seconds
+        self.vacuum_every = vacuum_every
+        self._conninfo = conninfo or (settings or get_settings()).dsn
+        self._idle: list[psycopg.Connection[Any]] = []
+        self._lock = threading.Lock()
+        self._deleted = 0  # rows deleted since the last vacuum
+        self._last_vacuum = 0.0
+        self._vacuuming = False
+        self._vacuum_thread: threading.Thread | None = None
+        self._maintenance: psycopg.Connection[Any] | None = None  # vacuums (autocommit)
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        # Unprepared statements: a plan cached while the outbox was nearly empty would scan it whole later.
+        # Autocommit, with BEGIN and COMMIT sent in the same round trip as the statements they enclose.
+        timeout_ms = int(self.hold_seconds * 1000)
+        return psycopg.connect(self._conninfo, autocommit=True, row_factory=tuple_row,
+                               application_name="automate-relay", prepare_threshold=None,
+                               options=f"-c idle_in_transaction_session_timeout={timeout_ms}")
+
+    def claim(self, limit: int) -> HeldBatch | None:
+        """Hold up to ``limit`` due rows, oldest first; None when nothing is due."""
+        with self._lock:
+            conn = self._idle.pop() if self._idle else None
+        if conn is None or conn.closed:
+            conn = self._connect()
+        try:
+            with conn.pipeline():  # one round trip
+                conn.execute("BEGIN")
+                cur = conn.execute(query("outbox", "hold_batch"), {"limit": limit})
+            rows = cur.fetchall()
+            if not rows:
+                conn.execute("ROLLBACK")
+        except BaseException:
+            conn.close()
+            raise
+        if not rows:
+            self._give_back(conn, deleted=0)
+            return None
+        items = [OutboxItem(r[1], r[2], r[3], r[4], r[5], bytes(r[6]), r[7], r[8], r[9]) for r in rows]
+        items.sort(key=lambda i: (i.created_at, i.id))
+        return HeldBatch(self, conn, items, {r[1]: r[0] for r in rows})
+
+    def _give_back(self, conn: psycopg.Connection[Any], *, deleted: int) -> None:
+        with self._lock:
+            self._idle.append(conn)
+            self._deleted += deleted
+            due = (self._deleted >= self.vacuum_every
+                   and not self._vacuuming and time.monotonic() - self._last_vacuum >= 1.0)
+            if due:
+                self._deleted, self._last_vacuum, self._vacuuming = 0, time.monotonic(), True
+        if due:  # in a thread of its own: settling goes on meanwhile
+            self._vacuum_thread = threading.Thread(target=self._vacuum, name="automate-relay-vacuum",
+                                                   daemon=True)
+            self._vacuum_thread.start()
+
+    def _vacuum(self) -> None:
+        try:
+            if self._maintenance is None or self._maintenance.closed:
+                self._maintenance = self._connect()
+            self._maintenance.execute(query("outbox", "vacuum"))
+        # (Run by a role that does not own the table, VACUUM only warns and skips it: autovacuum's job.)
+        except psycopg.Error as exc:  # e.g. the database restarting: the next vacuum will do
+            log.info("outbox vacuum failed", extra={"action": "relay.vacuum_failed", "error": str(exc)})
+        finally:
+            self._vacuuming = False
+
+    def close(self) -> None:
+        if self._vacuum_thread is not None:
+            self._vacuum_thread.join(30)
+        with self._lock:
+            idle, self._idle = self._idle, []
+            maintenance, self._maintenance = self._maintenance, None
+        for conn in [*idle, *([maintenance] if maintenance else [])]:
+            conn.close()

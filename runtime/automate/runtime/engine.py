@@ -28,6 +28,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
+import orjson
 from psycopg_pool import AsyncConnectionPool
 
 from automate.config import Settings
@@ -104,11 +105,19 @@ class _Run:
     steps: dict[str, _Step] = field(default_factory=dict)
     deadline: float | None = None
     pending: list[Write] = field(default_factory=list)  # pure steps' results, written with the next write
+    unborn: dict[str, Any] | None = None  # the create_execution row of an execution not yet written
+    done: set[str] = field(default_factory=set)  # the steps that are SUCCESS or SKIPPED
 
-    def unfinished(self) -> set[str]:
-        """The steps not yet SUCCESS or SKIPPED."""
-        steps = self.steps
-        return {s.id for s in self.spec.steps if s.id not in steps or steps[s.id].status not in DONE}
+    def set_step(self, step_id: str, state: _Step) -> None:
+        self.steps[step_id] = state
+        if state.status in DONE:
+            self.done.add(step_id)
+        else:
+            self.done.discard(step_id)
+
+    def all_done(self) -> bool:
+        """Whether every step is SUCCESS or SKIPPED."""
+        return len(self.done) == len(self.spec.steps)
 
     def scope(self) -> dict[str, Any]:
         return {
@@ -141,6 +150,7 @@ class Engine:
         self.rng = rng or random.Random()
         self._specs: dict[str, WorkflowSpec] = {}
         self._versions: dict[tuple[str, int], tuple[str, str, WorkflowSpec]] = {}
+        self._pure_specs: dict[int, bool] = {}  # by id(spec): specs are kept for the engine's life
         self.writer = StateWriter(pool)
         self.reader = StateReader(pool)
 
@@ -159,7 +169,7 @@ class Engine:
         run = _Run(ident, tenant, status, context, event_id, slug, spec,
                    deadline=deadline.timestamp() if isinstance(deadline, datetime) else None)
         for sid, attempt, st, output, code in step_rows:
-            run.steps[sid] = _Step(st, attempt, output, code)
+            run.set_step(sid, _Step(st, attempt, output, code))
         return run
 
     def _spec(self, workflow_id: str, definition: Any) -> WorkflowSpec:
@@ -195,19 +205,36 @@ class Engine:
         if version is None:
             return Outcome.MISSING
         _workflow_id, slug, spec = version
-        context = json.loads(request["context"])
+        context = _loads(request["context"])
         timeout = spec.timeout if spec.timeout is not None else 86400.0 * 365
         ident = str(request["execution_id"])
-        written = await self.writer.write("create_execution", {
+        create = {
             "id": ident, "tenant": request["tenant"], "automation_id": str(request["automation_id"]),
             "version": int(request["workflow_version"]), "event_id": request.get("event_id"),
             "context": context, "timeout": timeout,
-        })
-        if not written.created:
-            return await self.advance(ident)
+        }
         run = _Run(ident, str(request["tenant"]), "RUNNING", context, request.get("event_id"), slug, spec,
                    deadline=time.time() + timeout)
+        if self._pure(spec):
+            # Nothing outside the execution happens before its end, so it is written once, at the end (or
+            # when a step fails or must wait, before that). Found already there, it is resumed instead.
+            run.unborn = {**create, "started_at": time.time()}
+            try:
+                return await self._advance(run, None)
+            except _Exists:
+                return await self.advance(ident)
+        written = await self.writer.write("create_execution", create)
+        if not written.created:
+            return await self.advance(ident)
         return await self._advance(run, None)
+
+    def _pure(self, spec: WorkflowSpec) -> bool:
+        """Whether every step of ``spec`` is pure (so a run of it has no effect before its end)."""
+        pure = self._pure_specs.get(id(spec))
+        if pure is None:
+            pure = self._pure_specs[id(spec)] = all(
+                step.action != WAIT_ACTION and is_pure(registry.get(step.action)) for step in spec.steps)
+        return pure
 
     async def advance(self, execution_id: str, resume: Resume | None = None) -> Outcome:
         """Run every step that can run now; returns where the execution stands."""
@@ -252,7 +279,7 @@ class Engine:
             failed = next((r for r in results if r is not None), None)
             if failed is not None:
                 return await self._finish(run, "FAILED", failed)
-        if not run.unfinished():
+        if run.all_done():
             return await self._finish(run, "SUCCESS", None)
         return Outcome.WAITING
 
@@ -260,10 +287,11 @@ class Engine:
 
     def _ready(self, run: _Run, resume: Resume | None) -> list[tuple[StepSpec, int, str]]:
         ready: list[tuple[StepSpec, int, str]] = []
+        done = run.done
         for step in run.spec.steps:
-            state = run.steps.get(step.id)
-            if not all(n in run.steps and run.steps[n].status in DONE for n in step.needs):
+            if step.id in done or not done.issuperset(step.needs):
                 continue
+            state = run.steps.get(step.id)
             if state is None:
                 ready.append((step, 1, "start"))
             elif (state.status in ("RETRYING", "FAILED") and resume is not None
@@ -278,15 +306,14 @@ class Engine:
         """Run one step to a recorded result. Returns the execution's error when it must fail."""
         while True:
             started = time.time()
-            scope = run.scope()
-            if step.when is not None and not compile_rule(step.when).evaluate(scope):
+            if step.when is not None and not compile_rule(step.when).evaluate(run.scope()):
                 await self._record(run, step, attempt, "SKIPPED", started, output=None)
                 return None
             if step.action == WAIT_ACTION:
                 await self._wait_step(run, step, attempt, reason, started)
                 return None
             try:
-                rendered = templating.render(step.input, scope)
+                rendered = templating.render(step.input, run.scope()) if step.input else {}
                 output = await self._call(run, step, attempt, rendered)
             except (StepError, TemplateError, OutputError) as exc:
                 error = _describe(exc)
@@ -378,9 +405,12 @@ class Engine:
             "error_message": error["message"] if error else None,
             "started_at": started,
         })
-        run.steps[step.id] = _Step(status, attempt, output, error["code"] if error else None)
+        run.set_step(step.id, _Step(status, attempt, output, error["code"] if error else None))
         # The step that completes the workflow ends the execution in the same commit.
-        ends = status in DONE and not run.unfinished()
+        ends = status in DONE and run.all_done()
+        if ends and run.unborn is not None:
+            await self._write_whole(run, record)
+            return
         if not ends and (status == "SKIPPED" or (status == "SUCCESS" and is_pure(registry.get(step.action)))):
             run.pending.append(record)
             return
@@ -393,8 +423,27 @@ class Engine:
             log.debug("execution finished", extra={"action": "execution.finish", "execution_id": run.id,
                                                    "status": "SUCCESS", "tenant": run.tenant})
 
+    async def _write_whole(self, run: _Run, last: Write) -> None:
+        """Write an unborn execution that succeeded: created ended, with every step result."""
+        assert run.unborn is not None
+        steps = [params for _name, params in run.pending] + [last[1]]
+        run.pending = []
+        written = await self.writer.write("run_execution",
+                                          {**run.unborn, "status": "SUCCESS", "error": None, "steps": steps})
+        if not written.created:
+            raise _Exists(run.id)
+        run.unborn = None
+        run.status = "SUCCESS"
+        log.debug("execution finished", extra={"action": "execution.finish", "execution_id": run.id,
+                                               "status": "SUCCESS", "tenant": run.tenant})
+
     async def _write(self, run: _Run, writes: list[Write]) -> str | None:
         """Write ``writes`` after the pending ones, in one commit; returns the execution's status."""
+        if run.unborn is not None:  # created first, on its own: if it exists already, nothing is written
+            create, run.unborn = run.unborn, None
+            del create["started_at"]
+            if not (await self.writer.write("create_execution", create)).created:
+                raise _Exists(run.id)
         writes, run.pending = [*run.pending, *writes], []
         written = await self.writer.write_all(writes) if writes else None
         status = written.status if written else None
@@ -417,6 +466,17 @@ class Engine:
             "error_message": error["message"], "failed_at": int(time.time() * 1000),
             "source_topic": None, "original": None,
         })
+
+
+def _loads(text: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:  # what only the json module reads, e.g. NaN from another producer
+        return json.loads(text)
+
+
+class _Exists(Exception):
+    """An execution run as unborn turned out to exist already (its request was delivered again)."""
 
 
 def _describe(exc: Exception) -> dict[str, Any]:

@@ -5,7 +5,8 @@ tens of thousands of rows per second in batches, so the step results of all the 
 at once are queued and written together: one transaction, one round trip, one commit per batch, and one
 set-based statement per kind of write, its rows passed as one JSON array (``json_to_recordset``), so a
 batch of 500 step results costs Postgres and the worker about what a few single rows do. (JSON, not one
-array parameter per column: psycopg dumps arrays element by element in Python, the json module in C.)
+array parameter per column: psycopg dumps arrays element by element in Python; orjson, not the json
+module: measured here, 1.8 µs per execution's rows instead of 21.)
 Each write returns the execution's status as of that commit, which is how a running execution learns it
 was canceled without a query of its own.
 """
@@ -18,6 +19,7 @@ import json
 import logging
 from typing import Any, NamedTuple, TypeVar
 
+import orjson
 from psycopg_pool import AsyncConnectionPool
 
 from automate.db.queries import array_literal, query
@@ -32,7 +34,7 @@ _MAX_BATCH = 500
 
 # The writes (queries of runtime.sql), in the order a batch runs them. A write's params are the JSON
 # object of its row: the columns its query names, JSON columns as values (not as text).
-WRITES = ("create_execution", "start_execution", "record_step", "finish_execution")
+WRITES = ("run_execution", "create_execution", "start_execution", "record_step", "finish_execution")
 
 Write = tuple[str, dict[str, Any]]  # (query name, row)
 
@@ -130,7 +132,7 @@ class StateWriter:
                 for name, rows in groups.items():
                     if rows:
                         cur = conn.cursor()
-                        await cur.execute(query("runtime", name), {"rows": json.dumps(rows)})
+                        await cur.execute(query("runtime", name), {"rows": _json(rows)})
                         if name != "record_step":
                             returning.append((name, cur))
                 reading = None
@@ -141,7 +143,7 @@ class StateWriter:
             for name, cur in returning:
                 for ident, status in await cur.fetchall():
                     statuses[str(ident)] = str(status)
-                    if name == "create_execution":
+                    if name in ("create_execution", "run_execution"):
                         created.add(str(ident))
             if reading is not None:
                 statuses.update((str(i), str(s)) for i, s in await reading.fetchall())
@@ -193,6 +195,13 @@ class StateReader:
             for ident, future in batch:
                 if not future.done():
                     future.set_result(rows.get(ident))
+
+
+def _json(rows: list[dict[str, Any]]) -> str:
+    try:
+        return orjson.dumps(rows).decode()
+    except orjson.JSONEncodeError:  # what only the json module writes, e.g. integers beyond 64 bits
+        return json.dumps(rows)
 
 
 async def _take_batch(queue: asyncio.Queue[T]) -> list[T]:

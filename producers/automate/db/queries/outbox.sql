@@ -42,6 +42,32 @@ WHERE o.id IN (SELECT id FROM picked)  -- (IN, not a join: the join was planned 
 RETURNING o.id::text, o.tenant, o.aggregatetype, o.aggregateid, o.type, o.payload, o.created_at,
           o.attempts, o.dedupe_key
 
+-- name: hold_batch
+-- The relay's claim: due pending rows, oldest first, locked by the claiming transaction until it commits
+-- (rows another relay holds are skipped). Nothing is written until the batch is settled.
+SELECT o.ctid::text, o.id::text, o.tenant, o.aggregatetype, o.aggregateid, o.type, o.payload, o.created_at,
+       o.attempts, o.dedupe_key
+FROM automate_outbox o
+WHERE o.status = 'pending' AND o.next_attempt_at <= now()
+ORDER BY o.next_attempt_at, o.created_at
+LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED
+
+-- name: delete_held
+-- Published rows of a held batch, by their physical address (stable while the transaction holds them).
+DELETE FROM automate_outbox WHERE ctid = ANY(%(ctids)s::tid[])
+
+-- name: retry_held
+UPDATE automate_outbox
+SET attempts = attempts + 1, next_attempt_at = %(next_attempt_at)s, last_error = %(error)s
+WHERE ctid = ANY(%(ctids)s::tid[])
+
+-- name: vacuum
+-- The claim reads the claimable index from its oldest end, where published rows leave dead entries
+-- until a vacuum; autovacuum visits a database about once a minute, so the relay vacuums as it goes.
+-- (TRUNCATE false: truncating the table's empty end would lock out emit_event while it waits.)
+VACUUM (SKIP_LOCKED, TRUNCATE false) automate_outbox
+
 -- name: mark_success
 -- Published: the row has done its work; deleting it keeps the table small.
 DELETE FROM automate_outbox

@@ -37,6 +37,36 @@ JOIN workflow w ON w.automation_id = r.automation_id AND w.version = r.version
 ON CONFLICT (id) DO NOTHING
 RETURNING id::text, status
 
+-- name: run_execution
+-- An execution run start to end in one go (every step pure): created already ended, with its step
+-- results, in one statement. Returns those inserted (id, status); for an execution that exists already (a
+-- redelivered request, or one made by run_workflow) nothing is written, and the runtime resumes it.
+WITH r AS (
+    SELECT * FROM json_to_recordset(%(rows)s::json)
+        AS r (id uuid, tenant text, automation_id uuid, version int, event_id uuid, context jsonb,
+              timeout float8, started_at float8, status text, error jsonb, steps json)
+), created AS (
+    INSERT INTO execution (id, tenant, automation_id, workflow_id, event_id, status, context, error,
+                           started_at, deadline_at, finished_at)
+    SELECT r.id, r.tenant, w.automation_id, w.id, r.event_id, r.status, r.context, r.error,
+           to_timestamp(r.started_at), to_timestamp(r.started_at) + make_interval(secs => r.timeout), now()
+    FROM r
+    JOIN workflow w ON w.automation_id = r.automation_id AND w.version = r.version
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id, status
+), steps AS (
+    INSERT INTO step_run (id, execution_id, step_id, attempt, status, idempotency_key, input, output,
+                          error_code, error_message, started_at, finished_at)
+    SELECT gen_random_uuid(), c.id, s.step_id, s.attempt, s.status, c.id::text || ':' || s.step_id, s.input,
+           s.output, s.error_code, s.error_message, to_timestamp(s.started_at), now()
+    FROM created c
+    JOIN r ON r.id = c.id
+    CROSS JOIN LATERAL json_to_recordset(r.steps)
+        AS s (step_id text, attempt int, status text, input jsonb, output jsonb, error_code text,
+              error_message text, started_at float8)
+)
+SELECT id::text, status FROM created
+
 -- name: start_execution
 -- Executions created PENDING elsewhere (run_workflow) are started on their first load.
 UPDATE execution e SET status = 'RUNNING', started_at = coalesce(e.started_at, now()),
