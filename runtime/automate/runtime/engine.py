@@ -150,6 +150,7 @@ class Engine:
         self.rng = rng or random.Random()
         self._specs: dict[str, WorkflowSpec] = {}
         self._versions: dict[tuple[str, int], tuple[str, str, WorkflowSpec]] = {}
+        self._reading: dict[tuple[str, int], asyncio.Future[tuple[str, str, WorkflowSpec] | None]] = {}
         self._pure_specs: dict[int, bool] = {}  # by id(spec): specs are kept for the engine's life
         self.writer = StateWriter(pool)
         self.reader = StateReader(pool)
@@ -180,17 +181,27 @@ class Engine:
         return spec
 
     async def _version(self, automation_id: str, version: int) -> tuple[str, str, WorkflowSpec] | None:
-        """(workflow id, automation slug, spec) of a version; kept, since versions never change."""
-        found = self._versions.get((automation_id, version))
-        if found is None:
-            async with self.pool.connection() as conn:
-                cur = await conn.execute(query("runtime", "workflow_version"),
-                                         {"automation_id": automation_id, "version": version})
-                row = await cur.fetchone()
-            if row is None:
-                return None
-            found = (str(row[0]), str(row[2]), self._spec(str(row[0]), row[1]))
-            self._versions[(automation_id, version)] = found
+        """(workflow id, automation slug, spec) of a version; kept, since versions never change. The
+        requests that arrive together for a version not read yet wait for one read of it."""
+        key = (automation_id, version)
+        found = self._versions.get(key)
+        if found is not None:
+            return found
+        reading = self._reading.get(key)
+        if reading is None:
+            reading = self._reading[key] = asyncio.ensure_future(self._read_version(automation_id, version))
+            reading.add_done_callback(lambda _f: self._reading.pop(key, None))
+        return await asyncio.shield(reading)
+
+    async def _read_version(self, automation_id: str, version: int) -> tuple[str, str, WorkflowSpec] | None:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(query("runtime", "workflow_version"),
+                                     {"automation_id": automation_id, "version": version})
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        found = (str(row[0]), str(row[2]), self._spec(str(row[0]), row[1]))
+        self._versions[(automation_id, version)] = found
         return found
 
     # -- public --------------------------------------------------------------------------------
