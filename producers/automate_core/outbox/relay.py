@@ -131,8 +131,7 @@ class Relay:
             "acks": "all",
             "partitioner": "murmur2_random",  # where Java clients (and so Debezium) put a key
             # Measured here, the broker spends about 0.3 ms of CPU per request whatever its size, so
-            # records wait up to 10 ms to share a request (the pipeline's largest cost, see
-            # docs/pipeline.md).
+            # records wait up to 10 ms to share one (see docs/pipeline.md).
             "linger.ms": 10,
             "batch.num.messages": 10000,
             "queue.buffering.max.messages": 200000,
