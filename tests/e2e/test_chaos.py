@@ -208,7 +208,15 @@ def test_nothing_lost_nothing_duplicated_under_faults(stack: Settings, db_settin
     assert not extra, f"executions no rule called for: {extra}; {context}"
     assert len(rows) == total, f"{len(rows)} executions for {total} expected (duplicates?); {context}"
     unfinished = [r for r in rows if r[2] != "SUCCESS"]
-    assert not unfinished, f"executions not SUCCESS: {unfinished[:20]}; {context}"
+    if unfinished:
+        with psycopg.connect(s.dsn) as conn:
+            stuck = conn.execute(
+                "SELECT e.id::text, e.status, coalesce((SELECT json_agg(json_build_array(r.step_id, "
+                "r.attempt, r.status, r.error_code) ORDER BY r.started_at) FROM step_run r "
+                "WHERE r.execution_id = e.id), '[]') FROM execution e WHERE e.status <> 'SUCCESS' LIMIT 10"
+            ).fetchall()
+        pytest.fail(f"{len(unfinished)} executions not SUCCESS: {unfinished[:20]}; their steps: {stuck}; "
+                    f"{context}")
 
     with psycopg.connect(s.dsn) as conn:
         executions = {str(r[0]): str(r[1]) for r in conn.execute("SELECT id, automation_id FROM execution")}

@@ -255,36 +255,43 @@ class Relay:
         return self._pipeline(time.monotonic() + timeout)[0]
 
     def run(self, stop: threading.Event | None = None) -> None:
-        """Publish until ``stop`` is set: wake on NOTIFY, poll every ``poll_interval`` as a fallback."""
+        """Publish until ``stop`` is set: wake on NOTIFY, poll every ``poll_interval`` as a fallback.
+        The database going away (a restart, a failover) is waited out, not fatal."""
         stop = stop or threading.Event()
-        listener = psycopg.connect(self.settings.dsn, autocommit=True)
-        listener.execute("LISTEN automate_outbox")
+        listener: psycopg.Connection[Any] | None = None
         next_reap = 0.0
         log.info("relay started", extra={"action": "relay.start", "owner": self.owner})
         try:
             while not stop.is_set():
-                now = time.monotonic()
-                if now >= next_reap:
-                    self.stats.reaped += self.reaper.reap_stale_items()
-                    next_reap = now + self._lease / 2
                 try:
+                    if listener is None:
+                        # LISTEN before claiming: a commit after the claim then leaves its notification.
+                        listener = psycopg.connect(self.settings.dsn, autocommit=True)
+                        listener.execute("LISTEN automate_outbox")
+                    now = time.monotonic()
+                    if now >= next_reap:
+                        self.stats.reaped += self.reaper.reap_stale_items()
+                        next_reap = now + self._lease / 2
                     # Bounded by the lease, so the reaper and the stop flag get their turn.
                     _published, drained = self._pipeline(time.monotonic() + self._lease / 2,
                                                          until_empty=False)
+                    if drained:
+                        for _ in listener.notifies(timeout=self.poll_interval, stop_after=1):
+                            pass
+                        # The notifications of other commits meanwhile: the next claim serves them all.
+                        for _ in listener.notifies(timeout=0):
+                            pass
                 except psycopg.OperationalError as exc:
                     log.warning("relay lost the database",
                                 extra={"action": "relay.db_error", "error": str(exc)})
                     self.store.close()
+                    if listener is not None:
+                        listener.close()
+                        listener = None
                     stop.wait(self.poll_interval)
-                    continue
-                if drained:
-                    for _ in listener.notifies(timeout=self.poll_interval, stop_after=1):
-                        pass
-                    # The notifications of other commits meanwhile: the next claim serves them all.
-                    for _ in listener.notifies(timeout=0):
-                        pass
         finally:
-            listener.close()
+            if listener is not None:
+                listener.close()
             self.close()
             log.info("relay stopped", extra={"action": "relay.stop", "owner": self.owner,
                                              "published": self.stats.published})
