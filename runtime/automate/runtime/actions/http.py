@@ -155,7 +155,12 @@ class AllowList:
 
 
 async def resolve_host(host: str, port: int) -> list[str]:
-    """The addresses ``host`` resolves to, through the event loop's (threaded) getaddrinfo."""
+    """The addresses ``host`` resolves to, through the event loop's (threaded) getaddrinfo; an address
+    literal is itself (no thread, no lookup)."""
+    try:
+        return [str(ipaddress.ip_address(host))]
+    except ValueError:
+        pass
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
