@@ -65,7 +65,13 @@ class Ledger:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            # A listen backlog like a real server's (the default, 5, drops the connections of a runtime
+            # draining its backlog a thousand executions at a time: they fail as http.connect and wait
+            # out their retries, and the suite's wait runs out first).
+            request_queue_size = 1024
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/effect"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 

@@ -42,7 +42,9 @@ def emit(ctx: click.Context, event_type: str, payload_json: str, dedupe_key: str
 @click.command()
 @click.option("--batch-size", default=5000, show_default=True, help="Rows claimed per batch.")
 @click.option("--lease", "lease_seconds", default=30.0, show_default=True,
-              help="Seconds a claim is held before the reaper may give it to another relay.")
+              help="Seconds the relay may hold a claimed batch before Postgres cuts it off and the rows "
+                   "go back to pending (half of it is the delivery timeout). Rows others left claimed "
+                   "under an expired lease are freed by the relay's reaper.")
 @click.option("--poll-interval", default=1.0, show_default=True,
               help="Seconds between polls when no NOTIFY arrives.")
 @click.option("--once", is_flag=True, help="Publish the backlog, then exit.")
