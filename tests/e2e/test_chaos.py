@@ -51,7 +51,14 @@ class Ledger:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 key = self.headers.get("Idempotency-Key") or ""
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                if not raw or len(raw) < length:  # the caller died mid-request: nothing arrived to apply
+                    self.send_response(400)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                body = json.loads(raw)
                 with ledger.lock:
                     ledger.calls[key] += 1
                     ledger.applied.setdefault(key, body)
