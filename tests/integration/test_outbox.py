@@ -308,3 +308,25 @@ def test_held_claims_vacuum_the_outbox_as_they_delete(db_settings: Settings) -> 
         store.close()  # waits for the vacuum it started
     assert_eventually(lambda: vacuums() > before, timeout=10)
     assert len(outbox_rows(db_settings)) == 5
+
+
+def test_a_hung_claimer_is_cut_off_after_its_hold_and_its_rows_come_back(db_settings: Settings) -> None:
+    import time
+
+    from automate_core.outbox.store import HeldClaimStore
+
+    ids = _emit_many(db_settings, 2)
+    hung, other = HeldClaimStore(1.0, settings=db_settings), HeldClaimStore(settings=db_settings)
+    try:
+        held = hung.claim(10)
+        assert held is not None and other.claim(10) is None  # held: nobody else gets them
+        time.sleep(1.5)  # longer than the hold: Postgres ends the session, rolling the claim back
+        retaken = assert_eventually(lambda: other.claim(10), timeout=10)
+        assert [i.id for i in retaken.items] == ids
+        retaken.release()
+        with pytest.raises(psycopg.Error):  # the hung relay learns it when it tries to settle
+            held.settle([i.id for i in held.items])
+        assert sorted(r[0] for r in outbox_rows(db_settings)) == sorted(ids)  # nothing was deleted
+    finally:
+        hung.close()
+        other.close()

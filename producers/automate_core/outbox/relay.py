@@ -281,7 +281,9 @@ class Relay:
                         # The notifications of other commits meanwhile: the next claim serves them all.
                         for _ in listener.notifies(timeout=0):
                             pass
-                except psycopg.OperationalError as exc:
+                except (psycopg.OperationalError, psycopg.errors.IdleInTransactionSessionTimeout) as exc:
+                    # (The second: a batch held past --lease, e.g. the broker unreachable that long, was
+                    # rolled back by Postgres; its rows are due again.)
                     log.warning("relay lost the database",
                                 extra={"action": "relay.db_error", "error": str(exc)})
                     self.store.close()

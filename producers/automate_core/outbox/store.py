@@ -201,10 +201,13 @@ class HeldClaimStore:
             conn = self._idle.pop() if self._idle else None
         if conn is None or conn.closed:
             conn = self._connect()
+        # BEGIN and the claim in one simple query: one round trip. (Not a pipeline: the flush psycopg
+        # sends after one leaves Postgres's idle-in-transaction timer unarmed, so a hung relay's batch
+        # would be held for ever.)
+        sql = "BEGIN;\n" + query("outbox", "hold_batch").replace("%(limit)s", str(int(limit)))
         try:
-            with conn.pipeline():  # one round trip
-                conn.execute("BEGIN")
-                cur = conn.execute(query("outbox", "hold_batch"), {"limit": limit})
+            cur = conn.execute(sql)
+            cur.nextset()
             rows = cur.fetchall()
             if not rows:
                 conn.execute("ROLLBACK")
