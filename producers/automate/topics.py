@@ -8,7 +8,14 @@ from collections.abc import Iterable
 from automate.config import Settings
 from automate.errors import AutomateError
 
-__all__ = ["RETRY_TIER_NAMES", "core_topics", "ensure_topics"]
+__all__ = ["BATCHED_FETCH", "FAILOVER", "RETRY_TIER_NAMES", "core_topics", "ensure_topics"]
+
+# Consumer settings the workers share. A killed worker's partitions move after 10 s (the default, 45 s,
+# stalls them that long):
+FAILOVER = {"session.timeout.ms": 10_000, "heartbeat.interval.ms": 2_000}
+# A fetch is answered with 64 KB or after 20 ms, not with each record as it arrives: under load that is
+# 50 fetches a second instead of hundreds, and the broker's cost is per request (docs/pipeline.md).
+BATCHED_FETCH = {"fetch.min.bytes": 65536, "fetch.wait.max.ms": 20}
 
 
 # The retry tiers' fixed delays (DESIGN.md); the runtime picks the smallest at least a backoff.

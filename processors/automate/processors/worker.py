@@ -26,6 +26,7 @@ from automate.processors.index import TriggerIndex
 from automate.processors.metrics import ProcessorMetrics
 from automate.processors.router import Router
 from automate.records import Records
+from automate.topics import BATCHED_FETCH, FAILOVER
 
 __all__ = ["ProcessorWorker", "run_processors"]
 
@@ -119,13 +120,8 @@ class ProcessorWorker:
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "partition.assignment.strategy": "cooperative-sticky",
-            # A killed worker's partitions move after 10 s (the default, 45 s, stalls them that long).
-            "session.timeout.ms": 10_000,
-            "heartbeat.interval.ms": 2_000,
-            # A fetch is answered with 64 KB or after 20 ms, not with each record as it arrives: under
-            # load that is 50 fetches a second instead of hundreds (the broker's cost is per request).
-            "fetch.min.bytes": 65536,
-            "fetch.wait.max.ms": 20,
+            **FAILOVER,
+            **BATCHED_FETCH,
             "log_level": 3,
         })
         producer = Producer({

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -114,6 +115,12 @@ class SkipLockedClaimOutboxStore:
         return {str(status): int(count) for status, count in rows}
 
 
+@functools.lru_cache(maxsize=8)
+def _claim_sql(limit: int) -> str:
+    """BEGIN and the claim of ``limit`` rows as one simple query (no parameters: the limit is an int)."""
+    return "BEGIN;\n" + query("outbox", "hold_batch").replace("%(limit)s", str(int(limit)))
+
+
 class HeldBatch:
     """Rows claimed by an open transaction (see :class:`HeldClaimStore`); settle or release it once."""
 
@@ -183,7 +190,6 @@ class HeldClaimStore:
         self._lock = threading.Lock()
         self._deleted = 0  # rows deleted since the last vacuum
         self._last_vacuum = 0.0
-        self._vacuuming = False
         self._vacuum_thread: threading.Thread | None = None
         self._maintenance: psycopg.Connection[Any] | None = None  # vacuums (autocommit)
 
@@ -204,7 +210,7 @@ class HeldClaimStore:
         # BEGIN and the claim in one simple query: one round trip. (Not a pipeline: the flush psycopg
         # sends after one leaves Postgres's idle-in-transaction timer unarmed, so a hung relay's batch
         # would be held for ever.)
-        sql = "BEGIN;\n" + query("outbox", "hold_batch").replace("%(limit)s", str(int(limit)))
+        sql = _claim_sql(limit)
         try:
             cur = conn.execute(sql)
             cur.nextset()
@@ -225,14 +231,14 @@ class HeldClaimStore:
         with self._lock:
             self._idle.append(conn)
             self._deleted += deleted
-            due = (self._deleted >= self.vacuum_every
-                   and not self._vacuuming and time.monotonic() - self._last_vacuum >= 1.0)
-            if due:
-                self._deleted, self._last_vacuum, self._vacuuming = 0, time.monotonic(), True
-        if due:  # in a thread of its own: settling goes on meanwhile
-            self._vacuum_thread = threading.Thread(target=self._vacuum, name="automate-relay-vacuum",
-                                                   daemon=True)
-            self._vacuum_thread.start()
+            running = self._vacuum_thread is not None and self._vacuum_thread.is_alive()
+            if (self._deleted >= self.vacuum_every and not running
+                    and time.monotonic() - self._last_vacuum >= 1.0):
+                self._deleted, self._last_vacuum = 0, time.monotonic()
+                # In a thread of its own: settling goes on meanwhile.
+                self._vacuum_thread = threading.Thread(target=self._vacuum, name="automate-relay-vacuum",
+                                                       daemon=True)
+                self._vacuum_thread.start()
 
     def _vacuum(self) -> None:
         try:
@@ -242,8 +248,6 @@ class HeldClaimStore:
         # (Run by a role that does not own the table, VACUUM only warns and skips it: autovacuum's job.)
         except psycopg.Error as exc:  # e.g. the database restarting: the next vacuum will do
             log.info("outbox vacuum failed", extra={"action": "relay.vacuum_failed", "error": str(exc)})
-        finally:
-            self._vacuuming = False
 
     def close(self) -> None:
         if self._vacuum_thread is not None:

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import orjson
 from psycopg_pool import AsyncConnectionPool
@@ -81,6 +81,14 @@ class Deferred:
 
 Scheduler = Callable[[Deferred], Awaitable[None]]
 DeadLetterSink = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class _Version(NamedTuple):
+    """A workflow version as the engine keeps it."""
+
+    slug: str  # its automation's
+    spec: WorkflowSpec
+    pure: bool  # every step pure
 
 
 @dataclass
@@ -149,9 +157,8 @@ class Engine:
         self.dead_letters = dead_letters
         self.rng = rng or random.Random()
         self._specs: dict[str, WorkflowSpec] = {}
-        self._versions: dict[tuple[str, int], tuple[str, str, WorkflowSpec]] = {}
-        self._reading: dict[tuple[str, int], asyncio.Future[tuple[str, str, WorkflowSpec] | None]] = {}
-        self._pure_specs: dict[int, bool] = {}  # by id(spec): specs are kept for the engine's life
+        self._versions: dict[tuple[str, int], _Version] = {}
+        self._reading: dict[tuple[str, int], asyncio.Future[_Version | None]] = {}
         self.writer = StateWriter(pool)
         self.reader = StateReader(pool)
 
@@ -180,9 +187,9 @@ class Engine:
             self._specs[workflow_id] = spec
         return spec
 
-    async def _version(self, automation_id: str, version: int) -> tuple[str, str, WorkflowSpec] | None:
-        """(workflow id, automation slug, spec) of a version; kept, since versions never change. The
-        requests that arrive together for a version not read yet wait for one read of it."""
+    async def _version(self, automation_id: str, version: int) -> _Version | None:
+        """A workflow version, kept, since versions never change. The requests that arrive together for
+        a version not read yet wait for one read of it."""
         key = (automation_id, version)
         found = self._versions.get(key)
         if found is not None:
@@ -193,14 +200,17 @@ class Engine:
             reading.add_done_callback(lambda _f: self._reading.pop(key, None))
         return await asyncio.shield(reading)
 
-    async def _read_version(self, automation_id: str, version: int) -> tuple[str, str, WorkflowSpec] | None:
+    async def _read_version(self, automation_id: str, version: int) -> _Version | None:
         async with self.pool.connection() as conn:
             cur = await conn.execute(query("runtime", "workflow_version"),
                                      {"automation_id": automation_id, "version": version})
             row = await cur.fetchone()
         if row is None:
             return None
-        found = (str(row[0]), str(row[2]), self._spec(str(row[0]), row[1]))
+        spec = self._spec(str(row[0]), row[1])
+        # Every step pure: a run of it has no effect before its end (see start()).
+        pure = all(step.action != WAIT_ACTION and is_pure(registry.get(step.action)) for step in spec.steps)
+        found = _Version(str(row[2]), spec, pure)
         self._versions[(automation_id, version)] = found
         return found
 
@@ -215,7 +225,7 @@ class Engine:
         version = await self._version(str(request["automation_id"]), int(request["workflow_version"]))
         if version is None:
             return Outcome.MISSING
-        _workflow_id, slug, spec = version
+        slug, spec = version.slug, version.spec
         context = _loads(request["context"])
         timeout = spec.timeout if spec.timeout is not None else 86400.0 * 365
         ident = str(request["execution_id"])
@@ -226,7 +236,7 @@ class Engine:
         }
         run = _Run(ident, str(request["tenant"]), "RUNNING", context, request.get("event_id"), slug, spec,
                    deadline=time.time() + timeout)
-        if self._pure(spec):
+        if version.pure:
             # Nothing outside the execution happens before its end, so it is written once, at the end (or
             # when a step fails or must wait, before that). Found already there, it is resumed instead.
             run.unborn = {**create, "started_at": time.time()}
@@ -238,14 +248,6 @@ class Engine:
         if not written.created:
             return await self.advance(ident)
         return await self._advance(run, None)
-
-    def _pure(self, spec: WorkflowSpec) -> bool:
-        """Whether every step of ``spec`` is pure (so a run of it has no effect before its end)."""
-        pure = self._pure_specs.get(id(spec))
-        if pure is None:
-            pure = self._pure_specs[id(spec)] = all(
-                step.action != WAIT_ACTION and is_pure(registry.get(step.action)) for step in spec.steps)
-        return pure
 
     async def advance(self, execution_id: str, resume: Resume | None = None) -> Outcome:
         """Run every step that can run now; returns where the execution stands."""

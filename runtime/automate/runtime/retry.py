@@ -18,6 +18,7 @@ from typing import Any
 
 from automate.config import Settings
 from automate.runtime.kafka_io import RETRY_TIERS, AsyncProducer, retry_topic, take
+from automate.topics import FAILOVER
 
 __all__ = ["RetryWorker", "run_retry_worker"]
 
@@ -49,7 +50,7 @@ class RetryWorker:
             "bootstrap.servers": self.settings.bootstrap_servers, "group.id": self.group,
             "enable.auto.commit": False, "auto.offset.reset": "earliest", "log_level": 3,
             "fetch.wait.max.ms": 100,
-            "session.timeout.ms": 10_000, "heartbeat.interval.ms": 2_000,  # failover in 10 s, not 45
+            **FAILOVER,
         })
         io = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="automate-retry-consumer")
         loop = asyncio.get_running_loop()

@@ -21,6 +21,7 @@ from psycopg_pool import AsyncConnectionPool
 from automate.config import Settings
 from automate.runtime.engine import Deferred, Engine, Outcome, Resume
 from automate.runtime.kafka_io import AsyncProducer, OffsetTracker, Records, send_step_task, take
+from automate.topics import BATCHED_FETCH, FAILOVER
 
 __all__ = ["RuntimeWorker"]
 
@@ -55,11 +56,8 @@ class RuntimeWorker:
             "auto.offset.reset": "earliest",
             "topic.metadata.refresh.interval.ms": 2000,  # new workflow topics are picked up quickly
             "partition.assignment.strategy": "cooperative-sticky",
-            # A killed worker's partitions move after 10 s (the default, 45 s, stalls them that long).
-            "session.timeout.ms": 10_000,
-            "heartbeat.interval.ms": 2_000,
-            "fetch.min.bytes": 65536,  # as the processors: fewer, fuller fetches (at most 20 ms later)
-            "fetch.wait.max.ms": 20,
+            **FAILOVER,
+            **BATCHED_FETCH,
             "log_level": 3,
         })
         io = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="automate-consumer")
