@@ -24,7 +24,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "processors"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "rules"))
 
 from json_logic import jsonLogic
 

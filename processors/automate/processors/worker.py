@@ -347,7 +347,7 @@ class ProcessorWorker:
 
 def run_processors(settings: Settings, *, group: str | None = None, metrics_port: int = 0) -> None:
     """Run one worker until SIGINT/SIGTERM, serving its metrics."""
-    from automate_core.metrics import serve_metrics
+    from automate.metrics import serve_metrics
 
     worker = ProcessorWorker(settings, group=group)
     port = serve_metrics(settings, "automate-processors", metrics_port, registry=worker.metrics.registry)

@@ -30,7 +30,7 @@ _LOOPBACK = "127.0.0.1"
 
 def project_root() -> Path | None:
     """The checkout this code runs from (editable install), or None for an installed wheel."""
-    here = Path(__file__).resolve().parent  # producers/automate
+    here = Path(__file__).resolve().parent  # core/automate
     root = here.parent.parent
     return root if (root / "pyproject.toml").is_file() and (root / "infra").is_dir() else None
 
