@@ -6,14 +6,16 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
+from contextlib import contextmanager
 
 import psycopg
 import pytest
 from hypothesis import settings as hypothesis_settings
 
 from automate.config import Settings, get_settings
-from automate.db import migrate, set_publisher
+from automate.db import dsn_of_database, migrate, set_publisher
+from automate.db.admin import DatabaseAdmin
+from automate.transport import delete_topics
 
 TEMPLATE_DB = "automate_test_template"
 
@@ -46,14 +48,10 @@ def pg(settings: Settings) -> Settings:
     return settings
 
 
-def _admin_conn(settings: Settings) -> psycopg.Connection[Any]:
-    return psycopg.connect(settings.dsn, autocommit=True)
-
-
-def _dsn_for(settings: Settings, dbname: str) -> str:
-    info = psycopg.conninfo.conninfo_to_dict(settings.dsn)
-    info["dbname"] = dbname
-    return psycopg.conninfo.make_conninfo(**info)
+@contextmanager
+def _admin(settings: Settings) -> Iterator[DatabaseAdmin]:
+    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+        yield DatabaseAdmin(conn)
 
 
 @pytest.fixture(scope="session")
@@ -61,10 +59,10 @@ def template_db(stack: Settings) -> str:
     """A migrated database with the contracts' schema ids cached, cloned by `db_settings`."""
     from automate.registry import register_contracts
 
-    with _admin_conn(stack) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
-    with psycopg.connect(_dsn_for(stack, TEMPLATE_DB)) as conn:
+    with _admin(stack) as admin:
+        admin.drop(TEMPLATE_DB)
+        admin.create(TEMPLATE_DB)
+    with psycopg.connect(dsn_of_database(stack, TEMPLATE_DB)) as conn:
         migrate(conn)
         set_publisher(conn, "relay")
         register_contracts(stack, conn)
@@ -78,9 +76,9 @@ def db_settings(stack: Settings, template_db: str) -> Iterator[Settings]:
     from automate.topics import core_topics, ensure_topics
 
     name = f"automate_test_{uuid.uuid4().hex[:12]}"
-    with _admin_conn(stack) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
-    settings = Settings(**{**stack.model_dump(), "database_url": _dsn_for(stack, name),
+    with _admin(stack) as admin:
+        admin.create(name, template=template_db)
+    settings = Settings(**{**stack.model_dump(), "database_url": dsn_of_database(stack, name),
                            "publisher": "relay", "topic_prefix": f"t{uuid.uuid4().hex[:10]}"})
     ensure_topics(settings, core_topics(settings), partitions=3)
     try:
@@ -89,21 +87,10 @@ def db_settings(stack: Settings, template_db: str) -> Iterator[Settings]:
         from automate.db.context import close_pools
 
         close_pools(settings)
-        _delete_topics(settings)
-        with _admin_conn(stack) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        delete_topics(settings, settings.topic_prefix + ".")
+        with _admin(stack) as admin:
+            admin.drop(name)
 
-
-def _delete_topics(settings: Settings) -> None:
-    """Topics of the test's own prefix go with it: a broker with thousands of leftover partitions
-    slows every later test and benchmark."""
-    from confluent_kafka.admin import AdminClient
-
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers, "log_level": 0})
-    mine = [t for t in admin.list_topics(timeout=30).topics if t.startswith(settings.topic_prefix + ".")]
-    if mine:
-        for future in admin.delete_topics(mine, operation_timeout=30).values():
-            future.result(timeout=60)
 
 
 @pytest.fixture
@@ -113,15 +100,15 @@ def make_empty_db(pg: Settings) -> Iterator[Callable[[], str]]:
 
     def make() -> str:
         name = f"automate_empty_{uuid.uuid4().hex[:12]}"
-        with _admin_conn(pg) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+        with _admin(pg) as admin:
+            admin.create(name)
         made.append(name)
-        return _dsn_for(pg, name)
+        return dsn_of_database(pg, name)
 
     yield make
-    with _admin_conn(pg) as conn:
+    with _admin(pg) as admin:
         for name in made:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.drop(name)
 
 
 @pytest.fixture

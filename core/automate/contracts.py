@@ -23,7 +23,13 @@ import fastavro
 from fastavro.validation import ValidationError, validate
 
 from automate.config import project_root
-from automate.errors import PayloadNotSerializable, SchemaViolation
+from automate.errors import (
+    ConfigurationError,
+    ErrorCodes,
+    PayloadNotSerializable,
+    RecordError,
+    SchemaViolation,
+)
 
 __all__ = [
     "Contract",
@@ -49,7 +55,7 @@ def schemas_dir() -> Path:
         return root / "schemas"
     spec = importlib.util.find_spec("automate_data")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("schemas/ not found: install automate from its wheel or run from a checkout")
+        raise ConfigurationError("schemas/ not found: install automate from its wheel or run from a checkout")
     return Path(next(iter(spec.submodule_search_locations))) / "schemas"
 
 
@@ -148,9 +154,10 @@ def avro_string(s: str) -> bytes:
 
 
 def split_wire(data: bytes) -> tuple[int, bytes]:
-    """(schema id, Avro body) of a Confluent-framed record; ValueError when not framed."""
+    """(schema id, Avro body) of a Confluent-framed record; RecordError when it is not framed."""
     if len(data) < 5 or data[:1] != MAGIC:
-        raise ValueError("not a Confluent wire-format record (magic byte 0 and a 4-byte schema id)")
+        raise RecordError(ErrorCodes.RECORD_UNREADABLE,
+                          "not a Confluent wire-format record (magic byte 0 and a 4-byte schema id)")
     return int.from_bytes(data[1:5], "big"), data[5:]
 
 

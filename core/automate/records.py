@@ -3,44 +3,68 @@ and decoded by the schema ids ``automate migrate`` registered and cached in Post
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
-
-import psycopg
 
 from automate.config import Settings
 from automate.contracts import Contract, ContractSet, decode, encode, split_wire
-from automate.db.queries import query
+from automate.errors import ConfigurationError, ErrorCodes, RecordError
 
 __all__ = ["Records"]
 
 
 class Records:
-    """Encode and decode the built-in records by schema id (ids cached in Postgres by `migrate`)."""
+    """Encode and decode the built-in records by schema id.
 
-    def __init__(self, settings: Settings, contracts: ContractSet | None = None) -> None:
+    ``ids`` maps a contract's fingerprint to its registered schema id (:meth:`load` reads them from
+    Postgres); contracts without an id can be decoded by nobody and encoded by nobody.
+    """
+
+    def __init__(self, ids: Mapping[str, int], contracts: ContractSet | None = None) -> None:
         self.contracts = contracts or ContractSet()
         self.by_id: dict[int, Contract] = {}
         self.id_of: dict[str, int] = {}
-        builtins = {self.contracts.builtin(n).fingerprint: self.contracts.builtin(n)
-                    for n in self.contracts.builtins()}
-        with psycopg.connect(settings.dsn) as conn:
-            for fingerprint, schema_id in conn.execute(query("outbox", "schema_ids")).fetchall():
-                contract = builtins.get(str(fingerprint))
-                if contract is not None:
-                    self.by_id[int(schema_id)] = contract
-                    self.id_of[contract.full_name] = int(schema_id)
+        for name in self.contracts.builtins():
+            contract = self.contracts.builtin(name)
+            schema_id = ids.get(contract.fingerprint)
+            if schema_id is not None:
+                self.by_id[schema_id] = contract
+                self.id_of[contract.full_name] = schema_id
+
+    @classmethod
+    def load(cls, settings: Settings, contracts: ContractSet | None = None) -> Records:
+        """The records of the deployment ``settings`` names (its schema ids, read from Postgres once)."""
+        from automate.db import connect
+        from automate.db.schemas import SchemaStore
+
+        with connect(settings, application_name="automate-records") as conn:
+            return cls(SchemaStore(conn).ids_by_fingerprint(), contracts)
 
     def encode(self, name: str, record: dict[str, Any]) -> bytes:
+        """``record`` as the built-in record ``name`` (e.g. ``DeadLetter``) in the Confluent wire format.
+
+        Raises:
+            ConfigurationError: The record's schema is not registered (run ``automate migrate``).
+        """
         contract = self.contracts.builtin(name)
         schema_id = self.id_of.get(contract.full_name)
         if schema_id is None:
-            raise LookupError(f"{contract.full_name} is not registered: run `automate migrate`")
+            raise ConfigurationError(f"{contract.full_name} is not registered: run `automate migrate`")
         return encode(contract, schema_id, record)
 
     def decode(self, data: bytes) -> tuple[str, dict[str, Any]]:
-        """(record name, record); ValueError/LookupError for a record we cannot read."""
+        """(record name, record) of a framed built-in record.
+
+        Raises:
+            RecordError: Not framed, an unknown schema id, or a body its schema cannot decode.
+        """
         schema_id, _ = split_wire(data)
         contract = self.by_id.get(schema_id)
         if contract is None:
-            raise LookupError(f"unknown schema id {schema_id}")
-        return str(contract.schema["name"]), decode(contract, data)
+            raise RecordError(ErrorCodes.RECORD_UNREADABLE, f"unknown schema id {schema_id}")
+        try:
+            return str(contract.schema["name"]), decode(contract, data)
+        except Exception as exc:  # fastavro raises many types (EOFError, ValueError...) for a bad body
+            raise RecordError(ErrorCodes.RECORD_UNREADABLE,
+                              f"cannot decode a {contract.full_name}: {type(exc).__name__}: {exc}"[:500]
+                              ) from None

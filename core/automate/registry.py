@@ -7,21 +7,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 from automate.config import Settings
 from automate.contracts import Contract, ContractSet
-from automate.errors import AutomateError
+from automate.db.schemas import SchemaStore
+from automate.errors import RegistryError
 
-__all__ = ["Registered", "RegistryError", "check_contracts", "register_contracts"]
+__all__ = ["Incompatible", "Registered", "check_contracts", "register_contracts"]
 
 _CONTENT_TYPE = {"Content-Type": "application/vnd.schemaregistry.v1+json"}
-
-
-class RegistryError(AutomateError):
-    """The schema registry refused a schema or could not be reached."""
-
-    code = "registry"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +52,7 @@ def register_contracts(settings: Settings, conn: psycopg.Connection[Any],
     import httpx
 
     contracts = contracts or ContractSet()
+    store = SchemaStore(conn)
     done: list[Registered] = []
     try:
         with _client(settings) as http:
@@ -75,14 +70,10 @@ def register_contracts(settings: Settings, conn: psycopg.Connection[Any],
                 found.raise_for_status()
                 info = found.json()
                 done.append(Registered(contract.subject, int(info["version"]), int(info["id"])))
-                conn.execute(
-                    "INSERT INTO schema_id (subject, version, schema_id, fingerprint, schema) "
-                    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                    (contract.subject, int(info["version"]), int(info["id"]), contract.fingerprint,
-                     Jsonb(contract.schema)),
-                )
+                store.cache(subject=contract.subject, version=int(info["version"]), schema_id=int(info["id"]),
+                            fingerprint=contract.fingerprint, schema=contract.schema)
     except httpx.HTTPError as exc:
-        raise RegistryError(f"schema registry at {settings.registry_url} failed: {exc}") from exc
+        raise _failed(settings, exc) from exc
     conn.commit()
     return done
 
@@ -109,5 +100,13 @@ def check_contracts(settings: Settings, contracts: ContractSet | None = None) ->
                     reason = "; ".join(answer.get("messages") or []) or "not BACKWARD compatible"
                     bad.append(Incompatible(contract.subject, reason))
     except httpx.HTTPError as exc:
-        raise RegistryError(f"schema registry at {settings.registry_url} failed: {exc}") from exc
+        raise _failed(settings, exc) from exc
     return bad
+
+
+def _failed(settings: Settings, exc: Any) -> RegistryError:
+    """A registry failure: retryable unless the registry refused the request itself (a 4xx)."""
+    import httpx
+
+    refused = isinstance(exc, httpx.HTTPStatusError) and exc.response.status_code < 500
+    return RegistryError(f"schema registry at {settings.registry_url} failed: {exc}", retryable=not refused)

@@ -1,58 +1,96 @@
-"""Creating the project's topics with the AdminClient (the broker does not auto-create them).
-Needs the ``kafka`` extra."""
+"""The project's topics: what each is called, the retry tiers, and creating them (the broker does not
+auto-create topics).
+
+With the topic prefix ``automate`` (``AUTOMATE_TOPIC_PREFIX``):
+
+========================= =================================================================
+``automate.events``       every emitted event (the outbox's publisher writes it)
+``automate.workflow.<s>`` execution requests and step tasks of workflow ``<s>``
+``automate.retry.<tier>`` step tasks waiting for their retry or wait, one topic per tier
+``automate.dlq``          dead letters
+========================= =================================================================
+
+A retry tier has one fixed delay, so the records of a tier's partition fall due in the order they
+arrive; a deferred step goes to the smallest tier at least its delay (:func:`tier_for`).
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from automate.config import Settings
-from automate.errors import AutomateError
 
-__all__ = ["BATCHED_FETCH", "FAILOVER", "RETRY_TIER_NAMES", "core_topics", "ensure_topics"]
+__all__ = [
+    "RETRY_TIERS",
+    "RetryTier",
+    "core_topics",
+    "dlq_topic",
+    "ensure_topics",
+    "events_topic",
+    "retry_topic",
+    "tier_for",
+    "workflow_topic",
+    "workflow_topics_pattern",
+]
 
-# Consumer settings the workers share. A killed worker's partitions move after 10 s (the default, 45 s,
-# stalls them that long):
-FAILOVER = {"session.timeout.ms": 10_000, "heartbeat.interval.ms": 2_000}
-# A fetch is answered with 64 KB or after 20 ms, not with each record as it arrives: under load that is
-# 50 fetches a second instead of hundreds, and the broker's cost is per request (docs/pipeline.md).
-BATCHED_FETCH = {"fetch.min.bytes": 65536, "fetch.wait.max.ms": 20}
+
+@dataclass(frozen=True, slots=True)
+class RetryTier:
+    """A retry topic and the fixed delay of its records."""
+
+    name: str
+    delay_s: float
 
 
-# The retry tiers' fixed delays (DESIGN.md); the runtime picks the smallest at least a backoff.
-RETRY_TIER_NAMES = ("1s", "10s", "1m", "10m", "1h")
+RETRY_TIERS: tuple[RetryTier, ...] = (RetryTier("1s", 1.0), RetryTier("10s", 10.0), RetryTier("1m", 60.0),
+                                      RetryTier("10m", 600.0), RetryTier("1h", 3600.0))
+
+
+def tier_for(delay: float) -> RetryTier:
+    """The smallest tier whose delay is at least ``delay`` seconds (the longest for longer delays)."""
+    for tier in RETRY_TIERS:
+        if tier.delay_s >= delay:
+            return tier
+    return RETRY_TIERS[-1]
+
+
+def events_topic(settings: Settings) -> str:
+    return settings.topic("events")
+
+
+def dlq_topic(settings: Settings) -> str:
+    return settings.topic("dlq")
+
+
+def workflow_topic(settings: Settings, slug: str) -> str:
+    """The topic of workflow ``slug``'s execution requests and step tasks."""
+    return settings.topic(f"workflow.{slug}")
+
+
+def workflow_topics_pattern(settings: Settings) -> str:
+    """A regular expression (librdkafka's ``^`` form) naming every workflow topic."""
+    return "^" + re.escape(settings.topic("workflow.")) + ".*"
+
+
+def retry_topic(settings: Settings, tier: RetryTier) -> str:
+    return settings.topic(f"retry.{tier.name}")
 
 
 def core_topics(settings: Settings) -> list[str]:
     """Topics every deployment has: the events, the dead letters, the retry tiers."""
-    return [settings.topic("events"), settings.topic("dlq"),
-            *(settings.topic(f"retry.{tier}") for tier in RETRY_TIER_NAMES)]
+    return [events_topic(settings), dlq_topic(settings), *(retry_topic(settings, t) for t in RETRY_TIERS)]
 
 
 def ensure_topics(settings: Settings, names: Iterable[str], *, partitions: int | None = None,
                   timeout: float = 30.0) -> list[str]:
     """Create the topics that do not exist yet (``partitions``: the settings' ``topic_partitions``);
-    returns those created."""
-    from confluent_kafka import KafkaException
-    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+    returns those created. Needs the ``kafka`` extra.
 
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers, "log_level": 3})
-    try:
-        existing = set(admin.list_topics(timeout=timeout).topics)
-    except KafkaException as exc:
-        raise AutomateError(
-            f"Kafka at {settings.bootstrap_servers} unreachable: {exc}", retryable=True
-        ) from exc
-    wanted = [n for n in dict.fromkeys(names) if n not in existing]
-    if not wanted:
-        return []
-    count = partitions or settings.topic_partitions
-    futures = admin.create_topics([NewTopic(n, num_partitions=count, replication_factor=1) for n in wanted])
-    created: list[str] = []
-    for name, future in futures.items():
-        try:
-            future.result(timeout=timeout)
-            created.append(name)
-        except KafkaException as exc:
-            if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
-                raise AutomateError(f"could not create topic {name}: {exc}") from exc
-    return created
+    Raises:
+        TransportError: Kafka could not be reached (retryable) or refused a topic.
+    """
+    from automate.transport import create_topics
+
+    return create_topics(settings, names, partitions=partitions or settings.topic_partitions, timeout=timeout)

@@ -20,9 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psycopg
-
+from automate import transport
 from automate.config import Settings
+from automate.db import connect, dsn_of_database
+from automate.db.admin import DatabaseAdmin
+from automate.db.executions import ExecutionStore
+from automate.db.store import Store
+from automate.errors import CheckFailed
 
 __all__ = ["BenchConfig", "measure_limits", "percentiles", "run_bench"]
 
@@ -76,14 +80,13 @@ def _fresh_database(base: Settings, name: str, prefix: str) -> Settings:
     from automate.registry import register_contracts
     from automate.topics import core_topics, ensure_topics
 
-    with psycopg.connect(base.dsn, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    info = psycopg.conninfo.conninfo_to_dict(base.dsn)
-    info["dbname"] = name
-    settings = Settings(**{**base.model_dump(), "database_url": psycopg.conninfo.make_conninfo("", **info),
+    with connect(base, autocommit=True) as conn:
+        admin = DatabaseAdmin(conn)
+        admin.drop(name)
+        admin.create(name)
+    settings = Settings(**{**base.model_dump(), "database_url": dsn_of_database(base, name),
                            "publisher": "relay", "topic_prefix": prefix})
-    with psycopg.connect(settings.dsn) as conn:
+    with connect(settings) as conn:
         migrate(conn)
         set_publisher(conn, "relay")
         register_contracts(settings, conn)
@@ -92,39 +95,41 @@ def _fresh_database(base: Settings, name: str, prefix: str) -> Settings:
 
 
 def _cleanup(base: Settings, settings: Settings, name: str) -> None:
-    from confluent_kafka.admin import AdminClient
+    transport.delete_topics(settings, settings.topic_prefix + ".")
+    with connect(base, autocommit=True) as conn:
+        DatabaseAdmin(conn).drop(name)
 
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers, "log_level": 0})
-    mine = [t for t in admin.list_topics(timeout=30).topics if t.startswith(settings.topic_prefix + ".")]
-    if mine:
-        for future in admin.delete_topics(mine, operation_timeout=60).values():
-            future.result(120)
-    with psycopg.connect(base.dsn, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+class CommitProbe(Store):
+    """Single-row commits on a temporary table of its own: what the server's commits cost."""
+
+    group = "bench"
+
+    def create_table(self) -> None:
+        self._execute("create_commit_table")
+
+    def insert(self, n: int) -> None:
+        self._execute("insert_commit", {"n": n})
 
 
 def measure_limits(settings: Settings, seconds: float = 3.0, messages: int = 200_000) -> dict[str, float]:
     """Raw single-row Postgres commits/s, and Kafka produce and consume msgs/s (100-byte records)."""
-    from confluent_kafka import Consumer, Producer
-    from confluent_kafka.admin import AdminClient
-
     from automate.topics import ensure_topics
 
     out: dict[str, float] = {}
-    with psycopg.connect(settings.dsn, autocommit=True) as conn:
-        conn.execute("CREATE TEMP TABLE bench_commit (id bigint, at timestamptz DEFAULT now())")
+    with connect(settings, autocommit=True) as conn:
+        probe = CommitProbe(conn)
+        probe.create_table()
         n, began = 0, time.perf_counter()
         while time.perf_counter() - began < seconds:
             with conn.transaction():
-                conn.execute("INSERT INTO bench_commit (id) VALUES (%s)", (n,))
+                probe.insert(n)
             n += 1
         out["postgres_commits_per_s"] = round(n / (time.perf_counter() - began))
     topic = settings.topic(f"limits.{uuid.uuid4().hex[:8]}")
     ensure_topics(settings, [topic])
     try:
-        producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "linger.ms": 5,
-                             "enable.idempotence": True, "queue.buffering.max.messages": 1_000_000,
-                             "log_level": 3})
+        producer = transport.producer(settings, **{"linger.ms": 5, "queue.buffering.max.messages": 1_000_000})
         payload = b"x" * 100
         began = time.perf_counter()
         for i in range(messages):
@@ -136,9 +141,7 @@ def measure_limits(settings: Settings, seconds: float = 3.0, messages: int = 200
                     producer.poll(0.01)
         producer.flush(120)
         out["kafka_produce_per_s"] = round(messages / (time.perf_counter() - began))
-        consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "log_level": 3,
-                             "group.id": f"bench-limits-{uuid.uuid4().hex}", "auto.offset.reset": "earliest",
-                             "enable.auto.commit": False})
+        consumer = transport.consumer(settings, f"bench-limits-{uuid.uuid4().hex}")
         consumer.subscribe([topic])
         got, began, first = 0, time.perf_counter(), 0.0
         deadline = began + 120
@@ -150,9 +153,7 @@ def measure_limits(settings: Settings, seconds: float = 3.0, messages: int = 200
         consumer.close()
         out["kafka_consume_per_s"] = round(got / (time.perf_counter() - (first or began)))
     finally:
-        admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers, "log_level": 0})
-        for future in admin.delete_topics([topic]).values():
-            future.result(60)
+        transport.delete_topics(settings, topic)
     return out
 
 
@@ -164,7 +165,7 @@ def _emit(settings: Settings, config: BenchConfig, me: int, emitted_at: dict[str
     share = config.events // config.emitters + (1 if me < config.events % config.emitters else 0)
     rate = config.rate / config.emitters
     try:
-        with psycopg.connect(settings.dsn) as conn:
+        with connect(settings, application_name="automate-bench-emit") as conn:
             began = time.perf_counter()
             i = 0
             while i < share:
@@ -191,8 +192,8 @@ def run_bench(base: Settings, config: BenchConfig, log_dir: Path,
               on_progress: Callable[[Progress], None] = lambda _p: None) -> dict[str, Any]:
     """Run the benchmark; returns the report (see the module docstring)."""
     from automate.runtime.actions import registry
-    from automate.runtime.workflow_store import apply
     from automate.runtime.workflows import validate
+    from automate.runtime.workflows.store import apply
     from automate.supervise import WorkerSet
 
     name = "automate_bench"
@@ -203,7 +204,7 @@ def run_bench(base: Settings, config: BenchConfig, log_dir: Path,
         progress.phase = "limits"
         on_progress(progress)
         limits = measure_limits(settings)
-        with psycopg.connect(settings.dsn) as conn:
+        with connect(settings) as conn:
             apply(conn, validate(WORKFLOW, registry.names()), settings)
         counts = {"relay": config.relays, "processors": config.processors, "runtime": config.runtimes,
                   "retry-worker": 1}
@@ -223,22 +224,20 @@ def run_bench(base: Settings, config: BenchConfig, log_dir: Path,
             for emitter in emitters:
                 emitter.start()
             deadline = time.monotonic() + config.timeout_s
-            with psycopg.connect(settings.dsn, autocommit=True) as conn:
+            with connect(settings, autocommit=True) as conn:
+                executions = ExecutionStore(conn)
                 while True:
-                    row = conn.execute("SELECT count(*) FROM execution WHERE status IN "
-                                       "('SUCCESS', 'FAILED', 'CANCELED') AND event_id IS NOT NULL "
-                                       "AND created_at >= to_timestamp(%s)", (started,)).fetchone()
-                    progress.finished = int(row[0]) if row else 0
+                    progress.finished = executions.finished_since(started)
                     on_progress(progress)
                     if failures:
-                        raise RuntimeError(f"emitting failed: {failures[0]}") from failures[0]
+                        raise CheckFailed(f"emitting failed: {failures[0]}") from failures[0]
                     if progress.finished >= config.events:
                         break
                     dead = workers.dead()
                     if dead:
-                        raise RuntimeError(f"worker(s) exited: {', '.join(dead)}; see {log_dir}")
+                        raise CheckFailed(f"worker(s) exited: {', '.join(dead)}; see {log_dir}")
                     if time.monotonic() > deadline:
-                        raise TimeoutError(f"{progress.finished} of {config.events} executions finished "
+                        raise CheckFailed(f"{progress.finished} of {config.events} executions finished "
                                            f"within {config.timeout_s:.0f}s")
                     # (The count reads the whole execution table: once a second keeps it out of the way;
                     # the report's numbers come from the rows' own timestamps, not from this loop.)
@@ -261,35 +260,31 @@ def _warm_up(settings: Settings, workers: Any) -> None:
 
     event_id = emit_event("bench.tick", {"n": -1}, settings=settings)
     deadline = time.monotonic() + 120
-    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+    with connect(settings, autocommit=True) as conn:
+        executions = ExecutionStore(conn)
         while time.monotonic() < deadline:
-            row = conn.execute("SELECT status FROM execution WHERE event_id = %s", (event_id,)).fetchone()
-            if row and row[0] == "SUCCESS":
+            if executions.status_of_event(event_id) == "SUCCESS":
                 return
             dead = workers.dead()
             if dead:
-                raise RuntimeError(f"worker(s) exited during warm-up: {', '.join(dead)}")
+                raise CheckFailed(f"worker(s) exited during warm-up: {', '.join(dead)}")
             time.sleep(0.2)
-    raise TimeoutError("the warm-up event's execution did not finish within 120 s; see the worker logs")
+    raise CheckFailed("the warm-up event's execution did not finish within 120 s; see the worker logs")
 
 
 def _report(settings: Settings, config: BenchConfig, emitted_at: dict[str, float], emit_seconds: float,
             limits: dict[str, float]) -> dict[str, Any]:
-    with psycopg.connect(settings.dsn) as conn:
-        rows = conn.execute(
-            "SELECT e.event_id::text, e.status, extract(epoch FROM e.finished_at), "
-            "extract(epoch FROM min(s.started_at)) FROM execution e "
-            "LEFT JOIN step_run s ON s.execution_id = e.id WHERE e.event_id IS NOT NULL "
-            "GROUP BY e.id").fetchall()
+    with connect(settings) as conn:
+        rows = ExecutionStore(conn).event_timings()
     by_status: dict[str, int] = {}
     first_step: list[float] = []
     end: list[float] = []
     last_end = 0.0
-    for event_id, status, finished, first in rows:
-        emitted = emitted_at.get(event_id)
+    for _ident, status, event_id, first, finished in rows:
+        emitted = emitted_at.get(event_id) if event_id is not None else None
         if emitted is None:  # the warm-up
             continue
-        by_status[status] = by_status.get(status, 0) + 1
+        by_status[str(status)] = by_status.get(str(status), 0) + 1
         if first is not None:
             first_step.append((float(first) - emitted) * 1000)
         if finished is not None:

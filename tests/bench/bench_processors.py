@@ -32,8 +32,8 @@ from automate.contracts import canonical_json
 from automate.processors import ProcessorWorker
 from automate.records import Records
 from automate.runtime.actions import registry
-from automate.runtime.workflow_store import apply
 from automate.runtime.workflows import validate
+from automate.runtime.workflows.store import apply
 from automate.topics import core_topics, ensure_topics
 
 TYPES = [f"{noun}.{verb}" for noun in ("order", "payment", "user", "invoice", "shipment")
@@ -186,7 +186,7 @@ def main() -> None:
                  topic_prefix=f"benchpr{uuid.uuid4().hex[:6]}")
     ensure_topics(s, core_topics(s))
     automations(s)
-    records = Records(s)
+    records = Records.load(s)
     results = {"throughput": throughput(s, records, args.events) if args.events else None,
                "latency": latency(s, records, args.rate, args.seconds)}
     emit_report(results, args.report)

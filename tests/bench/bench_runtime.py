@@ -20,13 +20,14 @@ import psycopg
 from bench_common import emit_report, fresh_db
 
 from automate.config import Settings, get_settings
+from automate.records import Records
 from automate.runtime.actions import registry
-from automate.runtime.kafka_io import AsyncProducer, Records
-from automate.runtime.retry import RetryWorker
+from automate.runtime.retry_worker import RetryWorker
 from automate.runtime.worker import RuntimeWorker
-from automate.runtime.workflow_store import apply
 from automate.runtime.workflows import validate
+from automate.runtime.workflows.store import apply
 from automate.topics import core_topics, ensure_topics
+from automate.transport import AsyncProducer
 
 
 def fresh(base: Settings) -> Settings:
@@ -75,7 +76,7 @@ async def until_done(s: Settings, ids: list[str], timeout: float = 600) -> float
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     s = fresh(get_settings())
-    records = Records(s)
+    records = Records.load(s)
     producer = AsyncProducer(s)
     worker = RuntimeWorker(s, concurrency=args.concurrency)
     retry = RetryWorker(s)

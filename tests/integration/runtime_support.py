@@ -10,10 +10,10 @@ import psycopg
 
 from automate.config import Settings
 from automate.runtime.actions import registry
-from automate.runtime.retry import RetryWorker
+from automate.runtime.retry_worker import RetryWorker
 from automate.runtime.worker import RuntimeWorker
-from automate.runtime.workflow_store import apply
 from automate.runtime.workflows import validate
+from automate.runtime.workflows.store import apply
 
 
 def apply_workflow(settings: Settings, definition: dict[str, Any]) -> str:

@@ -24,6 +24,7 @@ import httpx
 import pytest
 
 from automate.config import Settings
+from automate.errors import StepError
 from automate.runtime.actions import ActionContext
 from automate.runtime.actions.http import (
     AllowList,
@@ -31,7 +32,6 @@ from automate.runtime.actions.http import (
     is_forbidden_address,
     parse_retry_after,
 )
-from automate.runtime.errors import StepError
 
 pytestmark = pytest.mark.integration
 

@@ -13,8 +13,8 @@ from collections import Counter
 import psycopg
 import pytest
 
-from automate.cli.demo import generate_events
 from automate.config import Settings
+from automate.demo import generate_events
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from automate.config import Settings
 from automate.events import run_workflow
-from automate.runtime.engine import Deferred, Engine, Outcome
+from automate.runtime.engine import Engine, Outcome
+from automate.step_tasks import StepTask
 from tests.integration.runtime_support import apply_workflow, status_of, step_runs
 
 pytestmark = pytest.mark.integration
@@ -35,7 +36,7 @@ def _request(settings: Settings, automation_id: str, slug: str, payload: dict[st
 
 
 async def _with_engine(settings: Settings, body: Any) -> Any:
-    async def never(_task: Deferred) -> None:
+    async def never(_task: StepTask) -> None:
         raise AssertionError("a pure workflow scheduled a task")
 
     async with AsyncConnectionPool(settings.dsn, min_size=1, max_size=4, open=False) as pool:

@@ -18,7 +18,7 @@ import pytest
 
 from automate.config import Settings
 from automate.db.context import close_pools, current_connection, use_connection
-from automate.errors import AutomateError
+from automate.errors import AutomateError, NoLiveVersion
 from automate.models import (
     Automation,
     DoesNotExist,
@@ -27,7 +27,6 @@ from automate.models import (
     StepRun,
     Workflow,
 )
-from automate.models.errors import NoLiveVersion
 
 pytestmark = pytest.mark.integration
 

@@ -12,6 +12,7 @@ import pytest
 
 from automate.config import Settings
 from automate.contracts import ContractSet, split_wire
+from automate.errors import UsageError
 from automate.events import (
     InvalidEventType,
     PayloadNotSerializable,
@@ -281,7 +282,7 @@ def test_a_dead_claimers_rows_are_free_at_once_and_failures_wait_their_backoff(d
                                 "ORDER BY id").fetchall()
         assert rows == sorted([(ids[1], "pending", 1, "broker away"), (ids[2], "pending", 1, "broker away")])
         assert survivor.claim(10) is None  # not due before their backoff
-        with pytest.raises(RuntimeError, match="settled or released already"):
+        with pytest.raises(UsageError, match="settled or released already"):
             retaken.settle([ids[0]])
     finally:
         victim.close()

@@ -88,7 +88,7 @@ def running(settings: Settings, **kwargs: Any) -> Iterator[Running]:
 
 def requests(settings: Settings, slug: str, count: int, *, timeout: float = 30.0) -> list[dict[str, Any]]:
     """The ExecutionRequests on workflow ``slug``'s topic once there are at least ``count``."""
-    records = Records(settings)
+    records = Records.load(settings)
     msgs = consume(settings.bootstrap_servers, settings.topic(f"workflow.{slug}"),
                    lambda m: len(m) >= count, timeout=timeout)
     return [records.decode(m.value())[1] for m in msgs]
@@ -218,7 +218,7 @@ def test_tenant_isolation_same_slug_and_type(db_settings: Settings) -> None:
 def test_poison_records_go_to_the_dlq_and_the_stream_flows(db_settings: Settings) -> None:
     s = db_settings
     apply_workflow(s, workflow("orders", {"event": "order.*"}))
-    records = Records(s)
+    records = Records.load(s)
     events = s.topic("events")
     good = [("ce_id", str(uuid.uuid4())), ("ce_type", "order.created"), ("ce_tenant", s.tenant)]
     generic = records.encode("GenericEvent", {"payload": "{}"})
@@ -309,7 +309,7 @@ def test_killed_worker_redelivers_and_no_execution_is_created_twice(db_settings:
         victim.send_signal(signal.SIGKILL)
         victim.wait(10)
     survivor = _spawn_processor(s)
-    records = Records(s)
+    records = Records.load(s)
     try:
         # Redelivery may repeat requests: wait for every distinct one, not for a count of records.
         msgs = consume(s.bootstrap_servers, s.topic("workflow.ledger"), lambda m: len(
@@ -371,7 +371,7 @@ def test_request_fragments_encode_what_fastavro_encodes(db_settings: Settings) -
     from automate.contracts import avro_string
     from automate.processors.encoding import RequestEncoder
 
-    records = Records(db_settings)
+    records = Records.load(db_settings)
     encoder = RequestEncoder(records)
     assert encoder.fast
     for tenant, slug, version, context, event_type in [

@@ -188,9 +188,9 @@ def test_kafka_exhaustion_goes_to_the_dlq_and_replay_resumes(kafka_settings: Set
              "retry": {"max_attempts": 1}},
         ]}, {})
         assert_eventually(lambda: status_of(s, execution_id) == "FAILED", timeout=60, interval=0.2)
-        from automate.runtime.kafka_io import Records
+        from automate.records import Records
 
-        records = Records(s)
+        records = Records.load(s)
         letters = consume(s.bootstrap_servers, s.topic("dlq"), lambda m: len(m) >= 1, timeout=30)
         _, letter = records.decode(letters[0].value())
         assert letter["execution_id"] == execution_id and letter["step_id"] == "call"
@@ -319,14 +319,14 @@ def test_output_too_large_and_execution_timeout_fail_with_their_codes(db_setting
 def test_unreadable_and_unknown_messages_go_to_the_dlq(kafka_settings: Settings) -> None:
     import uuid
 
-    from automate.runtime.kafka_io import Records
+    from automate.records import Records
     from automate_core.outbox.relay import Relay
 
     s = kafka_settings
     apply_workflow(s, {"slug": "survivor", "name": "s", "steps": [
         {"id": "a", "action": "core.noop"},
     ]})
-    records = Records(s)
+    records = Records.load(s)
     from confluent_kafka import Producer
 
     producer = Producer({"bootstrap.servers": s.bootstrap_servers})

@@ -19,8 +19,8 @@ from click.testing import CliRunner
 
 from automate.cli.workflows import workflows
 from automate.config import Settings
-from automate.runtime.workflow_store import apply, get_workflow, list_workflows
 from automate.runtime.workflows import WorkflowSpec, digest, validate
+from automate.runtime.workflows.store import apply, get_workflow, list_workflows
 from tests.support import assert_eventually
 
 pytestmark = pytest.mark.integration

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from automate.config import Settings
+from automate.errors import StepError
 from automate.runtime.actions import (
     Action,
     ActionContext,
@@ -20,7 +21,6 @@ from automate.runtime.actions import (
     builtin_actions,
     registry,
 )
-from automate.runtime.errors import StepError
 
 BUILTINS = {"core.log", "core.transform", "core.fail", "core.sleep", "core.wait", "core.noop", "http.request"}
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from automate.config import Settings
 from automate.contracts import Contract, ContractSet, canonical_json, check_json, decode, encode, split_wire
-from automate.errors import PayloadNotSerializable, SchemaViolation
+from automate.errors import PayloadNotSerializable, RecordError, SchemaViolation
 from automate.events.emitter import Emitter
 
 NESTED = Contract({
@@ -41,8 +41,9 @@ def test_wire_format_frames_the_schema_id() -> None:
 
 
 def test_unframed_bytes_are_refused() -> None:
-    with pytest.raises(ValueError, match="wire-format"):
+    with pytest.raises(RecordError, match="wire-format") as refused:
         split_wire(b"\x01abc")
+    assert refused.value.code == "record.unreadable"
 
 
 def test_violation_names_the_nested_field() -> None:

@@ -13,7 +13,7 @@ EXPECTED = {
         "SchemaViolation", "UnknownEventType", "UnknownWorkflow",
     },
     "automate_core.outbox": {"OutboxItem", "OutboxReaper", "OutboxStore", "SkipLockedClaimOutboxStore"},
-    "automate.db": {"Migration", "applied_versions", "connect", "current_publisher", "load_migrations",
+    "automate.db": {"Migration", "applied_versions", "connect", "current_publisher", "dsn_of_database", "load_migrations",
                     "migrate", "schema_sql", "set_publisher"},
     "automate.models": {"Automation", "DoesNotExist", "Execution", "MultipleObjectsReturned", "StepRun",
                         "Workflow"},

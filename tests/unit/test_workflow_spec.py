@@ -13,7 +13,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from automate.runtime.errors import WorkflowValidationError
+from automate.errors import WorkflowValidationError
 from automate.runtime.workflows import (
     RetryPolicy,
     WorkflowSpec,

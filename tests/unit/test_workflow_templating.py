@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from automate.errors import TemplateError
 from automate.runtime import templating
-from automate.runtime.errors import TemplateError
 from automate.runtime.templating import TemplateEngine, check, render, step_references
 
 

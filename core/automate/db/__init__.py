@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from automate.db.connection import connect
+from automate.db.connection import connect, dsn_of_database
 from automate.db.migrations import (
     Migration,
     applied_versions,
@@ -18,6 +18,7 @@ __all__ = [
     "applied_versions",
     "connect",
     "current_publisher",
+    "dsn_of_database",
     "load_migrations",
     "migrate",
     "schema_sql",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import click
@@ -11,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from automate.cli.common import console, fail, settings_of, setup_logging
+from automate.errors import AutomateError
 
 __all__ = ["dlq", "executions", "processors", "retry_worker", "runtime"]
 
@@ -46,7 +46,7 @@ def runtime(ctx: click.Context, concurrency: int) -> None:
 @click.pass_context
 def retry_worker(ctx: click.Context) -> None:
     """Re-produce due retries and waits from the retry tiers to their workflow topics (never early)."""
-    from automate.runtime.retry import run_retry_worker
+    from automate.runtime.retry_worker import run_retry_worker
 
     setup_logging()
     run_retry_worker(settings_of(ctx))
@@ -64,16 +64,13 @@ def executions() -> None:
 def executions_list(ctx: click.Context, status: str | None, limit: int) -> None:
     """The newest executions."""
     from automate.db import connect
+    from automate.db.executions import ExecutionStore
 
-    sql = ("SELECT e.id::text, a.slug, e.status, e.created_at, e.finished_at FROM execution e "
-           "JOIN automation a ON a.id = e.automation_id "
-           "WHERE (%(status)s::text IS NULL OR e.status = %(status)s) "
-           "ORDER BY e.created_at DESC LIMIT %(limit)s")
     with connect(settings_of(ctx)) as conn:
-        rows = conn.execute(sql, {"status": status, "limit": limit}).fetchall()
+        rows = ExecutionStore(conn).newest(status, limit)
     table = Table("id", "workflow", "status", "created", "finished")
-    for r in rows:
-        table.add_row(r[0], r[1], r[2], str(r[3])[:19], str(r[4] or "")[:19])
+    for ident, slug, state, created, finished in rows:
+        table.add_row(ident, slug, state, str(created)[:19], str(finished or "")[:19])
     Console().print(table)
 
 
@@ -84,20 +81,23 @@ def executions_list(ctx: click.Context, status: str | None, limit: int) -> None:
 def executions_show(ctx: click.Context, execution_id: str, as_json: bool) -> None:
     """An execution and each attempt of each of its steps."""
     from automate.db import connect
+    from automate.db.executions import ExecutionStore
 
-    with connect(settings_of(ctx)) as conn:
-        row = conn.execute("SELECT id::text, status, context, error, created_at, started_at, finished_at "
-                           "FROM execution WHERE id::text = %s", (execution_id,)).fetchone()
-        if row is None:
-            fail(f"no execution {execution_id}")
-        steps = conn.execute("SELECT step_id, attempt, status, error_code, error_message, output "
-                             "FROM step_run WHERE execution_id::text = %s ORDER BY started_at, attempt",
-                             (execution_id,)).fetchall()
+    try:
+        with connect(settings_of(ctx)) as conn:
+            store = ExecutionStore(conn)
+            row = store.get(execution_id)
+            if row is None:
+                fail(f"no execution {execution_id}")
+            steps = store.step_runs(execution_id)
+    except AutomateError as exc:
+        fail(str(exc))
     data: dict[str, Any] = {
-        "id": row[0], "status": row[1], "context": row[2], "error": row[3],
-        "created_at": str(row[4]), "started_at": str(row[5]), "finished_at": str(row[6]),
-        "steps": [{"step": s[0], "attempt": s[1], "status": s[2], "error_code": s[3],
-                   "error_message": s[4], "output": s[5]} for s in steps],
+        "id": row.id, "status": row.status, "context": row.context, "error": row.error,
+        "created_at": str(row.created_at), "started_at": str(row.started_at),
+        "finished_at": str(row.finished_at),
+        "steps": [{"step": s.step_id, "attempt": s.attempt, "status": s.status, "error_code": s.error_code,
+                   "error_message": s.error_message, "output": s.output} for s in steps],
     }
     if as_json:
         click.echo(json.dumps(data, default=str))
@@ -115,16 +115,15 @@ def executions_show(ctx: click.Context, execution_id: str, as_json: bool) -> Non
 @click.pass_context
 def executions_cancel(ctx: click.Context, execution_id: str) -> None:
     """Cancel a pending or running execution: no further step starts."""
-    from psycopg.types.json import Jsonb
-
     from automate.db import connect
-    from automate.db.queries import query
+    from automate.db.executions import ExecutionStore
 
-    with connect(settings_of(ctx)) as conn:
-        cur = conn.execute(query("runtime", "cancel_execution"),
-                           {"id": execution_id, "error": Jsonb({"code": "canceled", "message": "canceled"})})
-        conn.commit()
-    if cur.rowcount != 1:
+    try:
+        with connect(settings_of(ctx)) as conn:
+            canceled = ExecutionStore(conn).cancel(execution_id)
+    except AutomateError as exc:
+        fail(str(exc))
+    if not canceled:
         fail(f"execution {execution_id} is not pending or running")
     console.print(f"canceled {execution_id}")
 
@@ -134,35 +133,11 @@ def dlq() -> None:
     """Dead letters in automate.dlq: list, show, replay."""
 
 
-def _dead_letters(settings: Any, timeout: float = 5.0) -> list[tuple[int, int, dict[str, Any]]]:
-    import uuid
+def _dead_letters(settings: Any) -> list[tuple[int, int, dict[str, Any]]]:
+    from automate.dead_letters import read_dead_letters
+    from automate.records import Records
 
-    from confluent_kafka import Consumer
-
-    from automate.runtime.kafka_io import Records
-
-    records = Records(settings)
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": f"dlq-{uuid.uuid4()}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False, "log_level": 3})
-    consumer.subscribe([settings.topic("dlq")])
-    found: list[tuple[int, int, dict[str, Any]]] = []
-    deadline = time.monotonic() + timeout
-    idle = 0
-    try:
-        while time.monotonic() < deadline and idle < 3:
-            batch: list[Any] = consumer.consume(1000, 0.5)
-            idle = idle + 1 if not batch else 0
-            for msg in batch:
-                if msg.error():
-                    continue
-                try:
-                    _, record = records.decode(msg.value())
-                except (ValueError, LookupError, EOFError):
-                    continue
-                found.append((msg.partition(), msg.offset(), record))
-    finally:
-        consumer.close()
-    return found
+    return read_dead_letters(settings, Records.load(settings))
 
 
 @dlq.command("list")
@@ -196,10 +171,10 @@ def dlq_replay(ctx: click.Context, execution_id: str) -> None:
     """Resume a failed execution at its failed step (the runtime workers pick it up)."""
     import asyncio
 
-    from automate.runtime.replay import replay
+    from automate.dead_letters import replay
 
     try:
         step = asyncio.run(replay(settings_of(ctx), execution_id))
-    except LookupError as exc:
+    except AutomateError as exc:
         fail(str(exc))
     console.print(f"replaying {execution_id} from step {step}")

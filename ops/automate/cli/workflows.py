@@ -16,8 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from automate.cli.common import console, fail, settings_of
-from automate.errors import AutomateError
-from automate.runtime.errors import WorkflowValidationError
+from automate.errors import AutomateError, WorkflowValidationError
 from automate.runtime.workflows import WorkflowSpec, definition_files, read_definition, validate
 
 __all__ = ["workflows"]
@@ -54,7 +53,7 @@ def apply_command(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     import psycopg
 
     from automate.db import connect
-    from automate.runtime.workflow_store import apply
+    from automate.runtime.workflows.store import apply
 
     settings = settings_of(ctx)
     files = [file for path in paths for file in definition_files(path)]
@@ -104,7 +103,7 @@ def list_command(ctx: click.Context, tenant: str | None, as_json: bool) -> None:
     import psycopg
 
     from automate.db import connect
-    from automate.runtime.workflow_store import list_workflows
+    from automate.runtime.workflows.store import list_workflows
 
     try:
         with connect(settings_of(ctx)) as conn:
@@ -136,7 +135,7 @@ def show_command(ctx: click.Context, slug: str, tenant: str | None, as_json: boo
     import psycopg
 
     from automate.db import connect
-    from automate.runtime.workflow_store import get_workflow
+    from automate.runtime.workflows.store import get_workflow
 
     settings = settings_of(ctx)
     tenant = tenant or settings.tenant
@@ -169,7 +168,7 @@ def _toggle(ctx: click.Context, slug: str, tenant: str | None, enabled: bool) ->
     import psycopg
 
     from automate.db import connect
-    from automate.runtime.workflow_store import set_enabled
+    from automate.runtime.workflows.store import set_enabled
 
     settings = settings_of(ctx)
     tenant = tenant or settings.tenant

@@ -3,7 +3,7 @@ plain processes under ``.automate/``, started and stopped by ``automate up`` / `
 
 from __future__ import annotations
 
-from automate.stack.errors import MissingDependencyError, PortInUseError, ServiceStartError, StackError
+from automate.errors import MissingDependencyError, PortInUseError, ServiceStartError, StackError
 from automate.stack.stack import ServiceStatus, Stack
 
 __all__ = [

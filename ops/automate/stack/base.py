@@ -21,7 +21,7 @@ from string import Template
 from typing import Any, ClassVar
 
 from automate.config import Settings, project_root
-from automate.stack.errors import MissingDependencyError, StackError
+from automate.errors import MissingDependencyError, StackError
 
 __all__ = [
     "Launch",

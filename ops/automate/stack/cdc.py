@@ -8,11 +8,12 @@ from string import Template
 from typing import Any
 
 import psycopg
-import psycopg.sql
 
 from automate.config import Settings
+from automate.db import connect
+from automate.db.cdc import CdcStore
+from automate.errors import StackError
 from automate.stack.base import http_json, infra_dir
-from automate.stack.errors import StackError
 
 __all__ = ["CONNECTOR", "connector_config", "ensure_outbox_connector", "outbox_connector_status"]
 
@@ -40,16 +41,8 @@ def connector_config(settings: Settings) -> dict[str, str]:
 
 
 def _ensure_publication(settings: Settings, name: str) -> None:
-    """Publish inserts only: the CDC trigger's deletes (and any update) never reach Debezium, which
-    keeps an existing publication in filtered mode."""
-    with psycopg.connect(settings.dsn, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (name,)).fetchone()
-        if not exists:
-            conn.execute(
-                psycopg.sql.SQL(
-                    "CREATE PUBLICATION {} FOR TABLE public.automate_outbox WITH (publish = 'insert')"
-                ).format(psycopg.sql.Identifier(name))
-            )
+    with connect(settings, autocommit=True) as conn:
+        CdcStore(conn).ensure_publication(name)
 
 
 def _get(url: str) -> Any | None:

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from automate.config import Settings
+from automate.errors import PortInUseError, ServiceStartError, StackError
 from automate.stack import process
 from automate.stack.base import Layout, Service
-from automate.stack.errors import PortInUseError, ServiceStartError, StackError
 from automate.stack.services import SERVICES
 
 __all__ = ["ServiceStatus", "Stack", "State"]

@@ -8,7 +8,7 @@ and :class:`ConfigWatcher` keeps the index current as workflows are applied, ena
 from __future__ import annotations
 
 from automate.processors.config import ConfigWatcher, load_index
-from automate.processors.decoding import EventSchemas, Poison
+from automate.processors.decoding import EventSchemas
 from automate.processors.index import Candidate, Target, TriggerIndex, TriggerRow
 from automate.processors.router import Request, Routed, Router
 from automate.processors.worker import ProcessorWorker, run_processors
@@ -17,7 +17,6 @@ __all__ = [
     "Candidate",
     "ConfigWatcher",
     "EventSchemas",
-    "Poison",
     "ProcessorWorker",
     "Request",
     "Routed",

@@ -23,20 +23,20 @@ from typing import Any
 import psycopg
 
 from automate.config import Settings
-from automate.db.queries import query
+from automate.db.workflows import WorkflowStore
+from automate.errors import DatabaseError
 from automate.processors.index import TriggerIndex, TriggerRow
 
-__all__ = ["CHANNEL", "ConfigWatcher", "load_index"]
+__all__ = ["ConfigWatcher", "load_index"]
 
 log = logging.getLogger("automate.processors.config")
 
-CHANNEL = "automate_config"
 _COALESCE_S = 0.05
 
 
 def load_index(conn: psycopg.Connection[Any]) -> TriggerIndex:
     """Build the trigger index from the live triggers in the database."""
-    rows = conn.execute(query("workflows", "live_triggers")).fetchall()
+    rows = WorkflowStore(conn).live_triggers()
     return TriggerIndex(TriggerRow(str(r[0]), r[1], r[2], int(r[3]), r[4], r[5]) for r in rows)
 
 
@@ -52,10 +52,11 @@ class ConfigWatcher:
         self._thread = threading.Thread(target=self._run, name="automate-config-watcher", daemon=True)
 
     def start(self, timeout: float = 30.0) -> None:
-        """Start watching; returns once the first index is loaded (``TimeoutError`` otherwise)."""
+        """Start watching; returns once the first index is loaded (DatabaseError otherwise)."""
         self._thread.start()
         if not self._ready.wait(timeout):
-            raise TimeoutError(f"could not load the automations from the database within {timeout:.0f}s")
+            raise DatabaseError(f"could not load the automations from the database within {timeout:.0f}s",
+                                retryable=True)
 
     def stop(self) -> None:
         self._stop.set()
@@ -76,7 +77,7 @@ class ConfigWatcher:
             try:
                 with psycopg.connect(self.settings.dsn, autocommit=True,
                                      application_name="automate-processors-config") as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
+                    WorkflowStore(conn).listen_for_changes()
                     self._reload(conn)
                     backoff = 0.2
                     self._listen(conn)

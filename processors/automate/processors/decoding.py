@@ -12,30 +12,22 @@ import io
 import json
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import fastavro
-import psycopg
 
 from automate.config import Settings
+from automate.errors import ErrorCodes, RecordError, RegistryError
 
-__all__ = ["EventSchemas", "Poison", "WriterSchema", "read_headers"]
+__all__ = ["EventSchemas", "WriterSchema", "read_headers"]
 
 log = logging.getLogger("automate.processors.decoding")
 
 GENERIC = "dev.automate.GenericEvent"
 _NEGATIVE_TTL_S = 30.0
 REQUIRED_HEADERS = ("ce_id", "ce_type", "ce_tenant")
-
-
-class Poison(Exception):
-    """A record the processors cannot read: it goes to the dead-letter topic with ``code``."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,46 +44,50 @@ class WriterSchema:
         """(payload, its JSON when the record already carries it) of an Avro body."""
         record: Any = fastavro.schemaless_reader(io.BytesIO(body), self.parsed, None)
         if not isinstance(record, dict):
-            raise ValueError(f"{self.name} is not a record schema")
+            raise RecordError(ErrorCodes.EVENT_UNDECODABLE, f"{self.name} is not a record schema")
         if self.generic:
             text = record["payload"]
             value = json.loads(text)
             if not isinstance(value, dict):
-                raise ValueError("the generic envelope's payload is not a JSON object")
+                raise RecordError(ErrorCodes.EVENT_UNDECODABLE,
+                                  "the generic envelope's payload is not a JSON object")
             return value, text
         return record, None
 
 
 def read_headers(headers: list[tuple[str, bytes | None]] | None) -> tuple[str, str, str]:
-    """(event id, type, tenant) from the CloudEvents headers; Poison when one is missing or empty."""
+    """(event id, type, tenant) from the CloudEvents headers; RecordError when one is missing or empty."""
     found: dict[str, str] = {}
     for name, value in headers or ():
         if name in REQUIRED_HEADERS and value:
             try:
                 found[name] = value.decode()
             except UnicodeDecodeError:
-                raise Poison("event.headers", f"header {name} is not UTF-8") from None
+                raise RecordError(ErrorCodes.EVENT_HEADERS, f"header {name} is not UTF-8") from None
     missing = [name for name in REQUIRED_HEADERS if name not in found]
     if missing:
-        raise Poison("event.headers", f"missing header(s) {', '.join(missing)}")
+        raise RecordError(ErrorCodes.EVENT_HEADERS, f"missing header(s) {', '.join(missing)}")
     return found["ce_id"], found["ce_type"], found["ce_tenant"]
 
 
 class EventSchemas:
     """Writer schemas by id (thread-safe enough: entries are only ever added)."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, registry_url: str, cached: Iterable[tuple[int, Any]] = ()) -> None:
+        self.registry_url = registry_url
         self._by_id: dict[int, WriterSchema] = {}
         self._unknown: dict[int, float] = {}
-        self.load_cached()
+        for schema_id, schema in cached:
+            self._add(schema_id, schema)
 
-    def load_cached(self) -> None:
-        """Load every schema cached in Postgres."""
-        with psycopg.connect(self.settings.dsn, application_name="automate-processors") as conn:
-            rows = conn.execute("SELECT schema_id, schema FROM schema_id").fetchall()
-        for schema_id, schema in rows:
-            self._add(int(schema_id), schema)
+    @classmethod
+    def load(cls, settings: Settings) -> EventSchemas:
+        """The schemas cached in Postgres, and the registry of ``settings`` for the others."""
+        from automate.db import connect
+        from automate.db.schemas import SchemaStore
+
+        with connect(settings, application_name="automate-processors") as conn:
+            return cls(settings.registry_url, SchemaStore(conn).writer_schemas())
 
     def _add(self, schema_id: int, schema: Any) -> WriterSchema:
         parsed = fastavro.parse_schema(schema, named_schemas={})
@@ -101,35 +97,37 @@ class EventSchemas:
         return found
 
     def get(self, schema_id: int) -> WriterSchema:
-        """The writer schema of ``schema_id``; Poison (``event.schema_unknown``) when nobody knows it."""
+        """The writer schema of ``schema_id``; RecordError (``event.schema_unknown``) when nobody knows it."""
         found = self._by_id.get(schema_id)
         if found is not None:
             return found
         failed_at = self._unknown.get(schema_id)
         if failed_at is not None and time.monotonic() - failed_at < _NEGATIVE_TTL_S:
-            raise Poison("event.schema_unknown", f"schema id {schema_id} is not in the registry")
+            raise RecordError(ErrorCodes.EVENT_SCHEMA_UNKNOWN,
+                              f"schema id {schema_id} is not in the registry")
         try:
             return self._fetch(schema_id)
-        except Poison:
+        except RecordError:
             self._unknown[schema_id] = time.monotonic()
             raise
 
     def _fetch(self, schema_id: int) -> WriterSchema:
         import httpx
 
-        url = f"{self.settings.registry_url}/schemas/ids/{schema_id}"
+        url = f"{self.registry_url}/schemas/ids/{schema_id}"
         try:
             response = httpx.get(url, timeout=10.0)
         except httpx.HTTPError as exc:
             # Not the record's fault: raise so the batch is retried, not dead-lettered.
-            raise ConnectionError(f"schema registry unreachable at {url}: {exc}") from exc
+            raise RegistryError(f"schema registry unreachable at {url}: {exc}", retryable=True) from exc
         if response.status_code == 404:
-            raise Poison("event.schema_unknown", f"schema id {schema_id} is not in the registry")
+            raise RecordError(ErrorCodes.EVENT_SCHEMA_UNKNOWN,
+                              f"schema id {schema_id} is not in the registry")
         if response.status_code != 200:
-            raise ConnectionError(f"schema registry answered {response.status_code} for {url}")
+            raise RegistryError(f"schema registry answered {response.status_code} for {url}", retryable=True)
         try:
             schema = json.loads(response.json()["schema"])
             return self._add(schema_id, schema)
         except (ValueError, KeyError, TypeError, fastavro.schema.SchemaParseException) as exc:
-            raise Poison("event.schema_unknown", f"schema id {schema_id} is not a usable Avro schema: "
-                         f"{exc}") from None
+            raise RecordError(ErrorCodes.EVENT_SCHEMA_UNKNOWN,
+                              f"schema id {schema_id} is not a usable Avro schema: {exc}") from None

@@ -26,14 +26,16 @@ from typing import Any
 
 from automate.config import Settings
 from automate.contracts import avro_string, split_wire
+from automate.errors import ErrorCodes, RecordError
 from automate.ids import uuid5_of
-from automate.processors.decoding import EventSchemas, Poison, read_headers
+from automate.processors.decoding import EventSchemas, read_headers
 from automate.processors.encoding import RequestEncoder
 from automate.processors.index import Candidate, Target, TriggerIndex
 from automate.records import Records
 from automate.rules import RuleError
+from automate.topics import workflow_topic
 
-__all__ = ["Request", "Routed", "Router"]
+__all__ = ["Request", "Routed", "Router", "matching_targets"]
 
 log = logging.getLogger("automate.processors.router")
 
@@ -75,23 +77,25 @@ class Router:
     def topic_of(self, slug: str) -> str:
         topic = self._topics.get(slug)
         if topic is None:
-            topic = self._topics[slug] = self.settings.topic(f"workflow.{slug}")
+            topic = self._topics[slug] = workflow_topic(self.settings, slug)
         return topic
 
     def route(self, value: bytes | None, headers: list[tuple[str, bytes | None]] | None,
               timestamp_ms: int) -> Routed:
-        """The requests for one event; raises :class:`Poison` for a record that cannot be read."""
+        """The requests for one event; :class:`~automate.errors.RecordError` for a record that cannot be
+        read."""
         event_id, event_type, tenant = read_headers(headers)
         try:
             namespace = uuid.UUID(event_id).bytes
         except ValueError:
-            raise Poison("event.headers", f"header ce_id is not a UUID: {event_id[:80]!r}") from None
+            raise RecordError(ErrorCodes.EVENT_HEADERS,
+                              f"header ce_id is not a UUID: {event_id[:80]!r}") from None
         if not value:
-            raise Poison("event.undecodable", "the record has no value")
+            raise RecordError(ErrorCodes.EVENT_UNDECODABLE, "the record has no value")
         try:
             schema_id, body = split_wire(value)
-        except ValueError as exc:
-            raise Poison("event.undecodable", str(exc)) from None
+        except RecordError as exc:
+            raise RecordError(ErrorCodes.EVENT_UNDECODABLE, exc.message) from None
         writer = self.schemas.get(schema_id)
         index = self.index
         candidates = index.candidates(tenant, event_type)
@@ -101,11 +105,11 @@ class Router:
         try:
             payload, text = writer.payload(body)
         except Exception as exc:  # fastavro raises many types for a corrupt body
-            raise Poison("event.undecodable",
+            raise RecordError(ErrorCodes.EVENT_UNDECODABLE,
                          f"cannot decode the body with schema {schema_id} ({writer.name}): "
                          f"{type(exc).__name__}: {exc}"[:500]) from None
-        matched = self._matching(candidates, payload, event_id, event_type, tenant, timestamp_ms, headers,
-                                 routed)
+        matched = matching_targets(candidates, payload, event_id, event_type, tenant, timestamp_ms, headers,
+                                   routed)
         if not matched:
             return routed
         context = text if text is not None else json.dumps(payload, default=_jsonable, separators=(",", ":"),
@@ -131,34 +135,35 @@ class Router:
         return routed
 
 
-    @staticmethod
-    def _matching(candidates: tuple[Candidate, ...], payload: dict[str, Any], event_id: str, event_type: str,
-                  tenant: str, timestamp_ms: int, headers: list[tuple[str, bytes | None]] | None,
-                  routed: Routed) -> list[Target]:
-        """The candidates' targets whose rules hold for the event (timed into ``routed.rule_seconds``)."""
-        started = time.perf_counter()
-        data: dict[str, Any] | None = None
-        matched: list[Target] = []
-        for candidate in candidates:
-            if not candidate.rules:
-                matched.append(candidate.target)
-                continue
-            if data is None:
-                data = dict(payload)
-                data["$event"] = {"id": event_id, "type": event_type, "tenant": tenant, "time": timestamp_ms,
-                                  "headers": _header_map(headers)}
-            for rule in candidate.rules:
-                try:
-                    if rule.evaluate(data):
-                        matched.append(candidate.target)
-                        break
-                except RuleError as exc:
-                    routed.rule_errors += 1
-                    log.warning("rule failed on an event; the trigger does not match it",
-                                extra={"action": "processors.rule_error", "slug": candidate.target.slug,
-                                       "event_id": event_id, "error": str(exc)[:300]})
-        routed.rule_seconds = time.perf_counter() - started
-        return matched
+def matching_targets(candidates: tuple[Candidate, ...], payload: dict[str, Any], event_id: str,
+                     event_type: str, tenant: str, timestamp_ms: int,
+                     headers: list[tuple[str, bytes | None]] | None, routed: Routed) -> list[Target]:
+    """The candidates' targets whose rules hold for the event: a candidate matches when one of its rules
+    holds, or it has none; a rule that raises does not match (counted in ``routed.rule_errors``). The
+    time taken goes into ``routed.rule_seconds``."""
+    started = time.perf_counter()
+    data: dict[str, Any] | None = None
+    matched: list[Target] = []
+    for candidate in candidates:
+        if not candidate.rules:
+            matched.append(candidate.target)
+            continue
+        if data is None:
+            data = dict(payload)
+            data["$event"] = {"id": event_id, "type": event_type, "tenant": tenant, "time": timestamp_ms,
+                              "headers": _header_map(headers)}
+        for rule in candidate.rules:
+            try:
+                if rule.evaluate(data):
+                    matched.append(candidate.target)
+                    break
+            except RuleError as exc:
+                routed.rule_errors += 1
+                log.warning("rule failed on an event; the trigger does not match it",
+                            extra={"action": "processors.rule_error", "slug": candidate.target.slug,
+                                   "event_id": event_id, "error": str(exc)[:300]})
+    routed.rule_seconds = time.perf_counter() - started
+    return matched
 
 
 def _header_map(headers: list[tuple[str, bytes | None]] | None) -> dict[str, str | None]:
@@ -178,4 +183,5 @@ def _jsonable(value: Any) -> Any:
         return base64.b64encode(value).decode()
     if isinstance(value, uuid.UUID):
         return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON-serializable")
+    raise RecordError(ErrorCodes.EVENT_UNDECODABLE, f"the payload holds a {type(value).__name__}, which JSON "
+                      "cannot carry to the runtime")

@@ -19,14 +19,18 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from automate import transport
 from automate.config import Settings
+from automate.dead_letters import DeadLetter
+from automate.errors import ErrorCodes, RecordError, RegistryError, TransportError
 from automate.processors.config import ConfigWatcher
-from automate.processors.decoding import EventSchemas, Poison
+from automate.processors.decoding import EventSchemas
 from automate.processors.index import TriggerIndex
 from automate.processors.metrics import ProcessorMetrics
 from automate.processors.router import Router
 from automate.records import Records
-from automate.topics import BATCHED_FETCH, FAILOVER
+from automate.topics import dlq_topic, ensure_topics, events_topic
+from automate.transport import BATCHED_FETCH, FAILOVER, KafkaError, KafkaException, TopicPartition
 
 __all__ = ["ProcessorWorker", "run_processors"]
 
@@ -74,8 +78,8 @@ class ProcessorWorker:
         self.group = group or f"{settings.topic_prefix}-processors"
         self.batch = batch
         self.metrics = metrics or ProcessorMetrics()
-        self.records = Records(settings)
-        self.router = Router(settings, EventSchemas(settings), self.records)
+        self.records = Records.load(settings)
+        self.router = Router(settings, EventSchemas.load(settings), self.records)
         self.stats: collections.Counter[str] = collections.Counter()
         self.assigned: set[int] = set()
         self._stop = threading.Event()
@@ -95,8 +99,6 @@ class ProcessorWorker:
 
     def _swap(self, index: TriggerIndex) -> None:
         """Called by the config watcher: make the workflows' topics exist, then route with ``index``."""
-        from automate.topics import ensure_topics
-
         topics = {self.router.topic_of(t.slug) for t in index.targets} - self._known_topics
         if topics:
             try:
@@ -110,29 +112,12 @@ class ProcessorWorker:
         self.metrics.reloads.inc()
 
     def run(self) -> None:
-        from confluent_kafka import Consumer, Producer
-
         self._watcher.start()
-        events_topic = self.settings.topic("events")
-        consumer = Consumer({
-            "bootstrap.servers": self.settings.bootstrap_servers,
-            "group.id": self.group,
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "partition.assignment.strategy": "cooperative-sticky",
-            **FAILOVER,
-            **BATCHED_FETCH,
-            "log_level": 3,
-        })
-        producer = Producer({
-            "bootstrap.servers": self.settings.bootstrap_servers,
-            "enable.idempotence": True,
-            "partitioner": "murmur2_random",
-            "linger.ms": 10,  # requests share produce requests: the broker's cost is per request
-            "batch.num.messages": 10000,
-            "queue.buffering.max.messages": 500_000,
-            "log_level": 3,
-        })
+        consumer = transport.consumer(self.settings, self.group,
+                                      **{"partition.assignment.strategy": "cooperative-sticky"},
+                                      **FAILOVER, **BATCHED_FETCH)
+        # Room for the requests of many batches in flight (see _MAX_INFLIGHT).
+        producer = transport.producer(self.settings, **{"queue.buffering.max.messages": 500_000})
 
         def on_assign(_consumer: Any, partitions: list[Any]) -> None:
             self.assigned |= {p.partition for p in partitions}
@@ -145,7 +130,8 @@ class ProcessorWorker:
             self.assigned -= {p.partition for p in partitions}
             self.metrics.lag.clear()  # refilled for the partitions still held at the next update
 
-        consumer.subscribe([events_topic], on_assign=on_assign, on_revoke=on_revoke, on_lost=on_revoke)
+        consumer.subscribe([events_topic(self.settings)], on_assign=on_assign, on_revoke=on_revoke,
+                           on_lost=on_revoke)
         next_lag = 0.0
         try:
             while not self._stop.is_set():
@@ -187,7 +173,7 @@ class ProcessorWorker:
                 try:
                     routed = route(msg.value(), msg.headers(), timestamp)
                     break
-                except Poison as exc:
+                except RecordError as exc:
                     poison += 1
                     letter = self._letter(msg, exc.code, exc.message)
                     batch.pending += 1
@@ -195,7 +181,7 @@ class ProcessorWorker:
                     sent.append((letter.topic, letter.key, msg, None))
                     routed = None
                     break
-                except ConnectionError as exc:  # the registry, not the record: wait for it
+                except RegistryError as exc:  # the registry, not the record: wait for it
                     log.warning("retrying an event", extra={"action": "processors.retry", "error": str(exc)})
                     if self._stop.wait(1.0):
                         return  # nothing committed: the batch is re-delivered
@@ -241,13 +227,9 @@ class ProcessorWorker:
             "action": "processors.poison", "code": code, "error": message[:300],
             "topic": msg.topic(), "partition": msg.partition(), "offset": msg.offset()})
         key = msg.key()
-        return _Out(self.settings.topic("dlq"), key.decode(errors="replace") if key else None,
-                    self.records.encode("DeadLetter", {
-                        "kind": "poison", "execution_id": None, "tenant": None, "workflow_slug": None,
-                        "step_id": None, "attempt": None, "error_code": code, "error_message": message[:2000],
-                        "failed_at": int(time.time() * 1000), "source_topic": msg.topic(),
-                        "original": msg.value(),
-                    }), msg)
+        letter = DeadLetter.poison(code=code, message=message, source_topic=msg.topic(), original=msg.value())
+        return _Out(dlq_topic(self.settings), key.decode(errors="replace") if key else None,
+                    letter.encode(self.records), msg)
 
     @staticmethod
     def _produce(producer: Any, out: _Out, on_delivery: Any) -> None:
@@ -262,8 +244,6 @@ class ProcessorWorker:
         """Commit the offsets of the acknowledged batches, oldest first (``wait``: all of them, waiting
         for the broker). A batch with failed records retries them, then dead-letters what keeps failing;
         if even that fails, raise (nothing more is committed, the rest is re-delivered)."""
-        from confluent_kafka import KafkaException, TopicPartition
-
         if wait:
             while producer.flush(5) > 0:  # Kafka away: records wait in the producer (or time out, failed)
                 log.warning("waiting for Kafka to acknowledge",
@@ -286,8 +266,6 @@ class ProcessorWorker:
 
     def _redeliver(self, producer: Any, batch: _Batch, sent: list[tuple[str, str | None, Any, str | None]]
                    ) -> None:
-        from confluent_kafka import KafkaError
-
         sources = {(topic, key): (msg, slug) for topic, key, msg, slug in sent}
         pending = []
         for topic, key, value, err in batch.failures:
@@ -298,8 +276,6 @@ class ProcessorWorker:
             missing = {o.topic for o in pending if o.error.code() in (KafkaError._UNKNOWN_TOPIC,
                                                                       KafkaError.UNKNOWN_TOPIC_OR_PART)}
             if missing:
-                from automate.topics import ensure_topics
-
                 ensure_topics(self.settings, missing, timeout=10)
             log.warning("produce failed; retrying", extra={
                 "action": "processors.produce_retry", "failed": len(pending), "error": str(pending[0].error)})
@@ -313,13 +289,14 @@ class ProcessorWorker:
                 return
         letters = []
         for out in pending:
-            if out.topic == self.settings.topic("dlq") or out.source is None:
-                raise RuntimeError(f"cannot write to the dead-letter topic: {out.error}")
-            letters.append(self._letter(out.source, "request.undeliverable",
+            if out.topic == dlq_topic(self.settings) or out.source is None:
+                raise TransportError(f"cannot write to the dead-letter topic: {out.error}",
+                                     code=ErrorCodes.KAFKA_DELIVERY)
+            letters.append(self._letter(out.source, ErrorCodes.REQUEST_UNDELIVERABLE,
                                         f"execution request for {out.slug} to {out.topic} failed "
                                         f"{_DELIVERY_ATTEMPTS + 1} times: {out.error}"))
         if self._send_now(producer, letters).failures:
-            raise RuntimeError("cannot write to the dead-letter topic")
+            raise TransportError("cannot write to the dead-letter topic", code=ErrorCodes.KAFKA_DELIVERY)
 
     def _send_now(self, producer: Any, outs: list[_Out]) -> _Batch:
         """Produce ``outs`` and wait for their acknowledgements (the slow path of failures)."""

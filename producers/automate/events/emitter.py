@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +22,7 @@ from automate.contracts import (
     encode,
     frame,
 )
-from automate.db.queries import query
+from automate.db.schemas import AsyncSchemaStore, SchemaStore
 from automate.errors import (
     InvalidEventType,
     PayloadNotSerializable,
@@ -33,36 +32,12 @@ from automate.errors import (
     UnknownEventType,
 )
 from automate.ids import random_id
+from automate.topics import events_topic
+from automate_core.outbox.writer import AsyncOutboxWriter, OutboxRow, OutboxWriter
 
-__all__ = ["Emitter", "OutboxRow"]
+__all__ = ["Emitter"]
 
 _TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxRow:
-    """One event, ready to be inserted (its payload already in the Confluent wire format)."""
-
-    id: str
-    tenant: str
-    topic: str
-    key: str
-    type: str
-    payload: bytes
-    dedupe_key: str | None
-    created_at: datetime  # naive UTC: the column is `timestamp`, as Debezium's EventRouter wants
-
-    def params(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "tenant": self.tenant,
-            "topic": self.topic,
-            "key": self.key,
-            "type": self.type,
-            "payload": self.payload,
-            "dedupe_key": self.dedupe_key,
-            "created_at": self.created_at,
-        }
 
 
 class Emitter:
@@ -75,7 +50,7 @@ class Emitter:
     def __init__(self, settings: Settings, contracts: ContractSet | None = None) -> None:
         self.settings = settings
         self.contracts = contracts or ContractSet()
-        self.topic = settings.topic("events")
+        self.topic = events_topic(settings)
         self._ids: dict[str, int] = {}
 
     # -- pure part -----------------------------------------------------------------------------
@@ -159,7 +134,7 @@ class Emitter:
     def _known_id(self, contract: Contract) -> int | None:
         return self._ids.get(contract.fingerprint)
 
-    def _remember(self, rows: list[tuple[str, int]], contract: Contract) -> int:
+    def _remember(self, rows: dict[str, int], contract: Contract) -> int:
         self._ids.update(rows)
         found = self._ids.get(contract.fingerprint)
         if found is None:
@@ -175,27 +150,12 @@ class Emitter:
         known = self._known_id(contract)
         if known is not None:
             return known
-        cur.execute(query("outbox", "schema_ids"))
-        return self._remember([(str(f), int(i)) for f, i in cur.fetchall()], contract)
+        return self._remember(SchemaStore(cur).ids_by_fingerprint(), contract)
 
     def write(self, cur: Any, row: OutboxRow) -> str:
-        """Insert ``row`` through a DB-API cursor (psycopg or Django) in the caller's transaction.
-
-        One INSERT whatever the publisher: the database's publisher trigger (see
-        :func:`automate.db.set_publisher`) deletes the row at once for Debezium or wakes the relay.
-        Returns the event id: the new row's, or the first event's when the dedupe key was taken.
-        """
-        params = row.params()
-        if row.dedupe_key is None:
-            cur.execute(query("outbox", "insert_event"), params)
-        else:
-            cur.execute(query("outbox", "insert_event_deduped"), params)
-            if cur.fetchone() is None:
-                cur.execute(query("outbox", "find_deduped"), params)
-                found = cur.fetchone()
-                assert found is not None, "a taken dedupe key has its row once the claimer committed"
-                return str(found[0])
-        return row.id
+        """Insert ``row`` through a DB-API cursor (psycopg or Django) in the caller's transaction;
+        returns the event id (the first event's when the dedupe key was taken)."""
+        return OutboxWriter(cur).insert(row)
 
     def emit(
         self,
@@ -223,21 +183,10 @@ class Emitter:
         known = self._known_id(contract)
         if known is not None:
             return known
-        await cur.execute(query("outbox", "schema_ids"))
-        return self._remember([(str(f), int(i)) for f, i in await cur.fetchall()], contract)
+        return self._remember(await AsyncSchemaStore(cur).ids_by_fingerprint(), contract)
 
     async def awrite(self, cur: psycopg.AsyncCursor[Any], row: OutboxRow) -> str:
-        params = row.params()
-        if row.dedupe_key is None:
-            await cur.execute(query("outbox", "insert_event"), params)
-        else:
-            await cur.execute(query("outbox", "insert_event_deduped"), params)
-            if await cur.fetchone() is None:
-                await cur.execute(query("outbox", "find_deduped"), params)
-                found = await cur.fetchone()
-                assert found is not None, "a taken dedupe key has its row once the claimer committed"
-                return str(found[0])
-        return row.id
+        return await AsyncOutboxWriter(cur).insert(row)
 
     async def aemit(
         self,

@@ -9,13 +9,14 @@ from typing import Any
 
 import psycopg
 from psycopg.pq import TransactionStatus
-from psycopg.types.json import Jsonb
 
 from automate.contracts import canonical_json, check_json
-from automate.db.queries import query
+from automate.db.workflows import AsyncWorkflowStore, WorkflowStore
 from automate.errors import UnknownWorkflow
-from automate.events.emitter import Emitter, OutboxRow
+from automate.events.emitter import Emitter
 from automate.models.base import atomic
+from automate.topics import workflow_topic
+from automate_core.outbox.writer import OutboxRow
 
 __all__ = ["EXECUTION_REQUESTED", "WorkflowStarter"]
 
@@ -37,9 +38,9 @@ class WorkflowStarter:
         self.emitter = emitter
         self.contract = emitter.contracts.builtin("ExecutionRequest")
 
-    def _row(self, schema_id: int, found: tuple[Any, ...], slug: str, payload: dict[str, Any],
+    def _row(self, schema_id: int, found: tuple[str, str, int], slug: str, payload: dict[str, Any],
              tenant: str) -> tuple[OutboxRow, dict[str, Any]]:
-        automation_id, workflow_id, version = str(found[0]), str(found[1]), int(found[2])
+        automation_id, workflow_id, version = found
         execution_id = str(uuid.uuid4())
         request = {
             "execution_id": execution_id,
@@ -55,11 +56,11 @@ class WorkflowStarter:
         row = self.emitter.build(
             EXECUTION_REQUESTED, request, schema_id, self.contract, True,
             dedupe_key=None, tenant=tenant, key=execution_id,
-            topic=self.emitter.settings.topic(f"workflow.{slug}"),
+            topic=workflow_topic(self.emitter.settings, slug),
         )
         execution = {
             "id": execution_id, "tenant": tenant, "automation_id": automation_id,
-            "workflow_id": workflow_id, "context": Jsonb(payload),
+            "workflow_id": workflow_id, "context": payload,
         }
         return row, execution
 
@@ -81,13 +82,13 @@ class WorkflowStarter:
         self._check(slug, payload)
         tenant = tenant or self.emitter.settings.tenant
         with atomic(conn), conn.cursor() as cur:
-            cur.execute(query("workflows", "live_workflow"), {"tenant": tenant, "slug": slug})
-            found = cur.fetchone()
+            store = WorkflowStore(cur)
+            found = store.live_workflow(tenant, slug)
             if found is None:
                 raise self._missing(slug, tenant)
             sid = self.emitter.schema_id(cur, self.contract)
             row, execution = self._row(sid, found, slug, payload, tenant)
-            cur.execute(query("workflows", "insert_execution"), execution)
+            store.insert_requested_execution(execution)
             self.emitter.write(cur, row)
             return str(execution["id"])
 
@@ -96,12 +97,12 @@ class WorkflowStarter:
         self._check(slug, payload)
         tenant = tenant or self.emitter.settings.tenant
         async with _aatomic(conn), conn.cursor() as cur:
-            await cur.execute(query("workflows", "live_workflow"), {"tenant": tenant, "slug": slug})
-            found = await cur.fetchone()
+            store = AsyncWorkflowStore(cur)
+            found = await store.live_workflow(tenant, slug)
             if found is None:
                 raise self._missing(slug, tenant)
             sid = await self.emitter.aschema_id(cur, self.contract)
             row, execution = self._row(sid, found, slug, payload, tenant)
-            await cur.execute(query("workflows", "insert_execution"), execution)
+            await store.insert_requested_execution(execution)
             await self.emitter.awrite(cur, row)
             return str(execution["id"])

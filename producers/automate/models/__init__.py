@@ -10,7 +10,7 @@ Each call joins the ``using=`` connection, else the ambient one (``automate.db.c
 
 from __future__ import annotations
 
+from automate.errors import DoesNotExist, MultipleObjectsReturned
 from automate.models.entities import Automation, Execution, StepRun, Workflow
-from automate.models.errors import DoesNotExist, MultipleObjectsReturned
 
 __all__ = ["Automation", "DoesNotExist", "Execution", "MultipleObjectsReturned", "StepRun", "Workflow"]

@@ -22,9 +22,9 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from automate import errors
 from automate.config import Settings, get_settings
 from automate.db.context import current_connection, pool
-from automate.models import errors
 
 __all__ = ["Manager", "Model", "Table", "atomic"]
 

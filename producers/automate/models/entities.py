@@ -12,9 +12,9 @@ from typing import Any, ClassVar
 
 import psycopg
 
+from automate import errors
 from automate.config import Settings, get_settings
 from automate.db.queries import query
-from automate.models import errors
 from automate.models.base import Manager, Model, Table, atomic
 
 __all__ = ["Automation", "Execution", "StepRun", "Workflow"]

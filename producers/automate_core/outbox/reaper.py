@@ -8,6 +8,7 @@ import psycopg
 
 from automate.config import Settings, get_settings
 from automate.db.queries import query
+from automate.errors import UsageError
 
 __all__ = ["OutboxReaper"]
 
@@ -19,7 +20,7 @@ class OutboxReaper:
     def __init__(self, stale_threshold_seconds: float = 600, *, settings: Settings | None = None,
                  conninfo: str | None = None) -> None:
         if stale_threshold_seconds <= 0:
-            raise ValueError("stale_threshold_seconds must be positive")
+            raise UsageError("stale_threshold_seconds must be positive")
         self.stale_threshold_seconds = stale_threshold_seconds
         self._conninfo = conninfo or (settings or get_settings()).dsn
 

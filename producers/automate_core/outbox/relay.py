@@ -123,22 +123,13 @@ class Relay:
         self.backoff = retry_backoff or (lambda attempts: min(2.0 ** attempts, 300.0))
         self.stats = RelayStats()
         self._lease = lease_seconds
-        from confluent_kafka import Producer
+        from automate import transport
 
-        self.producer = Producer({
-            "bootstrap.servers": self.settings.bootstrap_servers,
-            "enable.idempotence": True,
-            "acks": "all",
-            "partitioner": "murmur2_random",  # where Java clients (and so Debezium) put a key
-            # Measured here, the broker spends about 0.3 ms of CPU per request whatever its size, so
-            # records wait up to 10 ms to share one (see docs/pipeline.md).
-            "linger.ms": 10,
-            "batch.num.messages": 10000,
-            "queue.buffering.max.messages": 200000,
+        self.producer = transport.producer(self.settings, **{
+            "queue.buffering.max.messages": 200000,  # two claimed batches of 5,000 rows and more
             # A delivery fails (and is retried with backoff) well before the relay would give up
             # waiting for its batch and roll it back (at 0.8 of the lease).
             "message.timeout.ms": int(min(30.0, lease_seconds / 2) * 1000),
-            "log_level": 3,
             **(producer_config or {}),
         })
 
@@ -267,7 +258,7 @@ class Relay:
                     if listener is None:
                         # LISTEN before claiming: a commit after the claim then leaves its notification.
                         listener = psycopg.connect(self.settings.dsn, autocommit=True)
-                        listener.execute("LISTEN automate_outbox")
+                        self.store.listen(listener)
                     now = time.monotonic()
                     if now >= next_reap:
                         self.stats.reaped += self.reaper.reap_stale_items()

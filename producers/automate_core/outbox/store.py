@@ -16,6 +16,7 @@ from psycopg.rows import tuple_row
 
 from automate.config import Settings, get_settings
 from automate.db.queries import array_literal, query
+from automate.errors import UsageError
 
 __all__ = ["HeldBatch", "HeldClaimStore", "OutboxItem", "OutboxStore", "SkipLockedClaimOutboxStore"]
 
@@ -60,7 +61,7 @@ class SkipLockedClaimOutboxStore:
     def __init__(self, lease_seconds: float = 300, *, settings: Settings | None = None,
                  conninfo: str | None = None) -> None:
         if lease_seconds <= 0:
-            raise ValueError("lease_seconds must be positive")
+            raise UsageError("lease_seconds must be positive")
         self.lease_seconds = lease_seconds
         self._conninfo = conninfo or (settings or get_settings()).dsn
         self._conn: psycopg.Connection[Any] | None = None
@@ -136,7 +137,7 @@ class HeldBatch:
         """Delete the ``published`` rows and put ``retry`` back for ``next_attempt``, in one commit."""
         conn, self._conn = self._conn, None
         if conn is None:
-            raise RuntimeError("this batch was settled or released already")
+            raise UsageError("this batch was settled or released already")
         try:
             with conn.pipeline():  # one round trip
                 if published:
@@ -182,7 +183,7 @@ class HeldClaimStore:
     def __init__(self, hold_seconds: float = 30.0, *, settings: Settings | None = None,
                  conninfo: str | None = None, vacuum_every: int = 2000) -> None:
         if hold_seconds <= 0:
-            raise ValueError("hold_seconds must be positive")
+            raise UsageError("hold_seconds must be positive")
         self.hold_seconds = hold_seconds
         self.vacuum_every = vacuum_every
         self._conninfo = conninfo or (settings or get_settings()).dsn
@@ -200,6 +201,12 @@ class HeldClaimStore:
         return psycopg.connect(self._conninfo, autocommit=True, row_factory=tuple_row,
                                application_name="automate-relay", prepare_threshold=None,
                                options=f"-c idle_in_transaction_session_timeout={timeout_ms}")
+
+    @staticmethod
+    def listen(conn: psycopg.Connection[Any]) -> None:
+        """Receive on ``conn`` (autocommit, a connection of its own) a notification at the commit of
+        every transaction that inserts outbox rows."""
+        conn.execute(query("outbox", "listen"))
 
     def claim(self, limit: int) -> HeldBatch | None:
         """Hold up to ``limit`` due rows, oldest first; None when nothing is due."""

@@ -13,7 +13,8 @@ JavaScript's semantics, as JSONLogic defines them::
     rule.evaluate({"status": "active"})                              # True
     print(rule.explain({"status": "closed"}).render())               # why not
 
-It imports nothing outside the standard library, so the workflow runtime can use it without Faust.
+It imports nothing outside the standard library but the project's error tree (:mod:`automate.errors`),
+so the processors and the workflow runtime share it.
 """
 
 from __future__ import annotations
@@ -21,8 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
-from .compiler import CacheInfo, CompiledRule, RuleEngine
-from .errors import (
+from automate.errors import (
     EvaluationDepthError,
     InvalidArgumentsError,
     InvalidDataError,
@@ -37,6 +37,8 @@ from .errors import (
     ThrownError,
     UnknownOperatorError,
 )
+
+from .compiler import CacheInfo, CompiledRule, RuleEngine
 from .explain import ExplainNode, Explanation
 
 __all__ = [

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from .errors import InvalidDataError, InvalidOperandError
+from automate.errors import InvalidDataError, InvalidOperandError
+
 from .semantics import ARRAY, STRING, js_number, js_string, json_kind
 
 __all__ = [

@@ -24,10 +24,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from automate.errors import RuleError
+
 from . import access, semantics
 from .codegen_base import Code, height_of, runtime_namespace
 from .codegen_ops import OperatorEmitters
-from .errors import RuleError
 from .parser import ARRAY_NODE, Node, Program
 from .spec import ANY, BOOL, LIST, NULL, TRUTHY_SAFE_KINDS, join_kinds
 

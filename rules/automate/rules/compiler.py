@@ -16,8 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
+from automate.errors import EvaluationDepthError, RuleError, RuleEvaluationError, RuleTooComplexError
+
 from .codegen import generate
-from .errors import EvaluationDepthError, RuleError, RuleEvaluationError, RuleTooComplexError
 from .explain import Explanation, Recorder, build_explanation, try_recorded
 from .operators import copy_json
 from .parser import Program, parse
@@ -188,7 +189,7 @@ class RuleEngine:
         """Add an operator; rules call it as ``{name: [args...]}`` with evaluated arguments.
 
         The function receives the arguments positionally and returns a JSON value. An exception it
-        raises surfaces as :class:`~automate.rules.errors.OperatorError` (a ``RuleError`` passes
+        raises surfaces as :class:`~automate.errors.OperatorError` (a ``RuleError`` passes
         through). Registering again replaces the function; the cache is cleared either way.
 
         Raises:

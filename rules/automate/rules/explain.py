@@ -16,7 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, cast
 
-from .errors import RuleEvaluationError
+from automate.errors import RuleEvaluationError
+
 from .parser import ARRAY_NODE, LITERAL, Node, Program
 from .semantics import truthy
 

@@ -12,7 +12,15 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
-from .errors import InvalidOperandError, NaNError, OperatorError, RuleError, RuleEvaluationError, ThrownError
+from automate.errors import (
+    InvalidOperandError,
+    NaNError,
+    OperatorError,
+    RuleError,
+    RuleEvaluationError,
+    ThrownError,
+)
+
 from .semantics import (
     ARRAY,
     NUMBER,

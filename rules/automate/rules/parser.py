@@ -16,7 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from .errors import InvalidArgumentsError, NonJsonRuleError, RuleTooComplexError, UnknownOperatorError
+from automate.errors import InvalidArgumentsError, NonJsonRuleError, RuleTooComplexError, UnknownOperatorError
+
 from .spec import OperatorSpec
 
 __all__ = [

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Final
 
-from .errors import EvaluationDepthError, InvalidDataError, NaNError
+from automate.errors import EvaluationDepthError, InvalidDataError, NaNError
 
 __all__ = [
     "ARRAY",

@@ -32,15 +32,17 @@ import orjson
 from psycopg_pool import AsyncConnectionPool
 
 from automate.config import Settings
-from automate.db.queries import query
+from automate.db.executions import FOREVER_S
+from automate.dead_letters import DeadLetter
+from automate.errors import ErrorCodes, OutputError, StepError, StepTimeout, TemplateError, UsageError
 from automate.rules import compile_rule
 from automate.runtime import templating
 from automate.runtime.actions import ActionContext, is_pure, registry
-from automate.runtime.errors import OutputError, StepError, StepTimeout, TemplateError
 from automate.runtime.state import StateReader, StateWriter, Write
 from automate.runtime.workflows import StepSpec, WorkflowSpec
+from automate.step_tasks import StepTask
 
-__all__ = ["DeadLetterSink", "Deferred", "Engine", "Outcome", "Resume", "Scheduler"]
+__all__ = ["DeadLetterSink", "Engine", "Outcome", "Resume", "Scheduler"]
 
 log = logging.getLogger("automate.runtime")
 
@@ -66,21 +68,8 @@ class Resume:
     reason: Literal["retry", "wait", "replay"] = "retry"
 
 
-@dataclass(frozen=True, slots=True)
-class Deferred:
-    """A step to resume later (a retry after backoff, or a durable wait)."""
-
-    execution_id: str
-    tenant: str
-    workflow_slug: str
-    step_id: str
-    attempt: int
-    due_at: float  # epoch seconds
-    reason: Literal["retry", "wait", "replay"]
-
-
-Scheduler = Callable[[Deferred], Awaitable[None]]
-DeadLetterSink = Callable[[dict[str, Any]], Awaitable[None]]
+Scheduler = Callable[[StepTask], Awaitable[None]]
+DeadLetterSink = Callable[[DeadLetter], Awaitable[None]]
 
 
 class _Version(NamedTuple):
@@ -149,7 +138,7 @@ class Engine:
         rng: random.Random | None = None,
     ) -> None:
         if mode == "deferred" and scheduler is None:
-            raise ValueError("deferred mode needs a scheduler")
+            raise UsageError("deferred mode needs a scheduler")
         self.settings = settings
         self.pool = pool
         self.mode = mode
@@ -172,7 +161,7 @@ class Engine:
          _version, slug, _automation_id, step_rows) = row
         if definition is None:
             raise OutputError(f"execution {ident} has no workflow version (deleted?)",
-                              code="workflow.missing")
+                              code=ErrorCodes.WORKFLOW_MISSING)
         spec = self._spec(workflow_id, definition)
         run = _Run(ident, tenant, status, context, event_id, slug, spec,
                    deadline=deadline.timestamp() if isinstance(deadline, datetime) else None)
@@ -201,10 +190,7 @@ class Engine:
         return await asyncio.shield(reading)
 
     async def _read_version(self, automation_id: str, version: int) -> _Version | None:
-        async with self.pool.connection() as conn:
-            cur = await conn.execute(query("runtime", "workflow_version"),
-                                     {"automation_id": automation_id, "version": version})
-            row = await cur.fetchone()
+        row = await self.reader.workflow_version(automation_id, version)
         if row is None:
             return None
         spec = self._spec(str(row[0]), row[1])
@@ -227,7 +213,7 @@ class Engine:
             return Outcome.MISSING
         slug, spec = version.slug, version.spec
         context = _loads(request["context"])
-        timeout = spec.timeout if spec.timeout is not None else 86400.0 * 365
+        timeout = spec.timeout if spec.timeout is not None else FOREVER_S
         ident = str(request["execution_id"])
         create = {
             "id": ident, "tenant": request["tenant"], "automation_id": str(request["automation_id"]),
@@ -260,7 +246,7 @@ class Engine:
         if run.status in ("SUCCESS", "FAILED", "CANCELED"):
             return Outcome.ALREADY_DONE
         if run.status == "PENDING":
-            timeout = run.spec.timeout if run.spec.timeout is not None else 86400.0 * 365
+            timeout = run.spec.timeout if run.spec.timeout is not None else FOREVER_S
             await self.writer.write("start_execution", {"id": run.id, "timeout": timeout})
             run.status = "RUNNING"
             if run.deadline is None:
@@ -276,7 +262,7 @@ class Engine:
             if run.status == "SUCCESS":  # the last step's result and the execution's end were one write
                 return Outcome.SUCCESS
             if run.deadline is not None and time.time() > run.deadline:
-                return await self._finish(run, "FAILED", {"code": "execution.timeout",
+                return await self._finish(run, "FAILED", {"code": ErrorCodes.EXECUTION_TIMEOUT,
                                                           "message": "the execution ran past its timeout"})
             if run.status == "CANCELED":
                 return Outcome.CANCELED
@@ -342,7 +328,7 @@ class Engine:
                         continue
                     await self._record(run, step, attempt, "RETRYING", started, error=error)
                     assert self.scheduler is not None
-                    await self.scheduler(Deferred(run.id, run.tenant, run.slug, step.id, attempt + 1,
+                    await self.scheduler(StepTask(run.id, run.tenant, run.slug, step.id, attempt + 1,
                                                   time.time() + delay, "retry"))
                     return None
                 await self._record(run, step, attempt, "FAILED", started, error=error)
@@ -363,9 +349,9 @@ class Engine:
             await self._record(run, step, attempt, "SUCCESS", started, output={"waited": seconds})
             return
         await self._record(run, step, attempt, "RETRYING", started,
-                           error={"code": "wait", "message": f"waiting {seconds}s"})
+                           error={"code": ErrorCodes.STEP_WAIT, "message": f"waiting {seconds}s"})
         assert self.scheduler is not None
-        await self.scheduler(Deferred(run.id, run.tenant, run.slug, step.id, attempt + 1,
+        await self.scheduler(StepTask(run.id, run.tenant, run.slug, step.id, attempt + 1,
                                       time.time() + seconds, "wait"))
 
     async def _call(self, run: _Run, step: StepSpec, attempt: int, rendered: Any) -> dict[str, Any]:
@@ -387,7 +373,7 @@ class Engine:
             raise
         except Exception as exc:  # an action's bug is a permanent failure, recorded, not a crash
             raise StepError(f"action {step.action} raised {type(exc).__name__}: {exc}",
-                            code="action.internal") from exc
+                            code=ErrorCodes.ACTION_INTERNAL) from exc
         return self._check_output(output)
 
     def _check_output(self, output: Any) -> dict[str, Any]:
@@ -395,15 +381,15 @@ class Engine:
             return {}
         if not isinstance(output, Mapping):
             raise OutputError(f"step output must be a JSON object, not {type(output).__name__}",
-                              code="output.not_json")
+                              code=ErrorCodes.OUTPUT_NOT_JSON)
         try:
             text = json.dumps(output, allow_nan=False)
         except (TypeError, ValueError) as exc:
-            raise OutputError(f"step output is not JSON: {exc}", code="output.not_json") from None
+            raise OutputError(f"step output is not JSON: {exc}", code=ErrorCodes.OUTPUT_NOT_JSON) from None
         if len(text) > self.settings.max_step_output_bytes:
             raise OutputError(
                 f"step output is {len(text)} bytes, above AUTOMATE_MAX_STEP_OUTPUT_BYTES="
-                f"{self.settings.max_step_output_bytes}", code="output.too_large")
+                f"{self.settings.max_step_output_bytes}", code=ErrorCodes.OUTPUT_TOO_LARGE)
         return dict(output)
 
     # -- state ---------------------------------------------------------------------------------
@@ -473,12 +459,9 @@ class Engine:
     async def _dead_letter(self, run: _Run, step: StepSpec, attempt: int, error: dict[str, Any]) -> None:
         if self.dead_letters is None:
             return
-        await self.dead_letters({
-            "kind": "step", "execution_id": run.id, "tenant": run.tenant, "workflow_slug": run.slug,
-            "step_id": step.id, "attempt": attempt, "error_code": error["code"],
-            "error_message": error["message"], "failed_at": int(time.time() * 1000),
-            "source_topic": None, "original": None,
-        })
+        await self.dead_letters(DeadLetter.step(
+            execution_id=run.id, tenant=run.tenant, workflow_slug=run.slug, step_id=step.id, attempt=attempt,
+            code=error["code"], message=error["message"]))
 
 
 def _loads(text: str) -> Any:
@@ -493,5 +476,5 @@ class _Exists(Exception):
 
 
 def _describe(exc: Exception) -> dict[str, Any]:
-    code = getattr(exc, "code", "internal")
+    code = getattr(exc, "code", ErrorCodes.INTERNAL)
     return {"code": str(code), "message": str(exc)[:2000]}

@@ -173,6 +173,15 @@ class StateReader:
         await self._queue.put((execution_id, future))
         return await future
 
+    async def workflow_version(self, automation_id: str, version: int) -> tuple[Any, ...] | None:
+        """(workflow id, definition, automation slug) of one version of an automation (they never
+        change once applied)."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(query("runtime", "workflow_version"),
+                                     {"automation_id": automation_id, "version": version})
+            row = await cur.fetchone()
+        return None if row is None else tuple(row)
+
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()

@@ -39,7 +39,7 @@ from jinja2.meta import find_undeclared_variables
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from automate.runtime.errors import TemplateError
+from automate.errors import TemplateError
 
 __all__ = ["ROOTS", "SECRET_REFERENCE", "TemplateEngine", "check", "is_template", "render", "step_references"]
 

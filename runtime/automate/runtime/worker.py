@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import re
 import signal
 import time
 from typing import Any
@@ -18,10 +17,16 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from automate import transport
 from automate.config import Settings
-from automate.runtime.engine import Deferred, Engine, Outcome, Resume
-from automate.runtime.kafka_io import AsyncProducer, OffsetTracker, Records, send_step_task, take
-from automate.topics import BATCHED_FETCH, FAILOVER
+from automate.dead_letters import DeadLetter
+from automate.errors import ErrorCodes, RecordError
+from automate.records import Records
+from automate.runtime.engine import Engine, Outcome, Resume
+from automate.runtime.offsets import OffsetTracker
+from automate.step_tasks import StepTask, send_step_task
+from automate.topics import dlq_topic, workflow_topics_pattern
+from automate.transport import BATCHED_FETCH, FAILOVER, AsyncProducer, KafkaException, TopicPartition, take
 
 __all__ = ["RuntimeWorker"]
 
@@ -35,7 +40,7 @@ class RuntimeWorker:
         self.settings = settings
         self.concurrency = concurrency
         self.group = group or f"{settings.topic_prefix}-runtime"
-        self.records = Records(settings)
+        self.records = Records.load(settings)
         self.tracker = OffsetTracker()
         self.stats: dict[str, int] = {"messages": 0, "poison": 0, "finished": 0, "deferred": 0}
         self._stop = asyncio.Event()
@@ -46,20 +51,11 @@ class RuntimeWorker:
         self._stop.set()
 
     async def run(self) -> None:
-        from confluent_kafka import Consumer
-
-        prefix = re.escape(self.settings.topic("workflow."))
-        consumer = Consumer({
-            "bootstrap.servers": self.settings.bootstrap_servers,
-            "group.id": self.group,
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "topic.metadata.refresh.interval.ms": 2000,  # new workflow topics are picked up quickly
-            "partition.assignment.strategy": "cooperative-sticky",
-            **FAILOVER,
-            **BATCHED_FETCH,
-            "log_level": 3,
-        })
+        consumer = transport.consumer(
+            self.settings, self.group,
+            **{"topic.metadata.refresh.interval.ms": 2000,  # new workflow topics are picked up quickly
+               "partition.assignment.strategy": "cooperative-sticky"},
+            **FAILOVER, **BATCHED_FETCH)
         io = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="automate-consumer")
         loop = asyncio.get_running_loop()
         producer = AsyncProducer(self.settings)
@@ -70,18 +66,18 @@ class RuntimeWorker:
                                    kwargs={"application_name": "automate-runtime", "prepare_threshold": None})
         await pool.open()
 
-        async def schedule(task: Deferred) -> None:
+        async def schedule(task: StepTask) -> None:
             await send_step_task(self.settings, self.records, producer, task)
             self.stats["deferred"] += 1
 
-        async def dead_letter(record: dict[str, Any]) -> None:
-            await producer.send(self.settings.topic("dlq"), self.records.encode("DeadLetter", record),
-                                key=record.get("execution_id"))
+        async def dead_letter(letter: DeadLetter) -> None:
+            await producer.send(dlq_topic(self.settings), letter.encode(self.records), key=letter.key)
 
         engine = Engine(self.settings, pool, mode="deferred", scheduler=schedule, dead_letters=dead_letter)
         slots = asyncio.Semaphore(self.concurrency)
         tasks: set[asyncio.Task[None]] = set()
-        await loop.run_in_executor(io, lambda: consumer.subscribe([f"^{prefix}.*"]))
+        pattern = workflow_topics_pattern(self.settings)
+        await loop.run_in_executor(io, lambda: consumer.subscribe([pattern]))
         last_commit = time.monotonic()
         try:
             while not self._stop.is_set():
@@ -110,8 +106,6 @@ class RuntimeWorker:
 
     async def _commit(self, loop: asyncio.AbstractEventLoop, io: concurrent.futures.Executor,
                       consumer: Any) -> None:
-        from confluent_kafka import KafkaException, TopicPartition
-
         offsets = self.tracker.committable()
         if not offsets:
             return
@@ -127,14 +121,11 @@ class RuntimeWorker:
             self.stats["messages"] += 1
             try:
                 name, record = self.records.decode(msg.value() or b"")
-            except (ValueError, LookupError, EOFError) as exc:
+            except RecordError as exc:
                 self.stats["poison"] += 1
-                await dead_letter({
-                    "kind": "poison", "execution_id": None, "tenant": None, "workflow_slug": None,
-                    "step_id": None, "attempt": None, "error_code": "record.unreadable",
-                    "error_message": str(exc)[:500], "failed_at": int(time.time() * 1000),
-                    "source_topic": msg.topic(), "original": msg.value(),
-                })
+                await dead_letter(DeadLetter.poison(code=ErrorCodes.RECORD_UNREADABLE,
+                                                    message=exc.message[:500], source_topic=msg.topic(),
+                                                    original=msg.value()))
                 return
             execution_id = str(record["execution_id"])
             lock = self._locks.setdefault(execution_id, asyncio.Lock())
@@ -159,7 +150,7 @@ class RuntimeWorker:
                 if outcome is Outcome.MISSING:
                     # A typed, recorded failure: the request names nothing we know; the worker goes on.
                     self.stats["poison"] += 1
-                    await dead_letter(_letter(record, name, msg.topic()))
+                    await dead_letter(DeadLetter.unknown_target(record, name, msg.topic()))
             finally:
                 self._users[execution_id] -= 1
                 if self._users[execution_id] == 0:
@@ -182,18 +173,7 @@ class RuntimeWorker:
         if name == "StepTask":
             resume = Resume(record["step_id"], int(record["attempt"]), record["reason"])
             return await engine.advance(record["execution_id"], resume)
-        raise LookupError(f"unexpected record {name} on a workflow topic")
-
-
-def _letter(record: dict[str, Any], name: str, topic: str) -> dict[str, Any]:
-    what = "automation version" if name == "ExecutionRequest" else "execution"
-    return {
-        "kind": "step", "execution_id": str(record.get("execution_id")), "tenant": record.get("tenant"),
-        "workflow_slug": record.get("workflow_slug"), "step_id": record.get("step_id"),
-        "attempt": record.get("attempt"), "error_code": f"{what.split()[0]}.unknown",
-        "error_message": f"{name} for an unknown {what}", "failed_at": int(time.time() * 1000),
-        "source_topic": topic, "original": None,
-    }
+        raise RecordError(ErrorCodes.RECORD_UNREADABLE, f"unexpected record {name} on a workflow topic")
 
 
 def run_worker(settings: Settings, concurrency: int) -> None:

@@ -22,9 +22,6 @@ RETURNING id::text
 -- name: find_deduped
 SELECT event_id::text FROM automate_event_dedupe WHERE tenant = %(tenant)s AND dedupe_key = %(dedupe_key)s
 
--- name: schema_ids
-SELECT fingerprint, schema_id FROM schema_id
-
 -- name: claim_batch
 -- Due pending rows, oldest first (read in the order of automate_outbox_claimable only as far as the
 -- limit); rows another relay holds are skipped, not waited for.
@@ -67,6 +64,10 @@ WHERE ctid = ANY(%(ctids)s::tid[])
 -- until a vacuum; autovacuum visits a database about once a minute, so the relay vacuums as it goes.
 -- (TRUNCATE false: truncating the table's empty end would lock out emit_event while it waits.)
 VACUUM (SKIP_LOCKED, TRUNCATE false) automate_outbox
+
+-- name: listen
+-- The relay's wake-up call: the statement trigger of use_relay notifies at the commit of every insert.
+LISTEN automate_outbox
 
 -- name: mark_success
 -- Published: the row has done its work; deleting it keeps the table small.

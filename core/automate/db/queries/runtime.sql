@@ -98,12 +98,3 @@ RETURNING e.id::text, e.status
 
 -- name: execution_status
 SELECT id::text, status FROM execution WHERE id = ANY(%(ids)s::uuid[])
-
--- name: cancel_execution
-UPDATE execution SET status = 'CANCELED', finished_at = now(), error = %(error)s
-WHERE id = %(id)s::uuid AND status IN ('PENDING', 'RUNNING')
-
--- name: reopen_execution
-UPDATE execution SET status = 'RUNNING', finished_at = NULL, error = NULL,
-       deadline_at = now() + make_interval(secs => %(timeout)s)
-WHERE id = %(id)s::uuid AND status = 'FAILED'

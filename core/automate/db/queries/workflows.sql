@@ -73,3 +73,7 @@ ORDER BY a.tenant, a.slug, t.created_at, t.id
 UPDATE automation SET enabled = %(enabled)s, updated_at = now()
 WHERE tenant = %(tenant)s AND slug = %(slug)s
 RETURNING id
+
+-- name: listen_config
+-- On a connection of its own: the notifications notify_config sends, at the commit of each change.
+LISTEN automate_config

@@ -69,12 +69,13 @@ class Connect(Service):
         outbox connector again (from its offsets, nothing is lost) once the outbox table exists."""
         import psycopg
 
+        from automate.db import applied_versions, connect
         from automate.stack.cdc import ensure_outbox_connector
 
         try:
-            with psycopg.connect(self.settings.dsn, connect_timeout=5) as conn:
-                row = conn.execute("SELECT to_regclass('automate_outbox') IS NOT NULL").fetchone()
+            with connect(self.settings, connect_timeout=5) as conn:
+                migrated = bool(applied_versions(conn))
         except psycopg.Error:
             return  # no database yet: `automate migrate` registers it
-        if row and row[0]:
+        if migrated:
             ensure_outbox_connector(self.settings)

@@ -7,8 +7,8 @@ import subprocess
 import uuid
 from pathlib import Path
 
+from automate.errors import StackError
 from automate.stack.base import Launch, Service, find_java, infra_dir, jvm_opts, materialize, render
-from automate.stack.errors import StackError
 
 __all__ = ["Kafka"]
 
@@ -82,12 +82,6 @@ class Kafka(Service):
         )
 
     def ready(self) -> bool:
-        from confluent_kafka.admin import AdminClient
+        from automate.transport import broker_ready
 
-        # log_level 0: refused connections while the broker starts are expected, not worth printing.
-        admin = AdminClient({"bootstrap.servers": self.url, "socket.timeout.ms": 2000, "log_level": 0})
-        try:
-            metadata = admin.list_topics(timeout=2)
-        except Exception:  # KafkaException while the broker is not up yet
-            return False
-        return bool(metadata.brokers)
+        return broker_ready(self.url)

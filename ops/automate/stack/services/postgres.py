@@ -12,8 +12,9 @@ from pathlib import Path
 
 import psycopg
 
+from automate.db.admin import DatabaseAdmin
+from automate.errors import MissingDependencyError, StackError
 from automate.stack.base import Launch, Service
-from automate.stack.errors import MissingDependencyError, StackError
 
 __all__ = ["Postgres", "find_pg_bin"]
 
@@ -169,16 +170,15 @@ class Postgres(Service):
     def ready(self) -> bool:
         try:
             with self._connect() as conn:
-                conn.execute("SELECT 1")
+                DatabaseAdmin(conn).ping()
         except psycopg.Error:
             return False
         return True
 
     def configure(self) -> None:
         with self._connect() as conn:
-            existing = {r[0] for r in conn.execute("SELECT datname FROM pg_database")}
+            admin = DatabaseAdmin(conn)
             for db in (self.settings.postgres_db, *_DATABASES):
-                if db not in existing:
+                if not admin.exists(db):
                     with contextlib.suppress(psycopg.errors.DuplicateDatabase):
-                        conn.execute(f'CREATE DATABASE "{db}"')
-                    existing.add(db)
+                        admin.create(db)

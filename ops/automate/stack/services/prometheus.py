@@ -9,8 +9,8 @@ import json
 import shutil
 from pathlib import Path
 
+from automate.errors import MissingDependencyError
 from automate.stack.base import Launch, Service, http_ok, infra_dir, render
-from automate.stack.errors import MissingDependencyError
 
 __all__ = ["Prometheus"]
 

@@ -9,23 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+from automate.errors import UnknownAction
 from automate.runtime.actions.base import Action, ActionContext, is_pure
 from automate.runtime.actions.core import Fail, Log, Noop, Sleep, Transform, Wait
 from automate.runtime.actions.http import HttpRequest
-from automate.runtime.errors import StepError
 
 __all__ = ["Action", "ActionContext", "ActionRegistry", "UnknownAction", "builtin_actions", "is_pure",
            "registry"]
 
-
-class UnknownAction(StepError):
-    """A step names an action no one registered (permanent: retrying cannot make it appear)."""
-
-    code = "action.unknown"
-
-    def __init__(self, name: str) -> None:
-        super().__init__(f"unknown action {name!r}", code=self.code, retryable=False)
-        self.name = name
 
 
 class ActionRegistry:

@@ -11,8 +11,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from automate.errors import StepError
 from automate.runtime.actions.base import ActionContext
-from automate.runtime.errors import StepError
 
 __all__ = ["Fail", "Log", "Noop", "Sleep", "Transform", "step_log"]
 

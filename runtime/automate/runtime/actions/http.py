@@ -54,9 +54,9 @@ from typing import Any
 import httpx
 
 from automate.config import Settings
+from automate.errors import StepError
 from automate.runtime.actions.base import ActionContext
 from automate.runtime.actions.core import step_log
-from automate.runtime.errors import StepError
 
 __all__ = ["AllowList", "HttpRequest", "Resolver", "is_forbidden_address", "parse_retry_after",
            "resolve_host"]

@@ -1,68 +1,25 @@
-"""Workflow definitions: the file format of DESIGN.md ("Workflows") as pydantic models, and its validation.
+"""Checking a workflow definition completely: every fault at once, each with its JSON path.
 
-One file defines one automation and its workflow, a DAG of steps::
-
-    slug: order-fulfilment
-    name: Order fulfilment
-    trigger: {event: "order.*", rule: {">=": [{"var": "amount"}, 100]}}
-    steps:
-      - id: shape
-        action: core.transform
-        input: {order: "{{ event.payload.order_id }}"}
-      - id: notify
-        needs: [shape]
-        when: {"==": [{"var": "steps.shape.output.order"}, "ORD-123"]}
-        action: http.request
-        input: {url: "https://hooks.example.com/x", json: {order: "{{ steps.shape.output.order }}"}}
-        retry: {max_attempts: 5, backoff: exponential, initial: 1s, max: 10m}
-        timeout: 30s
-
-:func:`validate` refuses a definition with every fault at once, each with its JSON path: the shape
-(unknown keys, wrong types), duplicate step ids, unknown ``needs``, dependency cycles, unknown actions, bad
-templates, bad ``when`` and trigger rules, and references to steps that are not (transitively) needed.
-Storing versions is :mod:`automate.runtime.workflow_store`.
+:func:`validate` refuses the shape (unknown keys, wrong types), duplicate step ids, unknown ``needs``,
+dependency cycles, unknown actions, bad templates, bad ``when`` and trigger rules, and references to steps
+that are not (transitively) needed.
 """
 
 from __future__ import annotations
 
 import difflib
-import hashlib
 import json
-import random
 from collections.abc import Collection, Iterator, Mapping
-from fnmatch import fnmatchcase
-from pathlib import Path
-from typing import Annotated, Any, Final, Literal, Protocol
+from typing import Any, Final
 
-import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ValidationError
 
+from automate.errors import WorkflowValidationError
 from automate.rules import RuleError, compile_rule
 from automate.runtime import templating
-from automate.runtime.durations import parse_duration
-from automate.runtime.errors import WorkflowValidationError
+from automate.runtime.workflows.spec import StepSpec, TriggerSpec, WorkflowSpec
 
-__all__ = [
-    "FILE_SUFFIXES",
-    "SLUG_PATTERN",
-    "STEP_ID_PATTERN",
-    "RetryPolicy",
-    "StepSpec",
-    "TriggerSpec",
-    "WorkflowSpec",
-    "definition_files",
-    "dependents",
-    "digest",
-    "load",
-    "load_dir",
-    "read_definition",
-    "topological_layers",
-    "validate",
-]
-
-SLUG_PATTERN: Final = r"^[a-z0-9][a-z0-9-]{0,62}$"
-STEP_ID_PATTERN: Final = r"^[a-z0-9_][a-z0-9_-]*$"
-FILE_SUFFIXES: Final = (".yaml", ".yml", ".json")
+__all__ = ["pydantic_faults", "validate"]
 
 # Arguments of these JSONLogic operators are evaluated against an item (or a caught error), not the scope:
 # operator -> (first scoped argument, one past the last; None = to the end).
@@ -71,201 +28,6 @@ _RULE_SCOPED: Final[dict[str, tuple[int, int | None]]] = {
     "try": (1, None),
 }
 
-
-def _duration(value: Any) -> Any:
-    if isinstance(value, str | int | float):
-        return parse_duration(value)
-    return value  # let the float validation report the type
-
-
-Duration = Annotated[float, BeforeValidator(_duration), Field(ge=0)]
-"""Seconds; also accepts "500ms", "30s", "10m", "1h", "1d"."""
-
-PositiveDuration = Annotated[float, BeforeValidator(_duration), Field(gt=0)]
-
-
-class _RandomSource(Protocol):
-    def random(self) -> float: ...
-
-
-class RetryPolicy(BaseModel):
-    """When and how soon a failed step is tried again.
-
-    Attributes:
-        max_attempts: Tries in all, the first included (1 = never retry).
-        backoff: ``exponential`` doubles the wait after each failure; ``fixed`` always waits ``initial``.
-        initial: Seconds before the second attempt.
-        max: The longest wait, jitter included.
-        jitter: Spread of each wait, as a fraction: 0.2 waits between 80% and 120% of the backoff.
-        retry_on: Error codes (globs such as ``http.5*``) to retry; naming a code retries it even when the
-            error calls itself permanent. None retries every error that says it is retryable.
-
-    Subclass and override :meth:`delay` for another backoff curve.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    max_attempts: int = Field(default=3, ge=1)
-    backoff: Literal["exponential", "fixed"] = "exponential"
-    initial: Duration = 1.0
-    max: Duration = 600.0
-    jitter: float = Field(default=0.2, ge=0.0, le=1.0)
-    retry_on: tuple[str, ...] | None = None
-
-    @model_validator(mode="after")
-    def _max_not_below_initial(self) -> RetryPolicy:
-        if self.max < self.initial:
-            raise ValueError(f"max ({self.max:g}s) is below initial ({self.initial:g}s)")
-        return self
-
-    def delay(self, attempt: int, rng: _RandomSource | None = None) -> float:
-        """Seconds to wait after attempt number ``attempt`` (1 is the first) failed, before the next one.
-
-        The backoff (``initial * 2**(attempt-1)``, or ``initial`` when fixed) is capped at ``max``, spread
-        by ``jitter`` and capped at ``max`` again.
-        """
-        if self.backoff == "fixed":
-            base = self.initial
-        else:
-            base = self.initial * 2.0 ** min(max(attempt - 1, 0), 1000)
-        base = min(base, self.max)
-        if self.jitter:
-            draw = rng.random() if rng is not None else random.random()
-            base *= 1.0 - self.jitter + 2.0 * self.jitter * draw
-        return min(base, self.max)
-
-    def should_retry(self, error_code: str, retryable: bool, attempt: int) -> bool:
-        """Whether attempt number ``attempt`` (1 is the first), failed with ``error_code``, gets another."""
-        if attempt >= self.max_attempts:
-            return False
-        if self.retry_on is None:
-            return retryable
-        return any(fnmatchcase(error_code, pattern) for pattern in self.retry_on)
-
-
-class TriggerSpec(BaseModel):
-    """Which events start the automation: an event type (exact or glob) and an optional JSONLogic rule
-    over the event's payload (no rule: every event of the type)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    event: str = Field(min_length=1, pattern=r"^\S+$")
-    rule: dict[str, Any] | None = None
-
-
-class StepSpec(BaseModel):
-    """One step of the graph.
-
-    Attributes:
-        id: Unique within the workflow; templates and conditions reach its output as ``steps.<id>.output``.
-        action: The action to call, e.g. ``http.request``.
-        input: The action's input; strings may be templates (see :mod:`automate.runtime.templating`).
-        needs: Steps that must finish first; steps with no path between them run in parallel.
-        when: A JSONLogic condition over ``event``, ``steps`` and ``execution``; false skips the step.
-        retry: The retry policy.
-        timeout: Seconds one attempt may take (``"30s"`` accepted).
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    id: str = Field(pattern=STEP_ID_PATTERN, max_length=64)
-    action: str = Field(min_length=1)
-    input: dict[str, Any] = Field(default_factory=dict)
-    needs: list[str] = Field(default_factory=list)
-    when: dict[str, Any] | None = None
-    retry: RetryPolicy = Field(default_factory=RetryPolicy)
-    timeout: PositiveDuration | None = None
-
-
-class WorkflowSpec(BaseModel):
-    """One workflow file: the automation (slug, name, tenant, triggers) and its step graph.
-
-    ``tenant`` None means the default tenant of the settings. Give ``trigger`` or ``triggers`` (a list),
-    not both; neither makes a workflow that only runs when asked (``run_workflow``). ``timeout`` bounds a
-    whole execution.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    slug: str = Field(pattern=SLUG_PATTERN)
-    name: str = Field(min_length=1)
-    tenant: str | None = Field(default=None, min_length=1)
-    trigger: TriggerSpec | None = None
-    triggers: list[TriggerSpec] = Field(default_factory=list)
-    timeout: PositiveDuration | None = None
-    steps: list[StepSpec] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _one_trigger_form(self) -> WorkflowSpec:
-        if self.trigger is not None and self.triggers:
-            raise ValueError("give either trigger or triggers, not both")
-        return self
-
-    @property
-    def all_triggers(self) -> list[TriggerSpec]:
-        """``trigger`` and ``triggers`` as one list."""
-        return [self.trigger] if self.trigger is not None else list(self.triggers)
-
-    def step(self, step_id: str) -> StepSpec:
-        """The step called ``step_id``; KeyError when there is none."""
-        for step in self.steps:
-            if step.id == step_id:
-                return step
-        raise KeyError(step_id)
-
-
-# --- files ----------------------------------------------------------------------------------------------
-
-
-def read_definition(path: Path) -> Any:
-    """The parsed content of a workflow file (.yaml, .yml or .json), not yet validated.
-
-    Raises:
-        WorkflowValidationError: The file cannot be read or parsed, or has another suffix (path ``$``).
-    """
-    suffix = path.suffix.lower()
-    if suffix not in FILE_SUFFIXES:
-        raise WorkflowValidationError([("$", f"{path.name}: a workflow file ends in .yaml, .yml or .json")])
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or exc
-        raise WorkflowValidationError([("$", f"cannot read {path}: {reason}")]) from exc
-    try:
-        return json.loads(text) if suffix == ".json" else yaml.safe_load(text)
-    except json.JSONDecodeError as exc:
-        raise WorkflowValidationError([("$", f"invalid JSON: {exc.msg} (line {exc.lineno}, column "
-                                             f"{exc.colno})")]) from exc
-    except yaml.YAMLError as exc:
-        raise WorkflowValidationError([("$", f"invalid YAML: {' '.join(str(exc).split())}")]) from exc
-
-
-def definition_files(path: Path) -> list[Path]:
-    """``path`` itself when it is a file, else the workflow files directly inside it, sorted by name."""
-    if path.is_dir():
-        return sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in FILE_SUFFIXES)
-    return [path]
-
-
-def load(path: Path) -> WorkflowSpec:
-    """Read and parse one workflow file; checks its shape, not its actions (see :func:`validate`).
-
-    Raises:
-        WorkflowValidationError: Unreadable, unparsable, or not the shape of a workflow.
-    """
-    data = read_definition(path)
-    try:
-        return WorkflowSpec.model_validate(data)
-    except ValidationError as exc:
-        raise WorkflowValidationError(_pydantic_faults(exc)) from None
-
-
-def load_dir(path: Path) -> list[WorkflowSpec]:
-    """Every workflow file directly inside the directory ``path``, by file name."""
-    return [load(file) for file in definition_files(path)]
-
-
-# --- validation -----------------------------------------------------------------------------------------
 
 
 def validate(data: Mapping[str, Any] | WorkflowSpec, known_actions: Collection[str]) -> WorkflowSpec:
@@ -288,7 +50,7 @@ def validate(data: Mapping[str, Any] | WorkflowSpec, known_actions: Collection[s
         try:
             spec = WorkflowSpec.model_validate(data)
         except ValidationError as exc:
-            faults.extend(_pydantic_faults(exc))
+            faults.extend(pydantic_faults(exc))
     if spec is not None:
         steps = list(enumerate(spec.steps))
         declared = {step.id for step in spec.steps}
@@ -539,7 +301,7 @@ _FRIENDLY: Final[dict[str, str]] = {
 }
 
 
-def _pydantic_faults(error: ValidationError) -> list[tuple[str, str]]:
+def pydantic_faults(error: ValidationError) -> list[tuple[str, str]]:
     faults: list[tuple[str, str]] = []
     for item in error.errors(include_url=False, include_context=False, include_input=False):
         path = "$"
@@ -568,46 +330,3 @@ def _path_key(path: str) -> list[tuple[int, int | str]]:
         elif part:
             key.append((1, part))
     return key
-
-
-# --- the graph, for the engine ----------------------------------------------------------------------------
-
-
-def topological_layers(spec: WorkflowSpec) -> list[list[str]]:
-    """Step ids in layers: each layer needs only earlier layers; file order within a layer.
-
-    Raises:
-        WorkflowValidationError: The needs form a cycle or name an unknown step (unvalidated input).
-    """
-    remaining = {step.id: set(step.needs) for step in spec.steps}
-    unknown = sorted({need for needs in remaining.values() for need in needs} - remaining.keys())
-    if unknown:
-        raise WorkflowValidationError([("$.steps", f"unknown step(s) in needs: {', '.join(unknown)}")])
-    done: set[str] = set()
-    layers: list[list[str]] = []
-    while remaining:
-        layer = [step_id for step_id, needs in remaining.items() if needs <= done]
-        if not layer:
-            raise WorkflowValidationError([("$.steps", f"dependency cycle among {', '.join(remaining)}")])
-        layers.append(layer)
-        done.update(layer)
-        for step_id in layer:
-            del remaining[step_id]
-    return layers
-
-
-def dependents(spec: WorkflowSpec) -> dict[str, list[str]]:
-    """For every step id, the steps that need it directly (file order); [] for the last steps."""
-    result: dict[str, list[str]] = {step.id: [] for step in spec.steps}
-    for step in spec.steps:
-        for need in step.needs:
-            if need in result:
-                result[need].append(step.id)
-    return result
-
-
-def digest(spec: WorkflowSpec) -> str:
-    """sha256 (hex) of the canonical JSON of ``spec``: equal definitions, equal digests."""
-    canonical = json.dumps(spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"),
-                           ensure_ascii=False, allow_nan=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

@@ -14,15 +14,15 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 from automate.config import Settings
-from automate.db.queries import query
-from automate.errors import AutomateError
-from automate.runtime.workflows import WorkflowSpec, digest
+from automate.db.workflows import WorkflowStore
+from automate.errors import ErrorCodes, TransportError
+from automate.runtime.workflows.spec import WorkflowSpec, digest
+from automate.topics import ensure_topics, workflow_topic
 
 __all__ = ["AppliedWorkflow", "LiveWorkflow", "WorkflowSummary", "apply", "get_workflow", "list_workflows",
-           "set_enabled", "workflow_topic"]
+           "set_enabled"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,11 +60,6 @@ class LiveWorkflow(NamedTuple):
     version: int
 
 
-def workflow_topic(settings: Settings, slug: str) -> str:
-    """The topic the step tasks of workflow ``slug`` travel on."""
-    return settings.topic(f"workflow.{slug}")
-
-
 def apply(conn: psycopg.Connection[Any], spec: WorkflowSpec, settings: Settings, *,
           topic_timeout: float = 30.0) -> AppliedWorkflow:
     """Store ``spec`` (already validated) as the live version of its automation, then ensure its topic.
@@ -75,47 +70,32 @@ def apply(conn: psycopg.Connection[Any], spec: WorkflowSpec, settings: Settings,
     Kafka, in seconds.
 
     Raises:
-        AutomateError: The topic could not be created (``code`` ``workflow.topic``). The version is stored
+        TransportError: The topic could not be created (``code`` ``workflow.topic``). The version is stored
             and live by then; applying again once Kafka is reachable creates the topic.
         psycopg.Error: The database refused.
     """
     tenant = spec.tenant or settings.tenant
     resolved = spec if spec.tenant == tenant else spec.model_copy(update={"tenant": tenant})
-    definition = resolved.model_dump(mode="json")
     fingerprint = digest(resolved)
-    key = {"tenant": tenant, "slug": spec.slug}
+    store = WorkflowStore(conn)
     with conn.transaction():
-        row = conn.execute(query("workflows", "lock_automation"), key).fetchone()
-        if row is None:
-            conn.execute(query("workflows", "insert_automation"),
-                         {**key, "id": str(uuid.uuid4()), "name": spec.name})
-            row = conn.execute(query("workflows", "lock_automation"), key).fetchone()
-            assert row is not None
-        automation_id, live_version = row
-        current = None
-        if live_version is not None:
-            current = conn.execute(query("workflows", "workflow_digest"),
-                                   {"automation_id": automation_id, "version": live_version}).fetchone()
+        found = store.lock_automation(tenant, spec.slug)
+        if found is None:
+            store.insert_automation(id=str(uuid.uuid4()), tenant=tenant, slug=spec.slug, name=spec.name)
+            found = store.lock_automation(tenant, spec.slug)
+            assert found is not None
+        automation_id, live_version = found
+        current = store.workflow_digest(automation_id, live_version) if live_version is not None else None
         if current is not None and current[1] == fingerprint:
-            workflow_id, version, created = str(current[0]), int(live_version), False
+            workflow_id, version, created = current[0], int(live_version or 0), False
         else:
-            next_row = conn.execute(query("workflows", "next_workflow_version"),
-                                    {"automation_id": automation_id}).fetchone()
-            assert next_row is not None
-            version, created, workflow_id = int(next_row[0]), True, str(uuid.uuid4())
-            conn.execute(query("workflows", "insert_workflow"), {
-                "id": workflow_id, "automation_id": automation_id, "version": version,
-                "definition": Jsonb(definition), "digest": fingerprint,
-            })
-            conn.execute(query("workflows", "set_live_version"),
-                         {"automation_id": automation_id, "version": version, "name": spec.name})
-            conn.execute(query("workflows", "delete_triggers"), {"automation_id": automation_id})
-            for trigger in resolved.all_triggers:
-                conn.execute(query("workflows", "insert_trigger"), {
-                    "id": str(uuid.uuid4()), "automation_id": automation_id, "event_pattern": trigger.event,
-                    "rule": Jsonb(trigger.rule) if trigger.rule is not None else None,
-                })
-            conn.execute(query("workflows", "notify_config"), {"slug": spec.slug})
+            version, created, workflow_id = store.next_version(automation_id), True, str(uuid.uuid4())
+            store.insert_workflow(id=workflow_id, automation_id=automation_id, version=version,
+                                  definition=resolved.model_dump(mode="json"), digest=fingerprint)
+            store.set_live_version(automation_id, version, spec.name)
+            store.replace_triggers(automation_id, [(str(uuid.uuid4()), trigger.event, trigger.rule)
+                                                   for trigger in resolved.all_triggers])
+            store.notify_config(spec.slug)
     topic = workflow_topic(settings, spec.slug)
     _ensure_topic(settings, topic, f"workflow {tenant}/{spec.slug} version {version}", topic_timeout)
     return AppliedWorkflow(automation_id=str(automation_id), workflow_id=workflow_id, slug=spec.slug,
@@ -123,15 +103,13 @@ def apply(conn: psycopg.Connection[Any], spec: WorkflowSpec, settings: Settings,
 
 
 def _ensure_topic(settings: Settings, topic: str, what: str, timeout: float) -> None:
-    from automate.topics import ensure_topics
-
     try:
         ensure_topics(settings, [topic], timeout=timeout)
-    except AutomateError as exc:
-        raise AutomateError(
+    except TransportError as exc:
+        raise TransportError(
             f"{what} is stored and live, but its topic {topic} could not be created ({exc}); apply it "
             "again once Kafka is reachable",
-            code="workflow.topic", retryable=True,
+            code=ErrorCodes.WORKFLOW_TOPIC, retryable=True,
         ) from exc
 
 
@@ -139,23 +117,22 @@ def set_enabled(conn: psycopg.Connection[Any], slug: str, tenant: str, enabled: 
     """Enable or disable the automation ``slug`` of ``tenant`` (the processors stop or start requesting its
     executions within a second or two; executions already requested still run). False when there is no such
     automation."""
+    store = WorkflowStore(conn)
     with conn.transaction():
-        row = conn.execute(query("workflows", "set_enabled"),
-                           {"tenant": tenant, "slug": slug, "enabled": enabled}).fetchone()
-        if row is not None:
-            conn.execute(query("workflows", "notify_config"), {"slug": slug})
-    return row is not None
+        found = store.set_enabled(tenant, slug, enabled)
+        if found:
+            store.notify_config(slug)
+    return found
 
 
 def list_workflows(conn: psycopg.Connection[Any], tenant: str | None = None) -> list[WorkflowSummary]:
     """Every automation (of ``tenant``, or of all tenants), by tenant and slug."""
-    rows = conn.execute(query("workflows", "list_workflows"), {"tenant": tenant}).fetchall()
-    return [_summary(row) for row in rows]
+    return [_summary(row) for row in WorkflowStore(conn).automations(tenant)]
 
 
 def get_workflow(conn: psycopg.Connection[Any], slug: str, tenant: str) -> LiveWorkflow | None:
     """The automation ``slug`` of ``tenant`` with its live definition, or None when there is none."""
-    row = conn.execute(query("workflows", "get_workflow"), {"tenant": tenant, "slug": slug}).fetchone()
+    row = WorkflowStore(conn).get(tenant, slug)
     if row is None:
         return None
     summary = _summary(row)

@@ -16,20 +16,15 @@ import signal
 import time
 from typing import Any
 
+from automate import transport
 from automate.config import Settings
-from automate.runtime.kafka_io import RETRY_TIERS, AsyncProducer, retry_topic, take
-from automate.topics import FAILOVER
+from automate.step_tasks import DUE_AT_HEADER, TARGET_HEADER, header
+from automate.topics import RETRY_TIERS, retry_topic
+from automate.transport import FAILOVER, AsyncProducer, TopicPartition, take
 
 __all__ = ["RetryWorker", "run_retry_worker"]
 
 log = logging.getLogger("automate.runtime.retry")
-
-
-def _header(msg: Any, name: str) -> str | None:
-    for key, value in msg.headers() or []:
-        if key == name and value is not None:
-            return bytes(value).decode()
-    return None
 
 
 class RetryWorker:
@@ -44,14 +39,7 @@ class RetryWorker:
         self._stop.set()
 
     async def run(self) -> None:
-        from confluent_kafka import Consumer, TopicPartition
-
-        consumer = Consumer({
-            "bootstrap.servers": self.settings.bootstrap_servers, "group.id": self.group,
-            "enable.auto.commit": False, "auto.offset.reset": "earliest", "log_level": 3,
-            "fetch.wait.max.ms": 100,
-            **FAILOVER,
-        })
+        consumer = transport.consumer(self.settings, self.group, **{"fetch.wait.max.ms": 100}, **FAILOVER)
         io = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="automate-retry-consumer")
         loop = asyncio.get_running_loop()
         producer = AsyncProducer(self.settings)
@@ -64,12 +52,12 @@ class RetryWorker:
             for part in parts:  # another worker reads them again from the committed offset
                 held.pop((part.topic, part.partition), None)
 
-        topics = [retry_topic(self.settings, name) for name, _ in RETRY_TIERS]
+        topics = [retry_topic(self.settings, tier) for tier in RETRY_TIERS]
         await loop.run_in_executor(io, lambda: consumer.subscribe(topics, on_revoke=revoked,
                                                                   on_lost=revoked))
 
         async def send(msg: Any, due: float) -> None:
-            target = _header(msg, "automate_target")
+            target = header(msg, TARGET_HEADER)
             if target is None:
                 log.warning("retry record without a target dropped",
                             extra={"action": "retry.no_target", "topic": msg.topic()})
@@ -112,7 +100,7 @@ class RetryWorker:
                     if msg.error():
                         continue
                     tp = (msg.topic(), msg.partition())
-                    due = int(_header(msg, "automate_due_at") or 0) / 1000
+                    due = int(header(msg, DUE_AT_HEADER) or 0) / 1000
                     if tp in held:
                         held[tp].append((due, msg))
                     elif due > time.time():

@@ -1,0 +1,173 @@
+"""Every error Automate raises, in one tree under :class:`AutomateError`.
+
+Retry meaning lives on the error, as in Temporal's ApplicationError: a stable ``code`` (one of
+:class:`ErrorCodes`, or a code of a family named there), ``retryable`` (may the same thing succeed if
+tried again) and, where the other side said so, ``retry_after`` (seconds). The classes live in this
+package's modules by what they are about (``data``: what comes in; ``rules``; ``workflows``: definitions,
+executions, steps; ``services``: settings, services, the local stack); import them from here. The
+packages re-export the errors their callers catch (``automate.events.EventError``,
+``automate.rules.RuleError``...).
+
+Tree (a test holds it equal to the classes)::
+
+    AutomateError                     the root: code, message, retryable, retry_after
+    ├── UsageError                    an API called in a way it does not allow (TypeError, ValueError)
+    ├── ConfigurationError            settings that cannot work (a bad URL, a missing file)
+    ├── MigrationError                a migration failed, or the database is newer than this code
+    ├── ServiceError                  a service refused or is out of reach (retryable if it may return)
+    │   ├── DatabaseError             PostgreSQL
+    │   ├── TransportError            Kafka: unreachable, a topic not created, a record not delivered
+    │   ├── RegistryError             the schema registry
+    │   └── ConnectError              Kafka Connect
+    ├── EventError                    an event or workflow request was refused; nothing was written
+    │   ├── InvalidEventType          empty type, or characters outside [A-Za-z0-9._-]
+    │   ├── UnknownEventType          no contract for the type while strict_event_types is on
+    │   ├── PayloadNotSerializable    the payload is not a JSON document (.path)
+    │   ├── PayloadTooLarge           the encoded record is above max_payload_bytes (.size, .limit)
+    │   ├── SchemaViolation           the payload does not match its contract (.field)
+    │   ├── SchemaNotRegistered       the contract's schema id is not cached: run `automate migrate`
+    │   └── UnknownWorkflow           run_workflow named no live workflow of the tenant
+    ├── ModelError                    a model lookup or write was refused
+    │   ├── DoesNotExist              get() matched no row (each model has its own subclass)
+    │   ├── MultipleObjectsReturned   get() matched more than one row (per model too)
+    │   └── NoLiveVersion             an execution of an automation without a live workflow
+    ├── RecordError                   a Kafka record that cannot be read (poison: dead-lettered)
+    ├── RuleError                     the rules engine (.path, .type); never retryable
+    │   ├── RuleValidationError       the rule is malformed; raised by compile_rule
+    │   │   ├── UnknownOperatorError  "Unknown Operator"
+    │   │   ├── InvalidArgumentsError "Invalid Arguments"
+    │   │   ├── NonJsonRuleError      "Invalid Rule": a value JSON cannot represent
+    │   │   └── RuleTooComplexError   "Exceeded Allowed Depth": too deep or too many nodes
+    │   └── RuleEvaluationError       evaluating a valid rule against a context failed
+    │       ├── NaNError              "NaN"
+    │       ├── InvalidOperandError   "Invalid Arguments": an operand of the wrong type
+    │       ├── ThrownError           the rule's own {"throw": ...}
+    │       ├── InvalidDataError      "Invalid Data": the context holds a non-JSON value
+    │       ├── OperatorError         "Operator Error": a custom operator raised
+    │       └── EvaluationDepthError  "Exceeded Allowed Depth": data or nesting too deep
+    ├── WorkflowValidationError       a workflow definition was refused (.faults: every (path, message))
+    ├── ExecutionError                an execution cannot do what was asked of it (e.g. a replay)
+    ├── StepFailure                   running one step failed; recorded on the step
+    │   ├── StepError                 an action failed (retryable or not)
+    │   │   ├── StepTimeout           the step ran past its timeout (retryable)
+    │   │   └── UnknownAction         the step names an action no one registered
+    │   ├── TemplateError             a step's input template failed to render
+    │   └── OutputError               a step's output is not a JSON object, or too large
+    ├── StackError                    the local stack: a service cannot be prepared, started or stopped
+    │   ├── MissingDependencyError    a program the stack needs is absent
+    │   ├── PortInUseError            a configured port is taken by another process
+    │   └── ServiceStartError         a service exited or never became ready
+    └── CheckFailed                   an end-to-end check (smoke, demo, bench) did not get its result
+"""
+
+from __future__ import annotations
+
+from automate.errors.base import AutomateError, UsageError
+from automate.errors.codes import ErrorCodes, http_status_code
+from automate.errors.data import (
+    DoesNotExist,
+    EventError,
+    InvalidEventType,
+    ModelError,
+    MultipleObjectsReturned,
+    NoLiveVersion,
+    PayloadNotSerializable,
+    PayloadTooLarge,
+    RecordError,
+    SchemaNotRegistered,
+    SchemaViolation,
+    UnknownEventType,
+    UnknownWorkflow,
+)
+from automate.errors.rules import (
+    EvaluationDepthError,
+    InvalidArgumentsError,
+    InvalidDataError,
+    InvalidOperandError,
+    NaNError,
+    NonJsonRuleError,
+    OperatorError,
+    RuleError,
+    RuleEvaluationError,
+    RuleTooComplexError,
+    RuleValidationError,
+    ThrownError,
+    UnknownOperatorError,
+)
+from automate.errors.services import (
+    CheckFailed,
+    ConfigurationError,
+    ConnectError,
+    DatabaseError,
+    MigrationError,
+    MissingDependencyError,
+    PortInUseError,
+    RegistryError,
+    ServiceError,
+    ServiceStartError,
+    StackError,
+    TransportError,
+)
+from automate.errors.workflows import (
+    ExecutionError,
+    OutputError,
+    StepError,
+    StepFailure,
+    StepTimeout,
+    TemplateError,
+    UnknownAction,
+    WorkflowValidationError,
+)
+
+__all__ = [
+    "AutomateError",
+    "CheckFailed",
+    "ConfigurationError",
+    "ConnectError",
+    "DatabaseError",
+    "DoesNotExist",
+    "ErrorCodes",
+    "EvaluationDepthError",
+    "EventError",
+    "ExecutionError",
+    "InvalidArgumentsError",
+    "InvalidDataError",
+    "InvalidEventType",
+    "InvalidOperandError",
+    "MigrationError",
+    "MissingDependencyError",
+    "ModelError",
+    "MultipleObjectsReturned",
+    "NaNError",
+    "NoLiveVersion",
+    "NonJsonRuleError",
+    "OperatorError",
+    "OutputError",
+    "PayloadNotSerializable",
+    "PayloadTooLarge",
+    "PortInUseError",
+    "RecordError",
+    "RegistryError",
+    "RuleError",
+    "RuleEvaluationError",
+    "RuleTooComplexError",
+    "RuleValidationError",
+    "SchemaNotRegistered",
+    "SchemaViolation",
+    "ServiceError",
+    "ServiceStartError",
+    "StackError",
+    "StepError",
+    "StepFailure",
+    "StepTimeout",
+    "TemplateError",
+    "ThrownError",
+    "TransportError",
+    "UnknownAction",
+    "UnknownEventType",
+    "UnknownOperatorError",
+    "UnknownWorkflow",
+    "UsageError",
+    "WorkflowValidationError",
+    "http_status_code",
+]

@@ -1,0 +1,100 @@
+"""The stable error codes: every error's ``code`` is one of them, or of a family named here."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = ["ErrorCodes", "http_status_code"]
+
+
+class ErrorCodes(StrEnum):
+    """Every stable error code. Two families add codes of their own: ``http.<status>`` (an HTTP step got
+    that status, see :func:`http_status_code`) and the codes a workflow's ``core.fail`` step chooses."""
+
+    INTERNAL = "internal"
+    USAGE = "usage"
+    CONFIGURATION = "configuration"
+    MIGRATION = "migration"
+    # services
+    SERVICE = "service"
+    DATABASE = "database"
+    KAFKA = "kafka"
+    KAFKA_TOPIC = "kafka.topic"
+    KAFKA_DELIVERY = "kafka.delivery"
+    REGISTRY = "registry"
+    CONNECT = "connect"
+    # emit_event and run_workflow
+    EVENT = "event"
+    EVENT_INVALID_TYPE = "event.invalid_type"
+    EVENT_UNKNOWN_TYPE = "event.unknown_type"
+    EVENT_PAYLOAD_NOT_SERIALIZABLE = "event.payload_not_serializable"
+    EVENT_PAYLOAD_TOO_LARGE = "event.payload_too_large"
+    EVENT_SCHEMA_VIOLATION = "event.schema_violation"
+    EVENT_SCHEMA_NOT_REGISTERED = "event.schema_not_registered"
+    EVENT_UNKNOWN_WORKFLOW = "event.unknown_workflow"
+    # models
+    MODEL = "model"
+    MODEL_DOES_NOT_EXIST = "model.does_not_exist"
+    MODEL_MULTIPLE_OBJECTS_RETURNED = "model.multiple_objects_returned"
+    MODEL_NO_LIVE_VERSION = "model.no_live_version"
+    # records that cannot be read (dead-letter codes)
+    RECORD_UNREADABLE = "record.unreadable"
+    EVENT_HEADERS = "event.headers"
+    EVENT_UNDECODABLE = "event.undecodable"
+    EVENT_SCHEMA_UNKNOWN = "event.schema_unknown"
+    REQUEST_UNDELIVERABLE = "request.undeliverable"
+    AUTOMATION_UNKNOWN = "automation.unknown"
+    EXECUTION_UNKNOWN = "execution.unknown"
+    # rules
+    RULES_ERROR = "rules.error"
+    RULES_INVALID_RULE = "rules.invalid_rule"
+    RULES_UNKNOWN_OPERATOR = "rules.unknown_operator"
+    RULES_INVALID_ARGUMENTS = "rules.invalid_arguments"
+    RULES_NON_JSON_RULE = "rules.non_json_rule"
+    RULES_TOO_COMPLEX = "rules.too_complex"
+    RULES_EVALUATION_ERROR = "rules.evaluation_error"
+    RULES_NAN = "rules.nan"
+    RULES_INVALID_OPERAND = "rules.invalid_operand"
+    RULES_THROWN = "rules.thrown"
+    RULES_INVALID_DATA = "rules.invalid_data"
+    RULES_OPERATOR_ERROR = "rules.operator_error"
+    RULES_EVALUATION_DEPTH = "rules.evaluation_depth"
+    # workflows and executions
+    WORKFLOW_INVALID = "workflow.invalid"
+    WORKFLOW_MISSING = "workflow.missing"
+    WORKFLOW_TOPIC = "workflow.topic"
+    EXECUTION = "execution"
+    EXECUTION_NOT_REPLAYABLE = "execution.not_replayable"
+    EXECUTION_TIMEOUT = "execution.timeout"
+    EXECUTION_CANCELED = "canceled"
+    # steps
+    STEP = "step"
+    STEP_FAILED = "step.failed"
+    STEP_WAIT = "wait"  # not a failure: the attempt record of a step parked by core.wait
+    TIMEOUT = "timeout"
+    TEMPLATE = "template"
+    OUTPUT = "output"
+    OUTPUT_NOT_JSON = "output.not_json"
+    OUTPUT_TOO_LARGE = "output.too_large"
+    INPUT_INVALID = "input.invalid"
+    ACTION_UNKNOWN = "action.unknown"
+    ACTION_INTERNAL = "action.internal"
+    HTTP_TIMEOUT = "http.timeout"
+    HTTP_INVALID_URL = "http.invalid_url"
+    HTTP_INVALID_INPUT = "http.invalid_input"
+    HTTP_CONNECT = "http.connect"
+    HTTP_FORBIDDEN_TARGET = "http.forbidden_target"
+    HTTP_BAD_RESPONSE = "http.bad_response"
+    HTTP_TOO_MANY_REDIRECTS = "http.too_many_redirects"
+    HTTP_RESPONSE_TOO_LARGE = "http.response_too_large"
+    # the local stack and the operator's checks
+    STACK = "stack"
+    STACK_MISSING_DEPENDENCY = "stack.missing_dependency"
+    STACK_PORT_IN_USE = "stack.port_in_use"
+    STACK_START_FAILED = "stack.start_failed"
+    CHECK_FAILED = "check.failed"
+
+
+def http_status_code(status: int) -> str:
+    """The code of an HTTP step that got ``status`` (``http.503``); ``retry_on: [http.5*]`` matches it."""
+    return f"http.{status}"

@@ -1,0 +1,71 @@
+"""Errors of workflow definitions, executions and their steps."""
+
+from __future__ import annotations
+
+from automate.errors.base import AutomateError
+from automate.errors.codes import ErrorCodes
+
+__all__ = ["ExecutionError", "OutputError", "StepError", "StepFailure", "StepTimeout", "TemplateError",
+           "UnknownAction", "WorkflowValidationError"]
+
+
+# --- workflows, executions, steps ------------------------------------------------------------------------
+
+
+class WorkflowValidationError(AutomateError):
+    """A workflow definition was refused. ``faults`` holds every (JSON path, message) found."""
+
+    code = ErrorCodes.WORKFLOW_INVALID
+
+    def __init__(self, faults: list[tuple[str, str]]) -> None:
+        self.faults = faults
+        listed = "; ".join(f"{path}: {message}" for path, message in faults)
+        super().__init__(f"invalid workflow ({len(faults)} fault(s)): {listed}")
+
+
+class ExecutionError(AutomateError):
+    """An execution cannot do what was asked of it (e.g. a replay of one that did not fail)."""
+
+    code = ErrorCodes.EXECUTION
+
+
+class StepFailure(AutomateError):
+    """Running one step failed; the engine records it on the step and its retry policy decides."""
+
+    code = ErrorCodes.STEP
+
+
+class StepError(StepFailure):
+    """An action failed: ``StepError(message, code=..., retryable=..., retry_after=...)``; ``code`` is
+    what a step's ``retry_on`` can name (``http.503``, ``timeout``)."""
+
+    code = ErrorCodes.STEP_FAILED
+
+
+class StepTimeout(StepError):
+    """The step ran past its timeout."""
+
+    code = ErrorCodes.TIMEOUT
+    retryable = True
+
+
+class UnknownAction(StepError):
+    """A step names an action no one registered (permanent: retrying cannot make it appear)."""
+
+    code = ErrorCodes.ACTION_UNKNOWN
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"unknown action {name!r}")
+        self.name = name
+
+
+class TemplateError(StepFailure):
+    """A step's input template failed to render (permanent)."""
+
+    code = ErrorCodes.TEMPLATE
+
+
+class OutputError(StepFailure):
+    """A step's output is not a JSON object, or too large (permanent)."""
+
+    code = ErrorCodes.OUTPUT

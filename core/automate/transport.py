@@ -1,0 +1,245 @@
+"""Kafka, as every part of the pipeline uses it: the clients and their configuration in one place.
+
+The relay, the processors, the runtime and the retry worker (and the operator's tools) make their
+producers, consumers and admin clients here, from one base configuration each plus the few settings a
+role changes, named where it changes them. Nothing else imports confluent-kafka (a test holds to that,
+save ``automate smoke``, which exercises the official registry serializer on purpose). Needs the
+``kafka`` extra.
+
+Why these settings (measured on the local stack, see docs/pipeline.md): the broker spends about 0.3 ms of
+CPU per request whatever its size, so producers wait up to 10 ms for records to share one and consumers
+ask for 64 KB or 20 ms; a killed worker's partitions move after 10 s, not the default 45 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+from automate.config import Settings
+from automate.errors import ErrorCodes, TransportError
+
+__all__ = [
+    "BATCHED_FETCH",
+    "FAILOVER",
+    "AsyncProducer",
+    "Consumer",
+    "KafkaError",
+    "KafkaException",
+    "Message",
+    "Producer",
+    "TopicPartition",
+    "admin",
+    "broker_ready",
+    "consumer",
+    "create_topics",
+    "delete_topics",
+    "high_watermarks",
+    "producer",
+    "read_between",
+    "take",
+]
+
+# Every producer: idempotent (no duplicate from a retried request), keys placed where Java clients, and so
+# Debezium, place them (murmur2), records sharing a request for up to 10 ms.
+_PRODUCER: dict[str, Any] = {
+    "enable.idempotence": True,
+    "partitioner": "murmur2_random",
+    "linger.ms": 10,
+    "batch.num.messages": 10000,
+    "log_level": 3,
+}
+# Every consumer: offsets committed by the worker, when its work is done; a new group starts at the start.
+_CONSUMER: dict[str, Any] = {"enable.auto.commit": False, "auto.offset.reset": "earliest", "log_level": 3}
+# For a group whose members share partitions: a killed member's partitions move after 10 s.
+FAILOVER: dict[str, Any] = {"session.timeout.ms": 10_000, "heartbeat.interval.ms": 2_000}
+# For a high-volume consumer: a fetch is answered with 64 KB or after 20 ms, not with each record as it
+# arrives (under load, 50 fetches a second instead of hundreds).
+BATCHED_FETCH: dict[str, Any] = {"fetch.min.bytes": 65536, "fetch.wait.max.ms": 20}
+
+
+def producer(settings: Settings, **overrides: Any) -> Producer:
+    """A producer for the deployment's brokers; ``overrides`` are librdkafka settings (dotted names
+    spelled with underscores are not translated: pass ``**{"linger.ms": 2}``)."""
+    return Producer({"bootstrap.servers": settings.bootstrap_servers, **_PRODUCER, **overrides})
+
+
+def consumer(settings: Settings, group: str, **overrides: Any) -> Consumer:
+    """A consumer in ``group`` that commits nothing on its own."""
+    return Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": group, **_CONSUMER,
+                     **overrides})
+
+
+def admin(settings: Settings) -> AdminClient:
+    return AdminClient({"bootstrap.servers": settings.bootstrap_servers, "log_level": 3})
+
+
+def broker_ready(bootstrap: str, timeout: float = 2.0) -> bool:
+    """Whether a broker answers at ``bootstrap`` (quietly: refused connections while it starts are
+    expected)."""
+    probe = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": int(timeout * 1000),
+                         "log_level": 0})
+    try:
+        return bool(probe.list_topics(timeout=timeout).brokers)
+    except KafkaException:
+        return False
+
+
+def take(source: Consumer, max_messages: int, timeout: float) -> list[Message]:
+    """Up to ``max_messages`` buffered messages, waiting up to ``timeout`` only while there are none.
+
+    (``consume(n, timeout)`` waits for ``n`` messages or the full timeout: at a low rate, every message
+    would wait the timeout out.)"""
+    first = source.poll(timeout)
+    if first is None:
+        return []
+    return [first, *source.consume(max_messages - 1, 0)]
+
+
+def create_topics(settings: Settings, names: Iterable[str], *, partitions: int,
+                  timeout: float = 30.0) -> list[str]:
+    """Create the topics of ``names`` that do not exist yet; returns those created.
+
+    Raises:
+        TransportError: Kafka could not be reached (retryable) or refused a topic.
+    """
+    client = admin(settings)
+    try:
+        existing = set(client.list_topics(timeout=timeout).topics)
+    except KafkaException as exc:
+        raise TransportError(f"Kafka at {settings.bootstrap_servers} unreachable: {exc}",
+                             retryable=True) from exc
+    wanted = [n for n in dict.fromkeys(names) if n not in existing]
+    if not wanted:
+        return []
+    futures = client.create_topics([NewTopic(n, num_partitions=partitions, replication_factor=1)
+                                    for n in wanted])
+    created: list[str] = []
+    for name, future in futures.items():
+        try:
+            future.result(timeout=timeout)
+            created.append(name)
+        except KafkaException as exc:
+            if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
+                raise TransportError(f"could not create topic {name}: {exc}",
+                                     code=ErrorCodes.KAFKA_TOPIC) from exc
+    return created
+
+
+def delete_topics(settings: Settings, prefix: str, *, timeout: float = 60.0) -> list[str]:
+    """Delete every topic whose name starts with ``prefix`` (a benchmark's or a test's own)."""
+    client = admin(settings)
+    mine = [t for t in client.list_topics(timeout=timeout).topics if t.startswith(prefix)]
+    if mine:
+        for future in client.delete_topics(mine, operation_timeout=timeout).values():
+            future.result(timeout * 2)
+    return mine
+
+
+def high_watermarks(settings: Settings, topics: Iterable[str]) -> dict[tuple[str, int], int]:
+    """The next offset of every partition of ``topics`` (those that exist)."""
+    import uuid
+
+    reader = consumer(settings, f"automate-watermarks-{uuid.uuid4().hex}")
+    try:
+        metadata = reader.list_topics(timeout=10)
+        marks: dict[tuple[str, int], int] = {}
+        for topic in topics:
+            found = metadata.topics.get(topic)
+            if found is None or found.error is not None:
+                continue
+            for partition in found.partitions:
+                _low, high = reader.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+                marks[(topic, partition)] = int(high)
+        return marks
+    finally:
+        reader.close()
+
+
+def read_between(settings: Settings, before: dict[tuple[str, int], int], after: dict[tuple[str, int], int],
+                 timeout: float = 30.0) -> list[Message]:
+    """The records added to each partition between two :func:`high_watermarks` readings."""
+    import time
+    import uuid
+
+    ranges = {tp: (before.get(tp, 0), end) for tp, end in after.items() if end > before.get(tp, 0)}
+    if not ranges:
+        return []
+    reader = consumer(settings, f"automate-reader-{uuid.uuid4().hex}")
+    found: list[Message] = []
+    try:
+        reader.assign([TopicPartition(t, p, start) for (t, p), (start, _end) in ranges.items()])
+        remaining = {tp: end for tp, (_start, end) in ranges.items()}
+        deadline = time.monotonic() + timeout
+        while remaining and time.monotonic() < deadline:
+            for msg in reader.consume(1000, 0.5):
+                if msg.error():
+                    continue
+                tp = (str(msg.topic()), int(msg.partition() or 0))
+                offset = int(msg.offset() or 0)
+                end = remaining.get(tp)
+                if end is None or offset >= end:
+                    continue
+                if offset == end - 1:
+                    del remaining[tp]
+                found.append(msg)
+    finally:
+        reader.close()
+    return found
+
+
+class AsyncProducer:
+    """A producer with awaitable deliveries, for asyncio workers (a background thread serves its
+    callbacks). Made for few records, each one waited for (step tasks, forwarded retries, dead letters),
+    so it lingers 2 ms, not 10."""
+
+    def __init__(self, settings: Settings, **overrides: Any) -> None:
+        self._producer = producer(settings, **{"linger.ms": 2, **overrides})
+        self._closed = False
+        self._thread = threading.Thread(target=self._poll, name="automate-producer-poll", daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        while not self._closed:
+            self._producer.poll(0.05)
+
+    async def send(self, topic: str, value: bytes, key: str | None = None,
+                   headers: list[tuple[str, str | bytes | None]] | None = None) -> None:
+        """Produce one record and wait for its acknowledgement.
+
+        Raises:
+            TransportError: The broker did not take the record (``kafka.delivery``, retryable).
+        """
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+
+        def settle(err: Any) -> None:
+            if done.done():
+                return
+            if err is None:
+                done.set_result(None)
+            else:
+                done.set_exception(TransportError(f"delivery to {topic} failed: {err}",
+                                                  code=ErrorCodes.KAFKA_DELIVERY, retryable=True))
+
+        def on_delivery(err: Any, _msg: Any) -> None:
+            loop.call_soon_threadsafe(settle, err)
+
+        while True:
+            try:
+                self._producer.produce(topic, value=value, key=key.encode() if key else None,
+                                       headers=headers, on_delivery=on_delivery)
+                break
+            except BufferError:
+                await asyncio.sleep(0.01)
+        await done
+
+    def close(self) -> None:
+        self._producer.flush(10)
+        self._closed = True
+        self._thread.join(2)
