@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from automate.cli.common import console, fail, settings_of
+from automate.errors import CheckFailed
 
 __all__ = ["SMOKE_SCHEMA", "run_smoke", "smoke"]
 
@@ -57,7 +58,7 @@ def run_smoke(bootstrap: str, registry_url: str, topic: str, timeout_s: float = 
     began = time.monotonic()
     producer.produce(topic, key=record_id.encode(), value=payload)
     if producer.flush(timeout_s) != 0:
-        raise TimeoutError(f"the record was not acknowledged by {bootstrap} within {timeout_s}s")
+        raise CheckFailed(f"the record was not acknowledged by {bootstrap} within {timeout_s}s")
     produced_ms = (time.monotonic() - began) * 1000
 
     consumer = Consumer({
@@ -88,7 +89,7 @@ def run_smoke(bootstrap: str, registry_url: str, topic: str, timeout_s: float = 
             }
     finally:
         consumer.close()
-    raise TimeoutError(f"the record did not come back from {topic} within {timeout_s}s")
+    raise CheckFailed(f"the record did not come back from {topic} within {timeout_s}s")
 
 
 @click.command()

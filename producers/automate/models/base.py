@@ -25,6 +25,7 @@ from psycopg.types.json import Jsonb
 from automate import errors
 from automate.config import Settings, get_settings
 from automate.db.context import current_connection, pool
+from automate.errors import UsageError
 
 __all__ = ["Manager", "Model", "Table", "atomic"]
 
@@ -151,7 +152,7 @@ class Manager(Generic[M]):
             query += sql.SQL(" ORDER BY ") + self._ordering(order_by)
         if limit is not None:
             if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-                raise TypeError(f"limit must be a non-negative int, not {limit!r}")
+                raise UsageError(f"limit must be a non-negative int, not {limit!r}")
             query += sql.SQL(" LIMIT ") + sql.Literal(limit)
         with self.connection(using, settings) as conn, conn.cursor(row_factory=dict_row) as cur:
             rows = cur.execute(query, params).fetchall()
@@ -181,7 +182,7 @@ class Manager(Generic[M]):
         """INSERT ``values`` (column names already checked) on ``conn``; the row as stored."""
         missing = sorted(self.table.required - {k for k, v in values.items() if v is not None})
         if missing:
-            raise TypeError(f"{self.model.__name__}.objects.create() missing required field(s): "
+            raise UsageError(f"{self.model.__name__}.objects.create() missing required field(s): "
                             f"{', '.join(missing)}")
         names = list(values)
         query = sql.SQL("INSERT INTO {table} ({names}) VALUES ({values}) RETURNING {columns}").format(
@@ -216,7 +217,7 @@ class Manager(Generic[M]):
         column = self.table.aliases.get(name, name)
         if column not in self.table.columns:
             valid = ", ".join(sorted({*self.table.columns, *self.table.aliases}))
-            raise TypeError(f"{self.model.__name__}.objects.{operation}(): unknown field {name!r}; "
+            raise UsageError(f"{self.model.__name__}.objects.{operation}(): unknown field {name!r}; "
                             f"valid fields: {valid}")
         return column
 
@@ -225,7 +226,7 @@ class Manager(Generic[M]):
         for name, value in fields.items():
             column = self._column(name, operation)
             if column in values:
-                raise TypeError(f"{self.model.__name__}.objects.{operation}(): {column} given twice")
+                raise UsageError(f"{self.model.__name__}.objects.{operation}(): {column} given twice")
             values[column] = value
         return values
 
@@ -237,7 +238,7 @@ class Manager(Generic[M]):
         if self.table.is_uuid(column):
             parsed = _uuid(value)
             if parsed is None:
-                raise ValueError(f"{self.model.__name__}.{column} must be a UUID, not {value!r}")
+                raise UsageError(f"{self.model.__name__}.{column} must be a UUID, not {value!r}")
             return parsed
         return value
 
@@ -252,13 +253,13 @@ class Manager(Generic[M]):
         for key, value in conditions.items():
             name, _, lookup = key.partition("__")
             if lookup not in ("", "in"):
-                raise TypeError(f"{self.model.__name__}.objects: unsupported lookup {key!r} "
+                raise UsageError(f"{self.model.__name__}.objects: unsupported lookup {key!r} "
                                 "(only equality and __in)")
             column = self._column(name, "filter")
             ident = sql.Identifier(column)
             if lookup == "in":
                 if isinstance(value, str | bytes) or not isinstance(value, Sequence | set | frozenset):
-                    raise TypeError(f"{key} takes a list of values, not {value!r}")
+                    raise UsageError(f"{key} takes a list of values, not {value!r}")
                 matchable = [self._read_value(column, v) for v in value]
                 items = [v for v in matchable if v is not _NO_MATCH]
                 if not items:

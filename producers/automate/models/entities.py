@@ -15,6 +15,7 @@ import psycopg
 from automate import errors
 from automate.config import Settings, get_settings
 from automate.db.queries import query
+from automate.errors import UsageError
 from automate.models.base import Manager, Model, Table, atomic
 
 __all__ = ["Automation", "Execution", "StepRun", "Workflow"]
@@ -196,7 +197,7 @@ class ExecutionManager(Manager[Execution]):
         values = self.prepare(self._columns(fields, "create"), settings)
         automation_id = values.get("automation_id")
         if automation_id is None:
-            raise TypeError("Execution.objects.create() needs automation= (an Automation or its id)")
+            raise UsageError("Execution.objects.create() needs automation= (an Automation or its id)")
         key = automation_id.id if isinstance(automation_id, Model) else str(automation_id)
         values["automation_id"] = key
         with self.connection(using, settings) as conn, atomic(conn):

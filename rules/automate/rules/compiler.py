@@ -16,7 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from automate.errors import EvaluationDepthError, RuleError, RuleEvaluationError, RuleTooComplexError
+from automate.errors import (
+    EvaluationDepthError,
+    RuleError,
+    RuleEvaluationError,
+    RuleTooComplexError,
+    UsageError,
+)
 
 from .codegen import generate
 from .explain import Explanation, Recorder, build_explanation, try_recorded
@@ -176,7 +182,7 @@ class RuleEngine:
 
     def __init__(self, *, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
         if cache_size < 0:
-            raise ValueError("cache_size must not be negative")
+            raise UsageError("cache_size must not be negative")
         self._cache_size = cache_size
         self._specs: dict[str, OperatorSpec] = dict(BUILTIN_OPERATORS)
         self._custom: dict[str, Callable[..., Any]] = {}
@@ -197,11 +203,11 @@ class RuleEngine:
             TypeError: ``function`` is not callable.
         """
         if not isinstance(name, str) or not name:
-            raise ValueError("an operator name is a non-empty string")
+            raise UsageError("an operator name is a non-empty string")
         if name in BUILTIN_OPERATORS:
-            raise ValueError(f"{name!r} is a built-in operator and cannot be replaced")
+            raise UsageError(f"{name!r} is a built-in operator and cannot be replaced")
         if not callable(function):
-            raise TypeError("an operator must be callable")
+            raise UsageError("an operator must be callable")
         with self._lock:
             self._custom[name] = function
             self._specs[name] = custom_spec(name)

@@ -10,6 +10,8 @@ import math
 import re
 from typing import Final
 
+from automate.errors import UsageError
+
 __all__ = ["UNITS", "format_duration", "parse_duration"]
 
 UNITS: Final[dict[str, float]] = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -25,23 +27,23 @@ def parse_duration(value: str | int | float) -> float:
             message quotes it and lists the accepted units.
     """
     if isinstance(value, bool):  # bool is an int: "timeout: yes" must not mean one second
-        raise ValueError(f"{value!r} is not a duration; write e.g. 30s, 500ms, 10m, 1h or 1d")
+        raise UsageError(f"{value!r} is not a duration; write e.g. 30s, 500ms, 10m, 1h or 1d")
     if isinstance(value, int | float):
         seconds = float(value)
     elif isinstance(value, str):
         match = _DURATION.fullmatch(value)
         if match is None:
-            raise ValueError(
+            raise UsageError(
                 f"{value!r} is not a duration; write a number with a unit (ms, s, m, h, d), e.g. 30s or 500ms"
             )
         number, unit = match.groups()
         seconds = float(number) * UNITS[unit or "s"]
     else:
-        raise ValueError(f"a {type(value).__name__} is not a duration; write e.g. 30s, 500ms, 10m")
+        raise UsageError(f"a {type(value).__name__} is not a duration; write e.g. 30s, 500ms, 10m")
     if not math.isfinite(seconds):
-        raise ValueError(f"{value!r} is not a finite duration")
+        raise UsageError(f"{value!r} is not a finite duration")
     if seconds < 0:
-        raise ValueError(f"{value!r} is negative; a duration is at least 0 seconds")
+        raise UsageError(f"{value!r} is negative; a duration is at least 0 seconds")
     return seconds
 
 

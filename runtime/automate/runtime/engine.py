@@ -34,7 +34,15 @@ from psycopg_pool import AsyncConnectionPool
 from automate.config import Settings
 from automate.db.executions import FOREVER_S
 from automate.dead_letters import DeadLetter
-from automate.errors import ErrorCodes, OutputError, StepError, StepTimeout, TemplateError, UsageError
+from automate.errors import (
+    AutomateError,
+    ErrorCodes,
+    OutputError,
+    StepError,
+    StepTimeout,
+    TemplateError,
+    UsageError,
+)
 from automate.rules import compile_rule
 from automate.runtime import templating
 from automate.runtime.actions import ActionContext, is_pure, registry
@@ -471,7 +479,7 @@ def _loads(text: str) -> Any:
         return json.loads(text)
 
 
-class _Exists(Exception):
+class _Exists(AutomateError):
     """An execution run as unborn turned out to exist already (its request was delivered again)."""
 
 

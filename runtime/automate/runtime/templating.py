@@ -39,7 +39,7 @@ from jinja2.meta import find_undeclared_variables
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from automate.errors import TemplateError
+from automate.errors import AutomateError, TemplateError
 
 __all__ = ["ROOTS", "SECRET_REFERENCE", "TemplateEngine", "check", "is_template", "render", "step_references"]
 
@@ -128,8 +128,9 @@ class _Compiled:
     problems: tuple[str, ...]  # things check() refuses beyond unknown names
 
 
-class _Failure(Exception):
-    """A render failure on its way up; each container level adds its key to ``where``."""
+class _Failure(AutomateError):
+    """A render failure on its way up; each container level adds its key to ``where`` (raised as a
+    TemplateError once it has its whole path)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -137,8 +138,8 @@ class _Failure(Exception):
         self.where: list[str | int] = []
 
 
-class _NotJson(Exception):
-    pass
+class _NotJson(AutomateError):
+    """A template's value that JSON cannot hold (becomes a _Failure)."""
 
 
 def _child(path: str, key: str | int) -> str:

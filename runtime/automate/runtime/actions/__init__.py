@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from automate.errors import UnknownAction
+from automate.errors import UnknownAction, UsageError
 from automate.runtime.actions.base import Action, ActionContext, is_pure
 from automate.runtime.actions.core import Fail, Log, Noop, Sleep, Transform, Wait
 from automate.runtime.actions.http import HttpRequest
@@ -34,7 +34,7 @@ class ActionRegistry:
             ValueError: The name is taken and ``replace`` is false.
         """
         if not replace and action.name in self._actions:
-            raise ValueError(f"action {action.name!r} is already registered")
+            raise UsageError(f"action {action.name!r} is already registered")
         self._actions[action.name] = action
         return action
 

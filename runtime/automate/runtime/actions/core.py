@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from automate.errors import StepError
+from automate.errors import ErrorCodes, StepError
 from automate.runtime.actions.base import ActionContext
 
 __all__ = ["Fail", "Log", "Noop", "Sleep", "Transform", "step_log"]
@@ -39,7 +39,7 @@ def step_log(ctx: ActionContext, level: int, message: str, *, action: str, **fie
 
 
 def _invalid(action: str, message: str) -> StepError:
-    return StepError(f"{action}: {message}", code="input.invalid", retryable=False)
+    return StepError(f"{action}: {message}", code=ErrorCodes.INPUT_INVALID, retryable=False)
 
 
 class Log:
@@ -71,20 +71,20 @@ def _json_copy(value: Any, path: str) -> Any:
     if isinstance(value, float):
         if not math.isfinite(value):
             raise StepError(f"core.transform: {path} is {value}, which JSON cannot hold",
-                            code="output.not_json", retryable=False)
+                            code=ErrorCodes.OUTPUT_NOT_JSON, retryable=False)
         return value
     if isinstance(value, Mapping):
         copied: dict[str, Any] = {}
         for key, item in value.items():
             if not isinstance(key, str):
                 raise StepError(f"core.transform: {path} has a non-string key of type {type(key).__name__}",
-                                code="output.not_json", retryable=False)
+                                code=ErrorCodes.OUTPUT_NOT_JSON, retryable=False)
             copied[key] = _json_copy(item, f"{path}.{key}")
         return copied
     if isinstance(value, (list, tuple)):
         return [_json_copy(item, f"{path}[{index}]") for index, item in enumerate(value)]
     raise StepError(f"core.transform: {path} is a {type(value).__name__}, not a JSON value",
-                    code="output.not_json", retryable=False)
+                    code=ErrorCodes.OUTPUT_NOT_JSON, retryable=False)
 
 
 class Transform:

@@ -54,7 +54,7 @@ from typing import Any
 import httpx
 
 from automate.config import Settings
-from automate.errors import StepError
+from automate.errors import ErrorCodes, StepError, http_status_code
 from automate.runtime.actions.base import ActionContext
 from automate.runtime.actions.core import step_log
 
@@ -102,7 +102,8 @@ def _endpoint(url: httpx.URL) -> tuple[str, str, int]:
 
 
 def _timeout(method: str, url: httpx.URL, seconds: float) -> StepError:
-    return _fail("http.timeout", f"{method} {_origin(url)} timed out after {seconds:g}s", retryable=True)
+    return _fail(ErrorCodes.HTTP_TIMEOUT, f"{method} {_origin(url)} timed out after {seconds:g}s",
+                 retryable=True)
 
 
 def _keep(headers: httpx.Headers, keep: Callable[[str], bool]) -> httpx.Headers:
@@ -181,25 +182,25 @@ class _Call:
 
 def _parse_url(value: object, *, what: str = "'url'") -> httpx.URL:
     if not isinstance(value, str) or not value:
-        raise _fail("http.invalid_url", f"http.request: {what} must be a non-empty string")
+        raise _fail(ErrorCodes.HTTP_INVALID_URL, f"http.request: {what} must be a non-empty string")
     try:
         url = httpx.URL(value)
     except (httpx.InvalidURL, ValueError, TypeError):
-        raise _fail("http.invalid_url", f"http.request: {what} is not a valid URL") from None
+        raise _fail(ErrorCodes.HTTP_INVALID_URL, f"http.request: {what} is not a valid URL") from None
     return _check_url(url, what=what)
 
 
 def _check_url(url: httpx.URL, *, what: str) -> httpx.URL:
     if url.scheme not in ("http", "https"):
-        raise _fail("http.invalid_url",
+        raise _fail(ErrorCodes.HTTP_INVALID_URL,
                     f"http.request: {what} must use http or https, not {url.scheme[:20]!r}")
     if not url.host:
-        raise _fail("http.invalid_url", f"http.request: {what} has no host")
+        raise _fail(ErrorCodes.HTTP_INVALID_URL, f"http.request: {what} has no host")
     return url
 
 
 def _invalid(message: str) -> StepError:
-    return _fail("http.invalid_input", f"http.request: {message}")
+    return _fail(ErrorCodes.HTTP_INVALID_INPUT, f"http.request: {message}")
 
 
 def _parse_headers(value: object) -> httpx.Headers:
@@ -304,7 +305,7 @@ def _is_json(content_type: str) -> bool:
 
 
 def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
+    raise json.JSONDecodeError(f"{name} is not JSON", name, 0)
 
 
 async def _read(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
@@ -364,13 +365,13 @@ class HttpRequest:
             answers = await self._resolve(host, _default_port(url))
             addresses = [ipaddress.ip_address(answer.split("%", 1)[0]) for answer in answers]
         except (OSError, ValueError):
-            raise _fail("http.connect", f"could not resolve {host!r}", retryable=True) from None
+            raise _fail(ErrorCodes.HTTP_CONNECT, f"could not resolve {host!r}", retryable=True) from None
         if not addresses:
-            raise _fail("http.connect", f"{host!r} resolves to no address", retryable=True)
+            raise _fail(ErrorCodes.HTTP_CONNECT, f"{host!r} resolves to no address", retryable=True)
         allow = AllowList.parse(settings.http_allowlist)
         for address in addresses:
             if is_forbidden_address(address) and not allow.allows(host, address):
-                raise _fail("http.forbidden_target",
+                raise _fail(ErrorCodes.HTTP_FORBIDDEN_TARGET,
                             f"refused {_origin(url)}: it resolves to {address}, a private, loopback, "
                             "link-local or otherwise non-public address; add the host or a CIDR to "
                             "http_allowlist to allow it")
@@ -401,10 +402,10 @@ class HttpRequest:
                 except httpx.TimeoutException:
                     raise _timeout(method, url, call.timeout) from None
                 except httpx.TransportError as exc:
-                    raise _fail("http.connect", f"{method} {_origin(url)} failed: {type(exc).__name__}",
-                                retryable=True) from None
+                    raise _fail(ErrorCodes.HTTP_CONNECT, f"{method} {_origin(url)} failed: "
+                                f"{type(exc).__name__}", retryable=True) from None
                 except httpx.DecodingError:
-                    raise _fail("http.bad_response",
+                    raise _fail(ErrorCodes.HTTP_BAD_RESPONSE,
                                 f"{method} {_origin(url)} sent a body that cannot be decoded") from None
             if hop == MAX_REDIRECTS:
                 break
@@ -412,7 +413,8 @@ class HttpRequest:
             try:
                 target = _check_url(url.join(location), what="a redirect's Location")
             except (httpx.InvalidURL, ValueError, TypeError):
-                raise _fail("http.invalid_url", "http.request: a redirect's Location is not a URL") from None
+                raise _fail(ErrorCodes.HTTP_INVALID_URL,
+                            "http.request: a redirect's Location is not a URL") from None
             if status == 303 or (status in (301, 302) and method == "POST"):  # as browsers and httpx do
                 method = "GET" if method != "HEAD" else method
                 content = None
@@ -420,7 +422,7 @@ class HttpRequest:
             if _endpoint(target) != _endpoint(url):
                 headers = _keep(headers, lambda name: name in _CROSS_ORIGIN_SAFE)
             url = target
-        raise _fail("http.too_many_redirects",
+        raise _fail(ErrorCodes.HTTP_TOO_MANY_REDIRECTS,
                     f"{call.method} {_origin(call.url)}: more than {MAX_REDIRECTS} redirects")
 
     @staticmethod
@@ -428,7 +430,7 @@ class HttpRequest:
         status = response.status_code
         retryable = status == 429 or status >= 500
         retry_after = parse_retry_after(response.headers.get("retry-after")) if retryable else None
-        return _fail(f"http.{status}", f"{method} {_origin(url)} returned HTTP {status}",
+        return _fail(http_status_code(status), f"{method} {_origin(url)} returned HTTP {status}",
                      retryable=retryable, retry_after=retry_after)
 
     @staticmethod
@@ -437,7 +439,7 @@ class HttpRequest:
         is_json = _is_json(headers.get("content-type", ""))
         body, truncated = await _read(response, JSON_LIMIT if is_json else TEXT_LIMIT)
         if is_json and truncated:
-            raise _fail("http.response_too_large",
+            raise _fail(ErrorCodes.HTTP_RESPONSE_TOO_LARGE,
                         f"{method} {_origin(url)} sent a JSON body over {JSON_LIMIT} bytes")
         if is_json and body:
             try:
