@@ -1,1 +1,3 @@
-"""The shared core of Automate that services embed (the outbox store and reaper)."""
+"""The shared core of Automate that services embed: the transactional outbox (`automate_core.outbox`)."""
+
+__all__: list[str] = []

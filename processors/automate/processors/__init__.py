@@ -10,7 +10,7 @@ from __future__ import annotations
 from automate.processors.config import ConfigWatcher, load_index
 from automate.processors.decoding import EventSchemas
 from automate.processors.index import Candidate, Target, TriggerIndex, TriggerRow
-from automate.processors.router import Request, Routed, Router
+from automate.processors.router import Request, Routed, Router, matching_targets
 from automate.processors.worker import ProcessorWorker, run_processors
 
 __all__ = [
@@ -25,5 +25,6 @@ __all__ = [
     "TriggerIndex",
     "TriggerRow",
     "load_index",
+    "matching_targets",
     "run_processors",
 ]
