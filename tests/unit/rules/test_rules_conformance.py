@@ -1,6 +1,7 @@
 """The shared JSONLogic suites: tests.json in full, compat-tables and json-logic-engine above 95%.
 
-Data: ``$AUTOMATE_CONFORMANCE_DIR`` or ``<repo>/../shared/conformance/jsonlogic`` (see SOURCES.md there).
+Data: ``tests/data/jsonlogic`` (public suites, kept unmodified; SOURCES.md there gives their origins and
+licenses).
 Scoring is type-aware: a bool never equals a number, int and float are one JSON number, floats compare
 with a relative tolerance of 1e-10; an expected error passes only when the raised RuleError's ``type``
 names it. The cases we answer differently are pinned in KNOWN_DIFFERENCES (and explained in
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,18 +20,7 @@ import pytest
 
 from automate.rules import RuleEngine, RuleError
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-DATA_DIR = Path(
-    os.environ.get("AUTOMATE_CONFORMANCE_DIR") or REPO_ROOT.parent / "shared/conformance/jsonlogic"
-)
-
-if not (DATA_DIR / "tests.json").is_file():
-    if os.environ.get("CI"):  # CI has shared/ beside the checkout: missing data there is a failure
-        raise RuntimeError(f"JSONLogic conformance data not found in {DATA_DIR}")
-    pytest.skip(
-        f"JSONLogic conformance data not found in {DATA_DIR} (set AUTOMATE_CONFORMANCE_DIR)",
-        allow_module_level=True,
-    )
+DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "jsonlogic"
 
 COMPAT_GOAL = 0.95
 ENGINE_GOAL = 0.95
