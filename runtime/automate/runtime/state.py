@@ -24,13 +24,14 @@ from psycopg_pool import AsyncConnectionPool
 
 from automate.db.queries import array_literal, query
 
-__all__ = ["StateReader", "StateWriter", "Write", "Written"]
+__all__ = ["MAX_BATCH", "WRITES", "BatchPlan", "StateReader", "StateWriter", "Write", "Written", "plan_batch",
+           "rows_json", "take_batch"]
 
 T = TypeVar("T")
 
 log = logging.getLogger("automate.runtime.state")
 
-_MAX_BATCH = 500
+MAX_BATCH = 500  # writes of this many executions at most in one batch
 
 # The writes (queries of runtime.sql), in the order a batch runs them. A write's params are the JSON
 # object of its row: the columns its query names, JSON columns as values (not as text).
@@ -91,7 +92,7 @@ class StateWriter:
 
     async def _run(self) -> None:
         while True:
-            batch = await _take_batch(self._queue)
+            batch = await take_batch(self._queue)
             try:
                 statuses, created = await self._flush(batch)
             except Exception as exc:
@@ -116,14 +117,7 @@ class StateWriter:
                 future.set_result(Written(statuses.get(ident), ident in created))
 
     async def _flush(self, batch: list[_Item]) -> tuple[dict[str, str], set[str]]:
-        groups: dict[str, list[dict[str, Any]]] = {name: [] for name in WRITES}
-        changing: set[str] = set()  # executions whose status a write sets: their statuses come RETURNING
-        steps_only: set[str] = set()  # executions with step results alone: their statuses are read
-        for writes, _future in batch:
-            for name, params in writes:
-                groups[name].append(params)
-            ident = _execution_of(writes[0][1])
-            (steps_only if all(name == "record_step" for name, _ in writes) else changing).add(ident)
+        groups, changing, steps_only = plan_batch([writes for writes, _future in batch])
         statuses: dict[str, str] = {}
         created: set[str] = set()
         async with self.pool.connection() as conn, conn.transaction():
@@ -132,7 +126,7 @@ class StateWriter:
                 for name, rows in groups.items():
                     if rows:
                         cur = conn.cursor()
-                        await cur.execute(query("runtime", name), {"rows": _json(rows)})
+                        await cur.execute(query("runtime", name), {"rows": rows_json(rows)})
                         if name != "record_step":
                             returning.append((name, cur))
                 reading = None
@@ -190,7 +184,7 @@ class StateReader:
 
     async def _run(self) -> None:
         while True:
-            batch = await _take_batch(self._queue)
+            batch = await take_batch(self._queue)
             try:
                 async with self.pool.connection() as conn:
                     cur = await conn.execute(query("runtime", "load_execution"),
@@ -206,16 +200,39 @@ class StateReader:
                     future.set_result(rows.get(ident))
 
 
-def _json(rows: list[dict[str, Any]]) -> str:
+class BatchPlan(NamedTuple):
+    """What one batch runs: the rows of each kind of write (in :data:`WRITES` order), the executions
+    whose status a write sets (their statuses come back RETURNING), and those with step results alone
+    (their statuses are read)."""
+
+    groups: dict[str, list[dict[str, Any]]]
+    changing: set[str]
+    steps_only: set[str]
+
+
+def plan_batch(items: list[list[Write]]) -> BatchPlan:
+    """Group the writes of a batch (each item: the writes of one execution) by kind."""
+    groups: dict[str, list[dict[str, Any]]] = {name: [] for name in WRITES}
+    changing: set[str] = set()
+    steps_only: set[str] = set()
+    for writes in items:
+        for name, params in writes:
+            groups[name].append(params)
+        ident = _execution_of(writes[0][1])
+        (steps_only if all(name == "record_step" for name, _ in writes) else changing).add(ident)
+    return BatchPlan(groups, changing, steps_only)
+
+
+def rows_json(rows: list[dict[str, Any]]) -> str:
     try:
         return orjson.dumps(rows).decode()
     except orjson.JSONEncodeError:  # what only the json module writes, e.g. integers beyond 64 bits
         return json.dumps(rows)
 
 
-async def _take_batch(queue: asyncio.Queue[T]) -> list[T]:
+async def take_batch(queue: asyncio.Queue[T]) -> list[T]:
     """Wait for one item, then take what else is queued (up to the batch size) without waiting."""
     batch = [await queue.get()]
-    while not queue.empty() and len(batch) < _MAX_BATCH:
+    while not queue.empty() and len(batch) < MAX_BATCH:
         batch.append(queue.get_nowait())
     return batch
