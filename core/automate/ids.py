@@ -1,4 +1,4 @@
-"""Ids that deduplicate because they are derived, not random (DESIGN.md, "Data")."""
+"""Ids that deduplicate because they are derived, not random."""
 
 from __future__ import annotations
 

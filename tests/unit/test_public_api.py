@@ -1,4 +1,4 @@
-"""The public surface, pinned: each package's names (SEED-API import paths are public API), ``__all__``
+"""The public surface, pinned: each package's names (the documented import paths are public API), ``__all__``
 in every module, and what the wheel ships (``py.typed`` in every package, the SQL, the contracts)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Workflow definitions: the DESIGN.md file format, validation with paths, the graph, retry policies."""
+"""Workflow definitions: the file format, validation with paths, the graph, retry policies."""
 
 from __future__ import annotations
 
