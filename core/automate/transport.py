@@ -86,7 +86,7 @@ def broker_ready(bootstrap: str, timeout: float = 2.0) -> bool:
                          "log_level": 0})
     try:
         return bool(probe.list_topics(timeout=timeout).brokers)
-    except KafkaException:
+    except Exception:  # any failure to answer means: not ready (yet)
         return False
 
 

@@ -24,7 +24,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+# Runnable without the install: the engine (rules/) and the error tree it raises (core/).
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "rules"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "core"))
 
 from json_logic import jsonLogic
 

@@ -200,15 +200,22 @@ def test_every_error_code_is_one_of_error_codes() -> None:
     assert not wrong
 
 
+ERROR_NAMES = {cls.__name__ for cls in _exception_classes()} | {"AutomateError"}
+
+
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.name)
 def test_codes_are_named_not_spelled(module: Module) -> None:
-    """A code is ErrorCodes.X in the code, never a string literal (one enumeration of codes)."""
+    """A code is ErrorCodes.X in the code, never a string literal (one enumeration of codes): not as
+    ``code=``, not as the first of an error's two arguments, not as a ``"code"`` of a dict."""
     if module.name.startswith("automate.errors"):
         return
     spelled = []
     for node in ast.walk(module.tree):
         if isinstance(node, ast.keyword) and node.arg == "code" and isinstance(node.value, ast.Constant):
             spelled.append(node.value.lineno)
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ERROR_NAMES
+                and len(node.args) >= 2 and isinstance(node.args[0], ast.Constant)):
+            spelled.append(node.lineno)
         if isinstance(node, ast.Dict):
             spelled += [v.lineno for k, v in zip(node.keys, node.values, strict=True)
                         if isinstance(k, ast.Constant) and k.value == "code" and isinstance(v, ast.Constant)]

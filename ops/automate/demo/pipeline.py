@@ -41,22 +41,25 @@ class Emission:
     stop: threading.Event = field(default_factory=threading.Event)
 
 
-def apply_workflows(settings: Settings, specs: list[WorkflowSpec]) -> TriggerIndex:
-    """Apply (and enable) the demo's workflows; returns the trigger index a processor now loads."""
+def apply_workflows(settings: Settings, specs: list[WorkflowSpec]) -> tuple[dict[str, str], TriggerIndex]:
+    """Apply (and enable) the demo's workflows; returns their automation ids by slug and the trigger
+    index a processor now loads."""
     from automate.runtime.workflows.store import apply, get_workflow, set_enabled
     from automate.topics import core_topics, ensure_topics
 
     ensure_topics(settings, core_topics(settings))
+    ids: dict[str, str] = {}
     with connect(settings) as conn:
         for spec in specs:
             result = apply(conn, spec, settings)
+            ids[spec.slug] = result.automation_id
             state = "applied as version" if result.created else "unchanged at version"
             console.print(f"  {result.tenant}/{result.slug}: {state} {result.version}")
             live = get_workflow(conn, result.slug, result.tenant)
             if live is not None and not live.automation.enabled:
                 set_enabled(conn, result.slug, result.tenant, True)
                 console.print(f"  {result.tenant}/{result.slug}: was disabled, enabled it")
-        return load_index(conn)
+        return ids, load_index(conn)
 
 
 def emit_all(settings: Settings, tenant: str, events: list[DemoEvent], rate: float, out: Emission) -> None:
@@ -132,7 +135,7 @@ def follow(view: View, tracker: Tracker, emission: Emission, workers: WorkerSet,
     while True:
         tracker.sync(emission.done)
         view.emitted = tracker.synced
-        view.counts = tracker.status_counts()
+        view.counts = tracker.refresh()
         view.retries = tracker.retries()
         refresh()
         if emission.failure is not None:

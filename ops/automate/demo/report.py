@@ -24,6 +24,7 @@ def collect(settings: Settings, records: Records, tracker: Tracker, emitted: lis
             before: dict[tuple[str, int], int], after: dict[tuple[str, int], int]) -> dict[str, Any]:
     """The run's numbers, read once everything has finished (``before`` and ``after``: the retry tiers'
     and the dead-letter topic's watermarks around the run)."""
+    tracker.refresh()  # the retried attempts of the last executions to end
     emitted_at = {event_id: stamp for event_id, _type, _index, stamp in emitted}
     first_step: list[float] = []
     end: list[float] = []

@@ -40,7 +40,8 @@ def run_demo(settings: Settings, specs: list[WorkflowSpec], tenant: str, *, coun
                   f"[cyan]{tenant}[/], {len(specs)} workflows, publisher {settings.publisher}")
     console.print("applying the workflows")
     try:
-        expectations = Expectations(apply_workflows(settings, specs), specs, tenant)
+        ids, index = apply_workflows(settings, specs)
+        expectations = Expectations(index, specs, tenant, ids)
     except psycopg.Error as exc:
         raise CheckFailed(f"cannot apply the demo's workflows ({first_line(exc)})") from None
     planned = expectations.plan(events, str(uuid.uuid4()))

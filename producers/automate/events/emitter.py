@@ -168,14 +168,14 @@ class Emitter:
         key: str | None,
     ) -> str:
         contract, typed = self.contract_for(event_type)
-        cur = _cursor(conn)
-        sid = self.schema_id(cur, contract)
+        writer = _writer(conn)
+        sid = self.schema_id(writer.cursor, contract)
         row = self.build(event_type, payload, sid, contract, typed,
                          dedupe_key=dedupe_key, tenant=tenant, key=key)
         if conn.autocommit:
             with conn.transaction():
-                return self.write(cur, row)
-        return self.write(cur, row)
+                return writer.insert(row)
+        return writer.insert(row)
 
     # -- async writer (partner: the sync writer above) -----------------------------------------
 
@@ -209,17 +209,17 @@ class Emitter:
             return await self.awrite(cur, row)
 
 
-_CURSOR = "_automate_emit_cursor"
+_WRITER = "_automate_emit_writer"
 
 
-def _cursor(conn: psycopg.Connection[Any]) -> psycopg.Cursor[Any]:
-    """The cursor emit uses on ``conn``, kept on the connection itself (it lives and dies with it):
-    emit_event is called many times per transaction, and a new cursor each time was a quarter of
-    emit's own work. (Not a dict keyed by connection: the cursor refers to its connection, so the
-    dict would keep every connection alive.)"""
-    cur: psycopg.Cursor[Any] | None = getattr(conn, _CURSOR, None)
-    if cur is None or cur.closed:
-        cur = conn.cursor()
-        with contextlib.suppress(AttributeError):  # no __dict__ on the connection: a cursor per call
-            setattr(conn, _CURSOR, cur)
-    return cur
+def _writer(conn: psycopg.Connection[Any]) -> OutboxWriter:
+    """The outbox writer (and its cursor) emit uses on ``conn``, kept on the connection itself (it lives
+    and dies with it): emit_event is called many times per transaction, and a new cursor each time was
+    a quarter of emit's own work. (Not a dict keyed by connection: the cursor refers to its connection,
+    so the dict would keep every connection alive.)"""
+    writer: OutboxWriter | None = getattr(conn, _WRITER, None)
+    if writer is None or writer.cursor.closed:
+        writer = OutboxWriter(conn.cursor())
+        with contextlib.suppress(AttributeError):  # no __dict__ on the connection: a writer per call
+            setattr(conn, _WRITER, writer)
+    return writer

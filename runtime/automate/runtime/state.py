@@ -132,7 +132,7 @@ class StateWriter:
                 reading = None
                 if steps_only:
                     reading = conn.cursor()
-                    await reading.execute(query("runtime", "execution_status"),
+                    await reading.execute(query("executions", "statuses"),
                                           {"ids": array_literal(steps_only)})
             for name, cur in returning:
                 for ident, status in await cur.fetchall():
@@ -143,7 +143,7 @@ class StateWriter:
                 statuses.update((str(i), str(s)) for i, s in await reading.fetchall())
             missing = changing - statuses.keys()  # not created, started or finished by this batch
             if missing:
-                cur = await conn.execute(query("runtime", "execution_status"),
+                cur = await conn.execute(query("executions", "statuses"),
                                          {"ids": array_literal(missing)})
                 statuses.update((str(i), str(s)) for i, s in await cur.fetchall())
         self.batches += 1

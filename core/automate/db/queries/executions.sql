@@ -38,6 +38,7 @@ UPDATE execution SET status = 'RUNNING', finished_at = NULL, error = NULL,
 WHERE id = %(id)s::uuid AND status = 'FAILED'
 
 -- name: statuses
+-- (Also how the runtime's state writer learns the status of executions it only recorded steps of.)
 SELECT id::text, status FROM execution WHERE id = ANY(%(ids)s::uuid[])
 
 -- name: retried_attempts

@@ -95,6 +95,3 @@ UPDATE execution e SET status = r.status, finished_at = now(), error = r.error
 FROM json_to_recordset(%(rows)s::json) AS r (id uuid, status text, error jsonb)
 WHERE e.id = r.id AND e.status IN ('PENDING', 'RUNNING')
 RETURNING e.id::text, e.status
-
--- name: execution_status
-SELECT id::text, status FROM execution WHERE id = ANY(%(ids)s::uuid[])

@@ -10,7 +10,7 @@ WHERE a.tenant = %(tenant)s AND a.slug = %(slug)s AND a.enabled
 INSERT INTO execution (id, tenant, automation_id, workflow_id, status, context)
 VALUES (%(id)s::uuid, %(tenant)s, %(automation_id)s::uuid, %(workflow_id)s::uuid, 'PENDING', %(context)s)
 
--- Applying a workflow version (automate.runtime.workflow_store), listing and showing workflows.
+-- Applying a workflow version (automate.runtime.workflows.store), listing and showing workflows.
 
 -- name: lock_automation
 SELECT id, live_version FROM automation WHERE tenant = %(tenant)s AND slug = %(slug)s FOR UPDATE
