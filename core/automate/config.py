@@ -89,6 +89,19 @@ class Settings(BaseSettings):
     # (refused by default, after DNS resolution, against SSRF). E.g. ["127.0.0.1/32", "api.internal"].
     http_allowlist: tuple[str, ...] = ()
 
+    # Secrets (automate.secrets). Fernet keys, the first one encrypting: AUTOMATE_SECRET_KEYS (comma-
+    # separated) or a key file, one key a line (default <home>/conf/secret.keys, which `automate up` makes
+    # for the local stack, readable by its owner only).
+    secret_keys: SecretStr | None = None
+    secret_key_file: Path | None = None
+    # HashiCorp Vault ($vault:path#field): the KV v2 engine mounted at vault_mount.
+    vault_url: str | None = None
+    vault_token: SecretStr | None = None
+    vault_mount: str = "secret"
+    # AWS ($aws:secret-id, and the aws connector): boto3's own configuration unless these are set.
+    aws_region: str | None = None
+    aws_endpoint_url: str | None = None
+
     java_home: Path | None = None
     startup_timeout_s: float = Field(default=180.0, gt=0)
 

@@ -13,11 +13,13 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-ROOMS = ("core", "producers", "rules", "processors", "runtime", "ops")
+ROOMS = ("core", "producers", "rules", "processors", "connectors", "runtime", "ops")
 
 EXPECTED = {
     "automate.errors": {
-        "AutomateError", "CheckFailed", "ConfigurationError", "ConnectError", "DatabaseError", "DoesNotExist",
+        "RETRYABLE_CODES", "AutomateError", "CheckFailed", "ConfigurationError", "ConnectError",
+        "ConnectorError", "DatabaseError", "DoesNotExist", "InvalidSecretReference", "SecretAccessDenied", "SecretError",
+        "SecretNotFoundError",
         "ErrorCodes", "EvaluationDepthError", "EventError", "ExecutionError", "InvalidArgumentsError",
         "InvalidDataError", "InvalidEventType", "InvalidOperandError", "MigrationError",
         "MissingDependencyError", "ModelError", "MultipleObjectsReturned", "NaNError", "NoLiveVersion",
@@ -53,6 +55,10 @@ EXPECTED = {
     "automate.processors": {"Candidate", "ConfigWatcher", "EventSchemas", "ProcessorWorker", "Request",
                             "Routed", "Router", "Target", "TriggerIndex", "TriggerRow", "load_index",
                             "matching_targets", "run_processors"},
+    "automate.secrets": {"InvalidSecretReference", "Reader", "Redactor", "Reference", "SecretAccessDenied",
+                         "SecretError", "SecretNotFoundError", "SecretRef", "parse_reference",
+                         "references_in", "resolve", "resolve_in"},
+    "automate.secrets.backends": {"BACKENDS", "Backend"},
     "automate.runtime": {"Runtime"},
     "automate.runtime.actions": {"Action", "ActionContext", "ActionRegistry", "UnknownAction",
                                  "builtin_actions", "is_pure", "registry"},

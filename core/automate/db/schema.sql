@@ -120,6 +120,7 @@ CREATE TABLE secret (
     key_id     text        NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now(),
+    scopes     text[]      NOT NULL DEFAULT '{}',      -- 'automation:<slug>', 'connector:<key>'; empty: all
     UNIQUE (tenant, name)
 );
 
@@ -130,4 +131,21 @@ CREATE TABLE rag_endpoint (
     config     jsonb       NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
     UNIQUE (tenant, slug)
+);
+
+CREATE TABLE connection (
+    id         uuid        PRIMARY KEY,
+    tenant     text        NOT NULL,
+    name       text        NOT NULL CHECK (name ~ '^[a-z0-9][a-z0-9_-]{0,62}$'),
+    connector  text        NOT NULL,
+    config     jsonb       NOT NULL,                   -- secret references, never secret values
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (tenant, name)
+);
+
+CREATE TABLE rate_limit (
+    key        text             PRIMARY KEY,
+    tokens     double precision NOT NULL,
+    updated_at timestamptz      NOT NULL DEFAULT clock_timestamp()
 );

@@ -4,7 +4,7 @@ Retry meaning lives on the error, as in Temporal's ApplicationError: a stable ``
 :class:`ErrorCodes`, or a code of a family named there), ``retryable`` (may the same thing succeed if
 tried again) and, where the other side said so, ``retry_after`` (seconds). The classes live in this
 package's modules by what they are about (``data``: what comes in; ``rules``; ``workflows``: definitions,
-executions, steps; ``services``: settings, services, the local stack); import them from here. The
+executions, steps; ``secrets``; ``services``: settings, services, the local stack); import them from here. The
 packages re-export the errors their callers catch (``automate.events.EventError``,
 ``automate.rules.RuleError``...).
 
@@ -45,11 +45,16 @@ Tree (a test holds it equal to the classes)::
     │       ├── InvalidDataError      "Invalid Data": the context holds a non-JSON value
     │       ├── OperatorError         "Operator Error": a custom operator raised
     │       └── EvaluationDepthError  "Exceeded Allowed Depth": data or nesting too deep
+    ├── SecretError                   a secret reference could not be resolved (names it, never a value)
+    │   ├── SecretNotFoundError       no secret of that name
+    │   ├── SecretAccessDenied        the secret names who may read it, and the reader is not one
+    │   └── InvalidSecretReference    not $secret:KEY, $env:VAR, $vault:path#field or $aws:secret-id
     ├── WorkflowValidationError       a workflow definition was refused (.faults: every (path, message))
     ├── ExecutionError                an execution cannot do what was asked of it (e.g. a replay)
     ├── StepFailure                   running one step failed; recorded on the step
     │   ├── StepError                 an action failed (retryable or not)
     │   │   ├── StepTimeout           the step ran past its timeout (retryable)
+    │   │   ├── ConnectorError        a connector's call failed, normalized to a connector code
     │   │   └── UnknownAction         the step names an action no one registered
     │   ├── TemplateError             a step's input template failed to render
     │   └── OutputError               a step's output is not a JSON object, or too large
@@ -63,7 +68,7 @@ Tree (a test holds it equal to the classes)::
 from __future__ import annotations
 
 from automate.errors.base import AutomateError, UsageError
-from automate.errors.codes import ErrorCodes, http_status_code
+from automate.errors.codes import RETRYABLE_CODES, ErrorCodes, http_status_code
 from automate.errors.data import (
     DoesNotExist,
     EventError,
@@ -94,6 +99,12 @@ from automate.errors.rules import (
     ThrownError,
     UnknownOperatorError,
 )
+from automate.errors.secrets import (
+    InvalidSecretReference,
+    SecretAccessDenied,
+    SecretError,
+    SecretNotFoundError,
+)
 from automate.errors.services import (
     CheckFailed,
     ConfigurationError,
@@ -109,6 +120,7 @@ from automate.errors.services import (
     TransportError,
 )
 from automate.errors.workflows import (
+    ConnectorError,
     ExecutionError,
     OutputError,
     StepError,
@@ -120,10 +132,12 @@ from automate.errors.workflows import (
 )
 
 __all__ = [
+    "RETRYABLE_CODES",
     "AutomateError",
     "CheckFailed",
     "ConfigurationError",
     "ConnectError",
+    "ConnectorError",
     "DatabaseError",
     "DoesNotExist",
     "ErrorCodes",
@@ -134,6 +148,7 @@ __all__ = [
     "InvalidDataError",
     "InvalidEventType",
     "InvalidOperandError",
+    "InvalidSecretReference",
     "MigrationError",
     "MissingDependencyError",
     "ModelError",
@@ -154,6 +169,9 @@ __all__ = [
     "RuleValidationError",
     "SchemaNotRegistered",
     "SchemaViolation",
+    "SecretAccessDenied",
+    "SecretError",
+    "SecretNotFoundError",
     "ServiceError",
     "ServiceStartError",
     "StackError",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["ErrorCodes", "http_status_code"]
+__all__ = ["RETRYABLE_CODES", "ErrorCodes", "http_status_code"]
 
 
 class ErrorCodes(StrEnum):
@@ -79,6 +79,21 @@ class ErrorCodes(StrEnum):
     INPUT_INVALID = "input.invalid"
     ACTION_UNKNOWN = "action.unknown"
     ACTION_INTERNAL = "action.internal"
+    # connectors: what normalize_error maps a client library's failures to
+    AUTH_FAILED = "auth_failed"
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+    RATE_LIMITED = "rate_limited"
+    UPSTREAM_5XX = "upstream_5xx"
+    NETWORK = "network"
+    CONFIG_INVALID = "config.invalid"
+    CONNECTOR_UNKNOWN = "connector.unknown"
+    CONNECTION_UNKNOWN = "connection.unknown"
+    # secrets
+    SECRET = "secret"
+    SECRET_NOT_FOUND = "secret.not_found"
+    SECRET_ACCESS_DENIED = "secret.access_denied"
+    SECRET_INVALID_REFERENCE = "secret.invalid_reference"
     HTTP_TIMEOUT = "http.timeout"
     HTTP_INVALID_URL = "http.invalid_url"
     HTTP_INVALID_INPUT = "http.invalid_input"
@@ -93,6 +108,12 @@ class ErrorCodes(StrEnum):
     STACK_PORT_IN_USE = "stack.port_in_use"
     STACK_START_FAILED = "stack.start_failed"
     CHECK_FAILED = "check.failed"
+
+
+RETRYABLE_CODES: frozenset[str] = frozenset({
+    ErrorCodes.RATE_LIMITED, ErrorCodes.TIMEOUT, ErrorCodes.UPSTREAM_5XX, ErrorCodes.NETWORK})
+"""The connector codes a failure may succeed after, when tried again (what normalize_error marks
+retryable)."""
 
 
 def http_status_code(status: int) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from automate.errors.base import AutomateError
 from automate.errors.codes import ErrorCodes
 
-__all__ = ["ExecutionError", "OutputError", "StepError", "StepFailure", "StepTimeout", "TemplateError",
-           "UnknownAction", "WorkflowValidationError"]
+__all__ = ["ConnectorError", "ExecutionError", "OutputError", "StepError", "StepFailure", "StepTimeout",
+           "TemplateError", "UnknownAction", "WorkflowValidationError"]
 
 
 # --- workflows, executions, steps ------------------------------------------------------------------------
@@ -47,6 +47,13 @@ class StepTimeout(StepError):
 
     code = ErrorCodes.TIMEOUT
     retryable = True
+
+
+class ConnectorError(StepError):
+    """A connector's call failed, normalized (``Connector.normalize_error``) to one of the connector codes
+    of :class:`ErrorCodes` (``auth_failed``, ``rate_limited`` with ``retry_after``, ``upstream_5xx``...)."""
+
+    code = ErrorCodes.INTERNAL
 
 
 class UnknownAction(StepError):

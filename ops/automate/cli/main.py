@@ -186,11 +186,12 @@ def _register() -> None:
     from automate.cli.events import emit, relay, schemas
     from automate.cli.rules import rules
     from automate.cli.runtime import dlq, executions, processors, retry_worker, runtime
+    from automate.cli.secrets import secrets
     from automate.cli.smoke import smoke
     from automate.cli.workflows import workflows
 
     for command in (bench, demo, dlq, emit, executions, processors, relay, retry_worker, rules, runtime,
-                    schemas, smoke, workflows):
+                    schemas, secrets, smoke, workflows):
         cli.add_command(command)
 
 

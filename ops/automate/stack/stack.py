@@ -86,7 +86,15 @@ class Stack:
         return ServiceStatus(service.name, service.url, state, record.pid, record.ports, record.started_at)
 
     def up(self, only: Iterable[str] | None = None, report: Reporter = _quiet) -> list[ServiceStatus]:
-        """Start what is not running; a service already up is left alone (a second `up` is a no-op)."""
+        """Start what is not running; a service already up is left alone (a second `up` is a no-op).
+
+        Also makes the local stack's secret key file (``<home>/conf/secret.keys``, owner-readable only)
+        when no key is configured and there is none yet."""
+        if self.settings.secret_keys is None:
+            from automate.secrets.keys import ensure_key_file, key_file
+
+            if ensure_key_file(key_file(self.settings)):
+                report("secrets", f"created the secret key file {key_file(self.settings)}")
         chosen = self._select(only)
         futures: dict[str, Future[ServiceStatus]] = {}
         with ThreadPoolExecutor(max_workers=len(chosen)) as pool:
