@@ -18,9 +18,8 @@ ROOMS = ("core", "producers", "rules", "processors", "connectors", "runtime", "o
 EXPECTED = {
     "automate.errors": {
         "RETRYABLE_CODES", "AutomateError", "CheckFailed", "ConfigurationError", "ConnectError",
-        "ConnectorError", "DatabaseError", "DoesNotExist", "InvalidSecretReference", "SecretAccessDenied", "SecretError",
-        "SecretNotFoundError",
-        "ErrorCodes", "EvaluationDepthError", "EventError", "ExecutionError", "InvalidArgumentsError",
+        "ConnectorError", "DatabaseError", "DoesNotExist", "InvalidSecretReference", "SecretAccessDenied",
+        "SecretError", "SecretNotFoundError", "ErrorCodes", "EvaluationDepthError", "EventError", "ExecutionError", "InvalidArgumentsError",
         "InvalidDataError", "InvalidEventType", "InvalidOperandError", "MigrationError",
         "MissingDependencyError", "ModelError", "MultipleObjectsReturned", "NaNError", "NoLiveVersion",
         "NonJsonRuleError", "OperatorError", "OutputError", "PayloadNotSerializable", "PayloadTooLarge",
