@@ -26,7 +26,7 @@ import pytest
 from automate.config import Settings
 from automate.errors import StepError
 from automate.runtime.actions import ActionContext
-from automate.runtime.actions.http import (
+from automate_connectors.builtin.http import (
     AllowList,
     HttpRequest,
     is_forbidden_address,

@@ -29,6 +29,15 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "workflows" / "orde
 KNOWN = {"core.transform", "http.request", "core.log"}
 
 
+@pytest.fixture(autouse=True)
+def hook_token(db_settings: Settings) -> None:
+    """The example's step names $secret:HOOK_TOKEN: applying it needs the secret to exist."""
+    from automate.secrets.admin import set_secret
+
+    for tenant in ("acme", "globex", db_settings.tenant):
+        set_secret(db_settings, "HOOK_TOKEN", "hook-token-value", tenant=tenant)
+
+
 @pytest.fixture
 def example() -> dict[str, Any]:
     data = yaml.safe_load(EXAMPLE.read_text())

@@ -53,6 +53,7 @@ def apply_command(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     import psycopg
 
     from automate.db import connect
+    from automate.runtime.workflows.references import reference_faults
     from automate.runtime.workflows.store import apply
 
     settings = settings_of(ctx)
@@ -84,6 +85,15 @@ def apply_command(ctx: click.Context, paths: tuple[Path, ...]) -> None:
         fail(f"{invalid} of {len(files)} workflow file(s) invalid; nothing was applied")
     try:
         with connect(settings) as conn:
+            for file, spec in specs:  # what the files name outside themselves, before anything is applied
+                faults = reference_faults(conn, spec, spec.tenant or settings.tenant)
+                if faults:
+                    invalid += 1
+                    click.echo(f"{file}: invalid", err=True)
+                    for path, message in faults:
+                        click.echo(f"  {path}: {message}", err=True)
+            if invalid:
+                fail(f"{invalid} of {len(files)} workflow file(s) invalid; nothing was applied")
             for file, spec in specs:
                 result = apply(conn, spec, settings)
                 state = "created" if result.created else "unchanged"

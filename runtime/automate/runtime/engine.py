@@ -367,6 +367,7 @@ class Engine:
         ctx = ActionContext(
             execution_id=run.id, step_id=step.id, attempt=attempt,
             idempotency_key=f"{run.id}:{step.id}", tenant=run.tenant, settings=self.settings,
+            automation=run.slug, connection=step.connection,
             log=logging.LoggerAdapter(log, {"execution_id": run.id, "step_id": step.id,
                                             "tenant": run.tenant}),
         )

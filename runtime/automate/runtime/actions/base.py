@@ -1,31 +1,18 @@
 """What a step's action is, for the runtime: a name, whether it is idempotent, and an async call.
 
-The connector framework (a later issue) plugs in here: its actions are wrapped as :class:`Action`.
+Connectors plug in here: each of their actions is wrapped as an :class:`Action`
+(:mod:`automate.runtime.actions.connectors`). :class:`ActionContext` is the connectors' own
+(:mod:`automate_connectors.context`), so that built-in actions and connectors see the same step.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol
 
-from automate.config import Settings
+from automate_connectors.context import ActionContext
 
 __all__ = ["Action", "ActionContext", "is_pure"]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ActionContext:
-    """What an action knows about the step it runs for."""
-
-    execution_id: str
-    step_id: str
-    attempt: int  # 1 for the first try
-    idempotency_key: str  # execution id + step id: pass it to outside systems that dedupe
-    tenant: str
-    settings: Settings
-    log: logging.LoggerAdapter[logging.Logger]
 
 
 class Action(Protocol):

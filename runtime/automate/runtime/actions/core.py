@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from automate.errors import ErrorCodes, StepError
-from automate.runtime.actions.base import ActionContext
+from automate_connectors.context import ActionContext, step_log
 
-__all__ = ["Fail", "Log", "Noop", "Sleep", "Transform", "step_log"]
+__all__ = ["Fail", "Log", "Noop", "Sleep", "Transform"]
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -23,19 +23,6 @@ _LEVELS = {
     "error": logging.ERROR,
     "critical": logging.CRITICAL,
 }
-
-
-def step_log(ctx: ActionContext, level: int, message: str, *, action: str, **fields: Any) -> None:
-    """Log ``message`` for a step with its ids and the stable ``action`` key in ``extra``.
-
-    The adapter's own ``extra`` (execution and step ids) is merged explicitly: a ``LoggerAdapter`` before
-    Python 3.13 replaces the ``extra`` of a call instead of merging it, which would lose ``action``.
-    """
-    adapter = ctx.log
-    if not adapter.isEnabledFor(level):
-        return
-    extra: dict[str, Any] = {**(adapter.extra or {}), "action": action, **fields}
-    adapter.logger.log(level, message, extra=extra)
 
 
 def _invalid(action: str, message: str) -> StepError:

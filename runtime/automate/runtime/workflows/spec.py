@@ -142,6 +142,8 @@ class StepSpec(BaseModel):
         when: A JSONLogic condition over ``event``, ``steps`` and ``execution``; false skips the step.
         retry: The retry policy.
         timeout: Seconds one attempt may take (``"30s"`` accepted).
+        connection: For a connector's action: the named connection (``automate connections set``) whose
+            configuration and credentials it acts with.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -153,6 +155,7 @@ class StepSpec(BaseModel):
     when: dict[str, Any] | None = None
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     timeout: PositiveDuration | None = None
+    connection: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
 class WorkflowSpec(BaseModel):

@@ -17,7 +17,8 @@ import psycopg
 
 from automate.config import Settings
 from automate.db.workflows import WorkflowStore
-from automate.errors import ErrorCodes, TransportError
+from automate.errors import ErrorCodes, TransportError, WorkflowValidationError
+from automate.runtime.workflows.references import reference_faults
 from automate.runtime.workflows.spec import WorkflowSpec, digest
 from automate.topics import ensure_topics, workflow_topic
 
@@ -70,6 +71,8 @@ def apply(conn: psycopg.Connection[Any], spec: WorkflowSpec, settings: Settings,
     Kafka, in seconds.
 
     Raises:
+        WorkflowValidationError: A step names a connection or a secret that does not exist or may not be
+            used (:mod:`automate.runtime.workflows.references`); nothing is stored.
         TransportError: The topic could not be created (``code`` ``workflow.topic``). The version is stored
             and live by then; applying again once Kafka is reachable creates the topic.
         psycopg.Error: The database refused.
@@ -79,6 +82,9 @@ def apply(conn: psycopg.Connection[Any], spec: WorkflowSpec, settings: Settings,
     fingerprint = digest(resolved)
     store = WorkflowStore(conn)
     with conn.transaction():
+        faults = reference_faults(conn, resolved, tenant)
+        if faults:
+            raise WorkflowValidationError(faults)
         found = store.lock_automation(tenant, spec.slug)
         if found is None:
             store.insert_automation(id=str(uuid.uuid4()), tenant=tenant, slug=spec.slug, name=spec.name)

@@ -18,6 +18,7 @@ from automate.errors import WorkflowValidationError
 from automate.rules import RuleError, compile_rule
 from automate.runtime import templating
 from automate.runtime.workflows.spec import StepSpec, TriggerSpec, WorkflowSpec
+from automate_connectors.registry import registry as connector_registry
 
 __all__ = ["pydantic_faults", "validate"]
 
@@ -142,6 +143,7 @@ def _step_faults(
         if step.action not in known_actions:
             hint = _suggest(step.action, known_actions)
             faults.append((f"{base}.action", f"unknown action {step.action!r}{hint}"))
+        faults.extend(_connector_faults(step, base))
         upstream = _ancestors(step.id, graph) if first[step.id] == index else set()
         faults.extend(templating.check(step.input, f"{base}.input"))
         for where, text in _template_strings(step.input, f"{base}.input"):
@@ -153,6 +155,28 @@ def _step_faults(
             faults.extend(rule_faults)
             if not rule_faults:
                 faults.extend(_condition_faults(step.when, f"{base}.when", upstream, declared))
+    return faults
+
+
+def _connector_faults(step: StepSpec, base: str) -> list[tuple[str, str]]:
+    """A connector's action needs its connection when its configuration has required fields, and its
+    static fields written out; a step of another action has no connection."""
+    found = connector_registry.find_action(step.action)
+    if found is None:
+        if step.connection is not None:
+            return [(f"{base}.connection", f"{step.action} is no connector's action: it takes no "
+                                           "connection")]
+        return []
+    connector, spec = found
+    faults = []
+    if step.connection is None and connector.requires_connection():
+        faults.append((f"{base}.connection", f"{step.action} needs a connection (a {connector.key} "
+                                             "connection made with `automate connections set`)"))
+    for name in spec.static_fields:
+        value = step.input.get(name)
+        if isinstance(value, str) and templating.is_template(value):
+            faults.append((f"{base}.input.{name}", f"{step.action}'s {name} must be written out, not "
+                                                   "templated: pass values as parameters"))
     return faults
 
 

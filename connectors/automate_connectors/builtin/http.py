@@ -55,11 +55,11 @@ import httpx
 
 from automate.config import Settings
 from automate.errors import ErrorCodes, StepError, http_status_code
-from automate.runtime.actions.base import ActionContext
-from automate.runtime.actions.core import step_log
+from automate_connectors.base import ActionSpec, Connector
+from automate_connectors.context import ActionContext, step_log
 
-__all__ = ["AllowList", "HttpRequest", "Resolver", "is_forbidden_address", "parse_retry_after",
-           "resolve_host"]
+__all__ = ["AllowList", "HttpConnector", "HttpRequest", "Resolver", "is_forbidden_address",
+           "parse_retry_after", "resolve_host"]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -451,3 +451,20 @@ class HttpRequest:
         cut = truncated or len(body) > TEXT_LIMIT
         text = _decode(body[:TEXT_LIMIT], response.encoding or "utf-8", truncated=cut)
         return {"status": response.status_code, "headers": headers, "json": None, "text": text}
+
+
+class HttpConnector(Connector):
+    """``http``: the ``request`` action above (``http.request`` in a workflow). No connection needed;
+    secret references in its input (``Authorization: "Bearer $secret:TOKEN"``) are resolved for the call."""
+
+    key = "http"
+    display_name = "HTTP"
+
+    @classmethod
+    def actions(cls) -> list[ActionSpec]:
+        return [ActionSpec(name="request", description="One HTTP call, guarded against SSRF.",
+                           input_schema={"type": "object", "required": ["url"]})]
+
+    async def aexecute_action(self, action: str, input_data: dict[str, Any]) -> dict[str, Any]:
+        assert self.ctx is not None, "http.request runs for a step"
+        return await HttpRequest().run(input_data, self.ctx)
