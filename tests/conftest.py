@@ -115,3 +115,13 @@ def make_empty_db(pg: Settings) -> Iterator[Callable[[], str]]:
 def empty_db(make_empty_db: Callable[[], str]) -> str:
     """A libpq URL of a new, empty database."""
     return make_empty_db()
+
+
+@pytest.fixture
+def connector_settings(db_settings: Settings) -> Iterator[Settings]:
+    """The test's database as tenant ``acme``, loopback allowed for the HTTP-based connectors' peers."""
+    from automate.db.context import close_pools
+
+    settings = Settings(**{**db_settings.model_dump(), "tenant": "acme", "http_allowlist": ("127.0.0.1/32",)})
+    yield settings
+    close_pools(settings)

@@ -109,8 +109,8 @@ class Connector:
 
     @classmethod
     def requires_connection(cls) -> bool:
-        """Whether a step must name a connection (the configuration has required fields)."""
-        return bool(cls.config_schema.get("required"))
+        """Whether a step must name a connection (its configuration has required fields)."""
+        return bool(cls.config_schema.get("required")) or int(cls.config_schema.get("minProperties", 0)) > 0
 
     def execute_action(self, action: str, input_data: dict[str, Any]) -> dict[str, Any]:
         """Run ``action`` synchronously; returns its output (a JSON object)."""

@@ -22,7 +22,11 @@ from automate.runtime.actions import (
     registry,
 )
 
-BUILTINS = {"core.log", "core.transform", "core.fail", "core.sleep", "core.wait", "core.noop", "http.request"}
+CORE = {"core.log", "core.transform", "core.fail", "core.sleep", "core.wait", "core.noop"}
+CONNECTOR_ACTIONS = {"http.request", "webhook.send", "slack.send_message", "slack.post_webhook", "email.send",
+                     "aws.s3_put_object", "aws.s3_get_object", "aws.sqs_send_message", "aws.sns_publish",
+                     "kafka.produce", "postgres.query"}
+BUILTINS = CORE | CONNECTOR_ACTIONS
 
 
 def make_ctx(*, attempt: int = 1, logger: str = "automate.test.actions") -> ActionContext:
@@ -81,7 +85,7 @@ def test_register_refuses_a_taken_name_unless_replacing() -> None:
 
 def test_http_request_is_not_idempotent_and_core_actions_are() -> None:
     assert registry.require("http.request").idempotent is False
-    assert all(registry.require(name).idempotent for name in BUILTINS - {"http.request"})
+    assert all(registry.require(name).idempotent for name in CORE)
 
 
 # --- core.log -------------------------------------------------------------------------------------------

@@ -1,0 +1,139 @@
+"""``kafka``: producing a record to a topic, its value Avro in the Confluent wire format with the schema
+the registry holds for its subject (or plain JSON).
+
+Connection (optional): ``{"bootstrap": "kafka:9092", "registry_url": "http://registry:8081/..."}``; without
+one, the deployment's own Kafka and registry. Action ``kafka.produce``: ``{"topic": ..., "value": {...},
+"key"?: str, "subject"?: str (default ``<topic>-value``), "format"?: "avro" | "json", "headers"?: {...}}``;
+returns ``{"topic", "partition", "offset", "schema_id"}``. Each record carries the step's idempotency key
+in the header ``automate-idempotency-key``, so a consumer can drop the copy a retried step produces.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from automate.config import Settings, get_settings
+from automate.contracts import frame
+from automate.errors import ErrorCodes
+from automate_connectors.base import ActionSpec, Connector
+from automate_connectors.errors import connector_error, from_http_status, normalize
+
+__all__ = ["KafkaConnector"]
+
+_SCHEMA_TTL_S = 60.0
+_schemas: dict[tuple[str, str], tuple[float, int, Any]] = {}
+_schemas_lock = threading.Lock()
+
+
+class KafkaConnector(Connector):
+    key = "kafka"
+    display_name = "Apache Kafka"
+    config_schema: ClassVar[Mapping[str, Any]] = {
+        "type": "object",
+        "properties": {"bootstrap": {"type": "string"}, "registry_url": {"type": "string"}},
+        "additionalProperties": False,
+    }
+
+    @classmethod
+    def actions(cls) -> list[ActionSpec]:
+        return [ActionSpec(
+            name="produce", description="Produce one record (Avro through the registry, or JSON).",
+            input_schema={"type": "object", "required": ["topic", "value"], "additionalProperties": False,
+                          "properties": {"topic": {"type": "string", "pattern": r"^[A-Za-z0-9._-]{1,249}$"},
+                                         "value": {"type": "object"}, "key": {"type": "string"},
+                                         "subject": {"type": "string", "minLength": 1},
+                                         "format": {"enum": ["avro", "json"]},
+                                         "headers": {"type": "object",
+                                                     "additionalProperties": {"type": "string"}}}},
+            output_schema={"type": "object", "properties": {"topic": {"type": "string"},
+                                                            "partition": {"type": "integer"},
+                                                            "offset": {"type": "integer"}}})]
+
+    def _settings(self) -> Settings:
+        base = self.ctx.settings if self.ctx is not None else get_settings()
+        overrides = {name: self.config[option] for option, name in
+                     (("bootstrap", "kafka_bootstrap"), ("registry_url", "schema_registry_url"))
+                     if self.config.get(option)}
+        return base.model_copy(update=overrides) if overrides else base
+
+    def execute_action(self, action: str, data: dict[str, Any]) -> dict[str, Any]:
+        if action != "produce":
+            raise connector_error(ErrorCodes.INTERNAL, f"kafka has no action {action!r}")
+        from automate import transport
+
+        settings = self._settings()
+        schema_id: int | None = None
+        if data.get("format", "avro") == "json":
+            value = json.dumps(data["value"], separators=(",", ":"), allow_nan=False).encode()
+        else:
+            subject = data.get("subject") or f"{data['topic']}-value"
+            schema_id, value = self._avro(settings, subject, data["value"])
+        headers: list[tuple[str, str | bytes | None]] = [
+            (str(name), str(text).encode()) for name, text in (data.get("headers") or {}).items()]
+        if self.ctx is not None:
+            headers.append(("automate-idempotency-key", self.ctx.idempotency_key.encode()))
+        delivered: list[Any] = []
+        producer = transport.producer(settings, **{"linger.ms": 0, "message.timeout.ms": 20000})
+        producer.produce(data["topic"], value=value, key=data["key"].encode() if data.get("key") else None,
+                         headers=headers, on_delivery=lambda err, msg: delivered.append((err, msg)))
+        producer.flush(25)
+        if not delivered:
+            raise connector_error(ErrorCodes.TIMEOUT,
+                                  f"kafka did not acknowledge the record to {data['topic']}")
+        err, msg = delivered[0]
+        if err is not None:
+            retryable = bool(getattr(err, "retriable", lambda: True)())
+            raise connector_error(ErrorCodes.NETWORK if retryable else ErrorCodes.INPUT_INVALID,
+                                  f"kafka refused the record: {err.name()}")
+        return {"topic": msg.topic(), "partition": msg.partition(), "offset": msg.offset(),
+                "schema_id": schema_id}
+
+    def _avro(self, settings: Settings, subject: str, value: dict[str, Any]) -> tuple[int, bytes]:
+        import fastavro
+        from fastavro.validation import ValidationError, validate
+
+        schema_id, parsed = _latest_schema(settings.registry_url, subject)
+        try:
+            validate(value, parsed, raise_errors=True)
+        except ValidationError as exc:
+            field = getattr(exc.errors[0], "field", None) if getattr(exc, "errors", None) else None
+            raise connector_error(ErrorCodes.INPUT_INVALID, f"kafka.produce: value does not match {subject}"
+                                  + (f" at {field}" if field else "")) from None
+        out = io.BytesIO(frame(schema_id))
+        out.seek(0, io.SEEK_END)
+        fastavro.schemaless_writer(out, parsed, value)
+        return schema_id, out.getvalue()
+
+    def normalize_error(self, exc: Exception) -> Exception:
+        import httpx
+
+        if isinstance(exc, httpx.HTTPError):
+            return connector_error(ErrorCodes.NETWORK, f"schema registry unreachable ({type(exc).__name__})")
+        return normalize(exc)
+
+
+def _latest_schema(registry_url: str, subject: str) -> tuple[int, Any]:
+    """(id, parsed schema) of the latest version of ``subject``, kept a minute."""
+    import fastavro
+    import httpx
+
+    key = (registry_url, subject)
+    with _schemas_lock:
+        cached = _schemas.get(key)
+    if cached is not None and time.monotonic() - cached[0] < _SCHEMA_TTL_S:
+        return cached[1], cached[2]
+    response = httpx.get(f"{registry_url}/subjects/{subject}/versions/latest", timeout=10.0)
+    if response.status_code == 404:
+        raise connector_error(ErrorCodes.NOT_FOUND, f"the schema registry has no subject {subject!r}")
+    if response.status_code != 200:
+        raise from_http_status(response.status_code, f"the schema registry answered {response.status_code}")
+    answer = response.json()
+    parsed = fastavro.parse_schema(json.loads(answer["schema"]), named_schemas={})
+    with _schemas_lock:
+        _schemas[key] = (time.monotonic(), int(answer["id"]), parsed)
+    return int(answer["id"]), parsed
