@@ -131,3 +131,36 @@ def test_what_a_step_names_that_is_missing_or_not_allowed(connector_settings: Se
     bad_input = failure(s, "webhook.send", {"payload": "not an object"}, connection="hooks",
                         automation="billing")
     assert bad_input.code == "input.invalid" and "$.payload" in bad_input.message
+
+
+def test_applying_a_workflow_checks_its_connections_and_secrets(connector_settings: Settings) -> None:
+    import psycopg
+
+    from automate.errors import WorkflowValidationError
+    from automate.runtime.actions import registry
+    from automate.runtime.workflows import validate
+    from automate.runtime.workflows.store import apply, list_workflows
+
+    s = connector_settings
+    spec = validate({"slug": "notify", "name": "notify", "tenant": TENANT, "steps": [
+        {"id": "chat", "action": "slack.send_message", "connection": "team-slack",
+         "input": {"channel": "C1", "text": "hi"}},
+        {"id": "call", "action": "http.request",
+         "input": {"url": "https://x.test", "headers": {"Authorization": "Bearer $secret:API_TOKEN"}}},
+    ]}, registry.names())
+    with psycopg.connect(s.dsn) as conn:
+        with pytest.raises(WorkflowValidationError) as refused:
+            apply(conn, spec, s)
+        assert refused.value.faults == [
+            ("$.steps[0].connection",
+             "tenant 'acme' has no connection 'team-slack' (`automate connections set`)"),
+            ("$.steps[1].input",
+             "$secret:API_TOKEN: tenant 'acme' has no such secret (`automate secrets set`)")]
+        connection(s, "team-slack", "slack", {"token": "$secret:SLACK_BOT_TOKEN"})
+        set_secret(s, "SLACK_BOT_TOKEN", "xoxb-1", tenant=TENANT, scopes=["automation:other"])
+        set_secret(s, "API_TOKEN", "tok", tenant=TENANT, scopes=["automation:notify", "connector:http"])
+        with pytest.raises(WorkflowValidationError, match=r"BOT_TOKEN may be read by automation:other only"):
+            apply(conn, spec, s)
+        assert list_workflows(conn, TENANT) == []  # nothing half-applied
+        set_secret(s, "SLACK_BOT_TOKEN", "xoxb-1", tenant=TENANT, scopes=["connector:slack"])
+        assert apply(conn, spec, s).version == 1
