@@ -249,6 +249,31 @@ def test_a_reference_arriving_through_data_is_refused(template: str, scope: dict
         render({"body": template}, scope)
 
 
+@pytest.mark.parametrize("template", ["{{ event.payload.note | default('$secret:MINE') }}",
+                                      "x {{ '$secret:MINE' if event.payload.vip else '' }}"])
+def test_a_reference_inside_an_expression_is_refused(template: str, scope: dict[str, Any]) -> None:
+    """An expression could pick the reference from data (the note's default is only the fallback)."""
+    (fault,) = check({"auth": template})
+    assert fault[1].startswith("a secret reference must be written in the template's text")
+    scope["event"]["payload"]["note"] = "$secret:OTHER"
+    with pytest.raises(TemplateError, match="written in the template's text"):
+        render({"auth": template}, scope)
+
+
+def test_data_cannot_add_a_reference_beside_a_written_one(scope: dict[str, Any]) -> None:
+    template = "Bearer $secret:A {{ event.payload.note }}"
+    scope["event"]["payload"]["note"] = "$secret:A"  # even the same one: data chose to send it twice
+    with pytest.raises(TemplateError, match="secret reference from data"):
+        render(template, scope)
+    scope["event"]["payload"]["note"] = "plain"
+    assert render(template, scope) == "Bearer $secret:A plain"
+    branch = "{% if event.payload.vip %}Bearer $secret:A {% else %}none{% endif %}"
+    assert check({"auth": branch}) == []
+    assert render(branch, scope) == "none"
+    scope["event"]["payload"]["vip"] = True
+    assert render(branch, scope) == "Bearer $secret:A "
+
+
 def test_a_reference_name_cannot_be_templated(scope: dict[str, Any]) -> None:
     template = "Bearer $secret:{{ event.payload.order_id }}"
     assert check({"auth": template}) == [

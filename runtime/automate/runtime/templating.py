@@ -9,8 +9,9 @@ step. Rendering follows three rules:
   in which objects, lists, booleans and null are spelled as JSON.
 * Secret references (``$secret:``, ``$env:``, ``$vault:``, ``$aws:``) are not Jinja: they pass through
   untouched and are resolved at call time by the secrets module. A reference must be written in the
-  workflow itself; one that arrives through data (an event payload, a step's output) is refused, so an
-  event cannot make the runtime resolve a secret of its choosing.
+  workflow's text itself, outside ``{{ }}`` and ``{% %}``; a rendered value may hold only references its
+  template's text holds, so one that arrives through data (an event payload, a step's output, an
+  expression's default) is refused: an event cannot make the runtime resolve a secret of its choosing.
 * Templates see no globals (no ``range``, ``cycler``, ``namespace``...), a short list of pure filters,
   and no Python internals: the immutable sandbox refuses ``__class__``-style attributes and methods that
   mutate the data. Repetition (``*``, ``**``) is bounded; ``%`` formatting of strings is refused.
@@ -27,6 +28,7 @@ import functools
 import json
 import math
 import re
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import GeneratorType
@@ -40,6 +42,7 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from automate.errors import AutomateError, TemplateError
+from automate.secrets.references import REFERENCE
 
 __all__ = ["ROOTS", "SECRET_REFERENCE", "TemplateEngine", "check", "is_template", "render", "step_references"]
 
@@ -122,7 +125,7 @@ class _Compiled:
 
     expression: Callable[..., Any] | None
     template: JinjaTemplate | None
-    references: int  # secret references written in the source itself
+    references: Counter[str]  # the secret references written in its literal text (outside {{ }} and {% %})
     names: frozenset[str]  # variables the template reads from its scope
     steps: frozenset[str]  # step ids named statically (steps.<id>, steps["<id>"])
     problems: tuple[str, ...]  # things check() refuses beyond unknown names
@@ -189,7 +192,11 @@ class TemplateEngine:
             problems.append("'self' is not available in templates")
         if _TEMPLATED_REFERENCE.search(source):
             problems.append("a secret reference's name must be written out, not templated")
-        references = len(SECRET_REFERENCE.findall(source))
+        references = Counter(match[0] for node in tree.find_all(nodes.TemplateData)
+                             for match in REFERENCE.finditer(node.data))
+        if len(SECRET_REFERENCE.findall(source)) > sum(references.values()) and not problems:
+            problems.append("a secret reference must be written in the template's text, not inside {{ }} or "
+                            "{% %}: a reference an expression makes could come from data")
         inner = _single_expression(source, tree)
         if inner is not None:
             expression = self._env.compile_expression(inner, undefined_to_none=False)
@@ -295,7 +302,7 @@ class TemplateEngine:
                 raise _Failure(compiled.problems[0])
             if compiled.expression is not None:
                 result = _jsonable(compiled.expression(variables))
-                if _count_references(result) > compiled.references:
+                if not _references_of(result) <= compiled.references:
                     raise _Failure("the value brings a secret reference from data; references must be "
                                    "written in the workflow")
                 return result
@@ -315,7 +322,7 @@ class TemplateEngine:
             raise _Failure("the value nests too deeply") from exc
         except Exception as exc:
             raise _Failure(f"{type(exc).__name__}: {exc}") from exc
-        if "$" in text and len(SECRET_REFERENCE.findall(text)) > compiled.references:
+        if "$" in text and not _references_of(text) <= compiled.references:
             raise _Failure("the text brings a secret reference from data; references must be written in "
                            "the workflow")
         return text
@@ -382,15 +389,20 @@ def _jsonable(value: Any) -> Any:
     raise _NotJson(f"a {kind.__name__}")
 
 
-def _count_references(value: Any) -> int:
-    kind = type(value)
-    if kind is str:
-        return len(SECRET_REFERENCE.findall(value)) if "$" in value else 0
-    if kind is dict:
-        return sum(_count_references(k) + _count_references(v) for k, v in value.items())
-    if kind is list:
-        return sum(_count_references(item) for item in value)
-    return 0
+def _references_of(value: Any) -> Counter[str]:
+    """The secret references inside a JSON value's strings (keys too), each as often as it appears."""
+    found: Counter[str] = Counter()
+    if isinstance(value, str):
+        if "$" in value:
+            found.update(match[0] for match in REFERENCE.finditer(value))
+            found["$incomplete"] += len(SECRET_REFERENCE.findall(value)) - sum(found.values())
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            found += _references_of(key) + _references_of(item)
+    elif isinstance(value, list):
+        for item in value:
+            found += _references_of(item)
+    return found
 
 
 @functools.cache
