@@ -269,6 +269,7 @@ def test_data_cannot_add_a_reference_beside_a_written_one(scope: dict[str, Any])
     assert render(template, scope) == "Bearer $secret:A plain"
     branch = "{% if event.payload.vip %}Bearer $secret:A {% else %}none{% endif %}"
     assert check({"auth": branch}) == []
+    scope["event"]["payload"]["vip"] = False
     assert render(branch, scope) == "none"
     scope["event"]["payload"]["vip"] = True
     assert render(branch, scope) == "Bearer $secret:A "
