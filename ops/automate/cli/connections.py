@@ -14,7 +14,7 @@ from rich.table import Table
 from automate.cli.common import console, fail, settings_of
 from automate.errors import AutomateError
 
-__all__ = ["connections"]
+__all__ = ["connections", "serve"]
 
 
 @click.group()
@@ -99,3 +99,19 @@ def connections_connectors() -> None:
                       ", ".join(t.name for t in cls.triggers()) or "-",
                       "yes" if cls.requires_connection() else "no")
     Console().print(table)
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, help="Port to listen on.")
+@click.option("--max-body", default=1024 * 1024, show_default=True, help="Largest delivery body, in bytes.")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, max_body: int) -> None:
+    """Receive webhooks: POST /hooks/<tenant>/<connection>/<trigger> for every connection of a connector
+    with a trigger (e.g. `webhook`), each delivery checked (Standard Webhooks signature, timestamp
+    window, body size and schema, the webhook id seen once) and emitted as an event."""
+    from automate.cli.common import setup_logging
+    from automate.serve import run_server
+
+    setup_logging()
+    run_server(settings_of(ctx), host, port, max_body=max_body)

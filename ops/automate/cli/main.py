@@ -182,7 +182,7 @@ def main() -> None:
 
 def _register() -> None:
     from automate.cli.bench import bench
-    from automate.cli.connections import connections
+    from automate.cli.connections import connections, serve
     from automate.cli.demo import demo
     from automate.cli.events import emit, relay, schemas
     from automate.cli.rules import rules
@@ -192,7 +192,7 @@ def _register() -> None:
     from automate.cli.workflows import workflows
 
     for command in (bench, connections, demo, dlq, emit, executions, processors, relay, retry_worker, rules,
-                    runtime, schemas, secrets, smoke, workflows):
+                    runtime, schemas, secrets, serve, smoke, workflows):
         cli.add_command(command)
 
 

@@ -59,6 +59,12 @@ class OutboxWriter(Store):
         return str(found[0])
 
 
+    def deduped(self, tenant: str, dedupe_key: str) -> str | None:
+        """The event id an earlier emit with ``dedupe_key`` got, or None when there was none."""
+        found = self._one("find_deduped", {"tenant": tenant, "dedupe_key": dedupe_key})
+        return None if found is None else str(found[0])
+
+
 class AsyncOutboxWriter(AsyncStore):
     """Async twin of :class:`OutboxWriter`."""
 

@@ -1,0 +1,150 @@
+"""``automate serve``: inbound webhooks, an HTTP server (Starlette on uvicorn) with an endpoint for every
+connection of a connector that declares a trigger (``POST /hooks/<tenant>/<connection>/<trigger>``).
+
+A delivery becomes one event (``emit_event``) only when all of this holds, else it gets a 4xx and nothing
+is emitted:
+
+- its body is at most ``--max-body`` bytes (413) and a JSON object (400) matching the trigger's payload
+  schema (422);
+- it is signed per the Standard Webhooks scheme with the connection's secret (``webhook-id``,
+  ``webhook-timestamp``, ``webhook-signature``), and its timestamp is within the connection's tolerance
+  of now (default five minutes): otherwise 401, so a captured delivery cannot be replayed later;
+- its ``webhook-id`` has not been seen for this connection: a second delivery of one id (a sender's retry,
+  or a replay within the window) gets ``200 {"duplicate": true}`` and emits nothing (the event's dedupe
+  key is the webhook id).
+
+Unknown tenants, connections and triggers all get the same 404. The event's type is the connection's
+``event_type`` (default ``webhook.<connection>``); its payload, the body.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from automate.config import Settings
+from automate.db import connect
+from automate.db.connections import ConnectionStore
+from automate.errors import AutomateError, ErrorCodes
+from automate.secrets import Reader, resolve
+from automate_connectors.registry import registry
+from automate_connectors.schemas import validate_against
+from automate_core.outbox.writer import OutboxWriter
+
+__all__ = ["MAX_BODY", "create_app", "run_server"]
+
+log = logging.getLogger("automate.serve")
+
+MAX_BODY = 1024 * 1024
+_TOLERANCE_S = 300
+
+
+def _answer(status: int, body: dict[str, Any]) -> Any:
+    from starlette.responses import JSONResponse
+
+    return JSONResponse(body, status_code=status)
+
+
+def create_app(settings: Settings, *, max_body: int = MAX_BODY) -> Any:
+    """The ASGI application (Starlette)."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.routing import Route
+
+    with_triggers = [key for key in registry.list_connectors() if registry.get_connector(key).triggers()]
+
+    def endpoint(tenant: str, name: str, trigger: str) -> tuple[str, dict[str, Any]] | None:
+        with connect(settings) as conn:
+            found = ConnectionStore(conn).get(tenant, name)
+        if found is None or found[0] not in with_triggers:
+            return None
+        if trigger not in {t.name for t in registry.get_connector(found[0]).triggers()}:
+            return None
+        return found
+
+    async def receive(request: Request) -> Any:
+        import anyio.to_thread
+
+        tenant, name, trigger = (request.path_params[k] for k in ("tenant", "connection", "trigger"))
+        declared = int(request.headers.get("content-length") or 0)
+        if declared > max_body:
+            return _answer(413, {"error": "body_too_large", "limit": max_body})
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > max_body:
+                return _answer(413, {"error": "body_too_large", "limit": max_body})
+        found = await anyio.to_thread.run_sync(endpoint, tenant, name, trigger)
+        if found is None:
+            return _answer(404, {"error": "not_found"})
+        return await anyio.to_thread.run_sync(_deliver, settings, tenant, name, trigger, found, body,
+                                              dict(request.headers))
+
+    routes = [Route("/hooks/{tenant}/{connection}/{trigger}", receive, methods=["POST"]),
+              Route("/health", lambda _request: _answer(200, {"status": "ok"}), methods=["GET"])]
+    return Starlette(routes=routes)
+
+
+def _deliver(settings: Settings, tenant: str, name: str, trigger: str, found: tuple[str, dict[str, Any]],
+             body: bytes, headers: dict[str, str]) -> Any:
+    """Verify one delivery and emit its event (in a thread: the database and the signature)."""
+    from standardwebhooks import Webhook
+    from standardwebhooks.webhooks import WebhookVerificationError
+
+    from automate.events import emit_event
+
+    connector_key, config = found
+    webhook_id, stamp = headers.get("webhook-id"), headers.get("webhook-timestamp")
+    if not webhook_id or not stamp or not headers.get("webhook-signature") or len(webhook_id) > 200:
+        return _answer(401, {"error": "unsigned"})
+    try:
+        age = abs(time.time() - int(stamp))
+    except ValueError:
+        return _answer(401, {"error": "bad_timestamp"})
+    if age > int(config.get("tolerance_s", _TOLERANCE_S)):
+        return _answer(401, {"error": "stale_timestamp"})
+    try:
+        secret = resolve(str(config.get("secret", "")), tenant=tenant, settings=settings,
+                         reader=Reader(connector=connector_key))
+        Webhook(secret).verify(body, {k: v for k, v in headers.items() if k.startswith("webhook-")},
+                               json_parse=False)
+    except WebhookVerificationError:
+        return _answer(401, {"error": "bad_signature"})
+    except AutomateError as exc:  # the connection's secret cannot be read: our fault, not the sender's
+        log.error("webhook secret unavailable", extra={"action": "serve.secret_error", "code": exc.code,
+                                                       "tenant": tenant, "connection": name})
+        return _answer(503, {"error": "unavailable"})
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):
+        return _answer(400, {"error": "not_json"})
+    if not isinstance(payload, dict):
+        return _answer(400, {"error": "not_an_object"})
+    spec = next(t for t in registry.get_connector(connector_key).triggers() if t.name == trigger)
+    try:
+        validate_against(spec.payload_schema, payload, what=f"{trigger} delivery",
+                         code=ErrorCodes.INPUT_INVALID)
+    except AutomateError as exc:
+        return _answer(422, {"error": "schema", "detail": exc.message})
+    dedupe_key = f"webhook:{name}:{webhook_id}"
+    event_type = str(config.get("event_type") or f"webhook.{name}")
+    try:
+        with connect(settings) as conn:
+            earlier = OutboxWriter(conn.cursor()).deduped(tenant, dedupe_key)
+            event_id = earlier or emit_event(event_type, payload, dedupe_key, tenant=tenant, connection=conn,
+                                             settings=settings)
+            conn.commit()
+    except AutomateError as exc:  # the event was refused (too large, bad type, contract): the sender's
+        return _answer(422, {"error": str(exc.code)})
+    log.info("webhook received", extra={"action": "serve.received", "tenant": tenant, "connection": name,
+                                        "event_id": event_id, "duplicate": earlier is not None})
+    return _answer(200, {"event_id": event_id, "duplicate": earlier is not None})
+
+
+def run_server(settings: Settings, host: str, port: int, *, max_body: int = MAX_BODY) -> None:
+    import uvicorn
+
+    uvicorn.run(create_app(settings, max_body=max_body), host=host, port=port, log_level="warning",
+                access_log=False, server_header=False)
