@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     postgres_password: SecretStr = SecretStr("automate")
     postgres_db: str = "automate"
 
+    # What the workers log: Automate's own loggers at this level; other libraries' only from WARNING up
+    # (their debug lines can carry request headers).
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
     # Workflow runtime.
     max_step_output_bytes: int = Field(default=256 * 1024, gt=0)
     http_timeout_s: float = Field(default=30.0, gt=0)

@@ -29,11 +29,11 @@ def settings_of(ctx: click.Context) -> Settings:
 
 
 
-def setup_logging() -> None:
-    """Logging for long-running workers: INFO to stderr, and httpx's request lines (full URLs, which may
-    carry tokens in a query string) kept out."""
+def setup_logging(level: str = "INFO") -> None:
+    """Logging for long-running workers, to stderr: Automate's loggers at ``level`` (AUTOMATE_LOG_LEVEL),
+    every other library's from WARNING up only (httpx's request lines hold full URLs, which may carry
+    tokens; other clients' debug lines hold headers)."""
     import logging
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("automate").setLevel(level)

@@ -113,5 +113,5 @@ def serve(ctx: click.Context, host: str, port: int, max_body: int) -> None:
     from automate.cli.common import setup_logging
     from automate.serve import run_server
 
-    setup_logging()
+    setup_logging(settings_of(ctx).log_level)
     run_server(settings_of(ctx), host, port, max_body=max_body)

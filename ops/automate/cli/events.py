@@ -61,7 +61,7 @@ def relay(ctx: click.Context, batch_size: int, lease_seconds: float, poll_interv
     if settings.publisher != "relay" and not once:
         fail("AUTOMATE_PUBLISHER is debezium: Debezium publishes this outbox; set AUTOMATE_PUBLISHER=relay "
              "(and run `automate migrate` to remove the connector) to use the relay instead")
-    setup_logging()
+    setup_logging(settings_of(ctx).log_level)
     worker = Relay(settings, batch_size=batch_size, lease_seconds=lease_seconds, poll_interval=poll_interval)
     if once:
         began = time.monotonic()

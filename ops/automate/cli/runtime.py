@@ -26,7 +26,7 @@ def processors(ctx: click.Context, group: str | None, metrics_port: int) -> None
     execution request per matching automation to automate.workflow.<slug>. Run more to scale out."""
     from automate.processors import run_processors
 
-    setup_logging()
+    setup_logging(settings_of(ctx).log_level)
     run_processors(settings_of(ctx), group=group, metrics_port=metrics_port)
 
 
@@ -38,7 +38,7 @@ def runtime(ctx: click.Context, concurrency: int) -> None:
     """Run workflow steps: consume automate.workflow.* in the runtime consumer group (run more to scale)."""
     from automate.runtime.worker import run_worker
 
-    setup_logging()
+    setup_logging(settings_of(ctx).log_level)
     run_worker(settings_of(ctx), concurrency)
 
 
@@ -48,7 +48,7 @@ def retry_worker(ctx: click.Context) -> None:
     """Re-produce due retries and waits from the retry tiers to their workflow topics (never early)."""
     from automate.runtime.retry_worker import run_retry_worker
 
-    setup_logging()
+    setup_logging(settings_of(ctx).log_level)
     run_retry_worker(settings_of(ctx))
 
 
