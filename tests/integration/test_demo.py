@@ -1,6 +1,7 @@
 """`automate demo` end to end: its own database and topics, the relay as publisher, every worker a process
 (the relay, processors, runtime workers, retry worker), and the summary checked against what the events
-call for, worked out here from the workflows' rules written out by hand, and against the database."""
+call for, worked out here from the workflows' rules written out by hand, and against the database; the
+connector workflow's e-mails and S3 objects counted by the local peers the demo starts."""
 
 from __future__ import annotations
 
@@ -29,12 +30,14 @@ def _expected() -> dict[str, Counter[str]]:
     payments = [e.payload for e in events if e.type == "payment.received" and e.payload["order_id"]
                 and (e.payload["amount"] is None or e.payload["amount"] > 1000)]
     users = [e for e in events if e.type == "user.signed_up"]
-    assert xts and payments and users  # every path of the scenario is taken
+    fulfilled = [p for p in big if p["amount"] >= 1000]
+    assert xts and payments and users and fulfilled  # every path of the scenario is taken
     return {
         # charge: one retry each; legacy_erp (XTS only): one retry, then the dead-letter topic
         "demo-big-orders": Counter(SUCCESS=len(big) - len(xts), FAILED=len(xts), retries=len(big) + len(xts)),
         "demo-payments": Counter(SUCCESS=len(payments), retries=len(payments)),  # ledger: one retry each
         "demo-welcome": Counter(SUCCESS=len(users)),
+        "demo-fulfilment": Counter(SUCCESS=len(fulfilled)),  # an S3 object and an e-mail each
     }
 
 
@@ -70,6 +73,9 @@ def test_demo_runs_the_scenario_and_reports_what_the_rules_call_for(db_settings:
            "demo-big-orders/legacy_erp: erp.unknown_currency" in out
     for label in ("emit -> first step start", "emit -> execution end"):  # p50, p95, p99, max
         assert all(re.fullmatch(r"[\d,]+ ms", cell) for cell in _row(out, label)[1:5]), out
+    sent = expected["demo-fulfilment"]["SUCCESS"]
+    assert _row(out, "SMTP server: e-mails (STARTTLS, login)")[1:] == [str(sent), str(sent)]
+    assert _row(out, "S3 (moto): objects in demo-invoices")[1:] == [str(sent), str(sent)]
     assert "demo passed" in out
 
     with psycopg.connect(s.dsn) as conn:

@@ -51,7 +51,7 @@ class EmailConnector(Connector):
         "required": ["host", "from_address"],
         "additionalProperties": False,
     }
-    rate_limits: ClassVar[Mapping[str, RateLimit]] = {"send": RateLimit(per_second=5.0, burst=5)}
+    rate_limits: ClassVar[Mapping[str, RateLimit]] = {"send": RateLimit(per_second=50.0, burst=10)}
 
     @classmethod
     def actions(cls) -> list[ActionSpec]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 import uuid
+from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -11,7 +13,8 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from automate.config import Settings
-from automate.demo.events import generate_events
+from automate.demo.connectors import ConnectorPeers, check_peers, connector_peers, uses_connections
+from automate.demo.events import DemoEvent, generate_events
 from automate.demo.expectations import Expectations
 from automate.demo.pipeline import Emission, apply_workflows, emit_all, follow, warm_up
 from automate.demo.preflight import first_line
@@ -34,10 +37,22 @@ def run_demo(settings: Settings, specs: list[WorkflowSpec], tenant: str, *, coun
     events = generate_events(count, seed, tag=uuid.uuid4().hex[:6])
     log_dir = settings.home / "logs" / "demo"
     workers = WorkerSet(settings, log_dir=log_dir, counts=counts)
-    kinds = ", ".join(f"{kind} x{counts.get(kind, 1)}" for kind in workers.kinds())
     console.print(f"[bold]automate demo[/]: {count} events (seed {seed}) "
                   f"{'at ' + format(rate, 'g') + '/s' if rate else 'as fast as possible'} for tenant "
                   f"[cyan]{tenant}[/], {len(specs)} workflows, publisher {settings.publisher}")
+    with ExitStack() as stack:
+        peers = None
+        if uses_connections(specs):
+            console.print("starting the local peers of the connector workflow: SMTP and S3 (moto)")
+            peers = stack.enter_context(connector_peers(settings, tenant, settings.home / "demo"))
+        return _run(settings, specs, tenant, events, workers, log_dir, peers, rate=rate, timeout_s=timeout_s)
+
+
+def _run(settings: Settings, specs: list[WorkflowSpec], tenant: str, events: list[DemoEvent],
+         workers: WorkerSet, log_dir: Path, peers: ConnectorPeers | None, *, rate: float,
+         timeout_s: float) -> int:
+    count = len(events)
+    kinds = ", ".join(f"{kind} x{workers.counts.get(kind, 1)}" for kind in workers.kinds())
     console.print("applying the workflows")
     try:
         ids, index = apply_workflows(settings, specs)
@@ -102,6 +117,8 @@ def run_demo(settings: Settings, specs: list[WorkflowSpec], tenant: str, *, coun
     try:
         if report and tracker is not None:
             problems.extend(summarize(report, tracker, settings))
+            if peers is not None:
+                problems.extend(check_peers(peers, specs, tracker.expected))
     finally:
         if tracker is not None:
             tracker.close()
