@@ -148,3 +148,38 @@ def test_aws_secrets_manager_references(monkeypatch: pytest.MonkeyPatch) -> None
             resolve("$aws:missing", settings=settings)
         with pytest.raises(SecretNotFoundError, match="not JSON"):
             resolve("$aws:plain#field", settings=settings)
+
+
+def test_the_seeds_secrets_example_runs_as_written(secret_settings: Settings) -> None:
+    set_secret(secret_settings, "STRIPE_API_KEY", "sk_test_seed", tenant=secret_settings.tenant)
+    seed = ("from automate.secrets import resolve\n"
+            "\n"
+            "# Resolve a secret\n"
+            "api_key = resolve(\"$secret:STRIPE_API_KEY\")\n"
+            "print(api_key == 'sk_test_seed')\n")
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("AUTOMATE_")},
+           "AUTOMATE_DATABASE_URL": secret_settings.dsn, "AUTOMATE_TENANT": secret_settings.tenant,
+           "AUTOMATE_SECRET_KEY_FILE": str(secret_settings.secret_key_file)}
+    ran = subprocess.run([sys.executable, "-c", seed], capture_output=True, text=True, env=env, timeout=60)
+    assert (ran.returncode, ran.stdout.strip()) == (0, "True"), ran.stderr
+
+
+def test_the_example_workflows_hook_token_resolves_for_its_step(secret_settings: Settings) -> None:
+    import yaml
+
+    from automate.runtime.actions import registry
+    from automate.runtime.workflows import validate
+    from automate.runtime.workflows.store import apply
+    from automate.secrets import resolve_in
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "workflows" / "order-fulfilment.yaml"
+    spec = validate(yaml.safe_load(example.read_text()), registry.names())
+    set_secret(secret_settings, "HOOK_TOKEN", "hook-tok-7", tenant="acme",
+               scopes=["automation:order-fulfilment"])
+    with psycopg.connect(secret_settings.dsn) as conn:
+        assert apply(conn, spec, secret_settings).version == 1  # its reference checked when applied
+    notify = spec.step("notify")
+    resolved, redactor = resolve_in(notify.input, tenant="acme", settings=secret_settings,
+                                    reader=Reader(automation="order-fulfilment", connector="http"))
+    assert resolved["headers"] == {"Authorization": "Bearer hook-tok-7"}
+    assert redactor.scrub(str(resolved)) == str(notify.input).replace("$secret:HOOK_TOKEN", "[secret]")

@@ -51,7 +51,10 @@ def demo(ctx: click.Context, count: int, rate: float, seed: int, timeout_s: floa
                         once and succeeds on retry (1 s retry tier), and for the ~2% of orders in
                         currency XTS a last step that exhausts its retries and ends in the DLQ;
        demo-payments    payment.received of an order and (amount > 1000 or without amount);
-       demo-welcome     user.signed_up (glob trigger), with a `when` branch.
+       demo-welcome     user.signed_up (glob trigger), with a `when` branch;
+       demo-fulfilment  order.created with amount >= 1000: an invoice to S3 and an e-mail receipt
+                        through the aws and email connectors, against a local S3 (moto) and SMTP
+                        server (STARTTLS, login) the demo starts, credentials in the secret store.
     2. Starts every worker as its own process: processors, runtime workers, the retry worker (and
        the relay when AUTOMATE_PUBLISHER=relay); their logs go to <AUTOMATE_HOME>/logs/demo.
     3. Sends one warm-up event through the pipeline, then emits --events events (order.created,
