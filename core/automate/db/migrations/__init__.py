@@ -83,34 +83,39 @@ def migrate(conn: psycopg.Connection[Any]) -> list[Migration]:
     migrations = load_migrations()
     known = {m.version for m in migrations}
     applied: list[Migration] = []
+    # One migrating process at a time, for its whole run (a session lock: it outlives the transactions
+    # below): a second one waits, then finds everything applied.
     with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
-        conn.execute(_BOOKKEEPING)
-        done = applied_versions(conn)
-    unknown = sorted(done - known)
-    if unknown:
-        raise MigrationError(
-            f"the database has migrations {unknown} that this version of automate does not know; "
-            "upgrade automate before migrating"
-        )
-    for migration in migrations:
-        if migration.version in done:
-            continue
-        try:
-            with conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
-                if migration.version in applied_versions(conn):
-                    continue  # another process applied it while we waited for the lock
-                conn.execute(migration.sql.encode())
-                conn.execute(
-                    "INSERT INTO automate_migrations (version, name) VALUES (%s, %s)",
-                    (migration.version, migration.name),
-                )
-        except psycopg.Error as exc:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
+    try:
+        with conn.transaction():
+            conn.execute(_BOOKKEEPING)
+            done = applied_versions(conn)
+        unknown = sorted(done - known)
+        if unknown:
             raise MigrationError(
-                f"migration {migration.version:04d}_{migration.name} failed and was rolled back: {exc}"
-            ) from exc
-        applied.append(migration)
+                f"the database has migrations {unknown} that this version of automate does not know; "
+                "upgrade automate before migrating"
+            )
+        for migration in migrations:
+            if migration.version in done:
+                continue
+            try:
+                with conn.transaction():
+                    conn.execute(migration.sql.encode())
+                    conn.execute(
+                        "INSERT INTO automate_migrations (version, name) VALUES (%s, %s)",
+                        (migration.version, migration.name),
+                    )
+            except psycopg.Error as exc:
+                raise MigrationError(
+                    f"migration {migration.version:04d}_{migration.name} failed and was rolled back: {exc}"
+                ) from exc
+            applied.append(migration)
+    finally:
+        if not conn.closed and not conn.broken:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
     return applied
 
 
