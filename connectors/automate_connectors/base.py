@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-from automate.errors import AutomateError, ErrorCodes
+from automate.errors import AutomateError, ErrorCodes, UsageError
 from automate_connectors.context import ActionContext
 from automate_connectors.errors import normalize
 
@@ -38,6 +38,10 @@ class ActionSpec:
         rate_limit: The connector's rate-limit class this action spends from, if any.
         static_fields: Input fields that must be written out in the workflow, never templated (e.g. a SQL
             statement: its values go in as parameters).
+        destination: The input field that says where the call goes (a URL); when the input holds secret
+            references, it must be written out up to its host (:mod:`automate_connectors.placement`).
+
+    Input fields whose schema says ``"x-secret": true`` may hold ``$secret:`` references; no other may.
     """
 
     name: str
@@ -46,6 +50,7 @@ class ActionSpec:
     idempotent: bool = False
     rate_limit: str | None = None
     static_fields: tuple[str, ...] = ()
+    destination: str | None = None
     description: str = ""
 
 
@@ -73,6 +78,11 @@ class RateLimit:
 
     per_second: float
     burst: int = 1
+
+    def __post_init__(self) -> None:
+        if not (self.per_second > 0 and self.burst >= 1):
+            raise UsageError(f"a rate limit must allow calls: per_second > 0 and burst >= 1, not "
+                             f"{self.per_second!r} and {self.burst!r}")
 
 
 class Connector:

@@ -51,6 +51,9 @@ def normalize(exc: BaseException) -> AutomateError:
         return exc
     if isinstance(exc, TimeoutError | socket.timeout):
         return connector_error(ErrorCodes.TIMEOUT, f"timed out ({type(exc).__name__})")
+    if isinstance(exc, FileNotFoundError | PermissionError | IsADirectoryError | NotADirectoryError):
+        return connector_error(ErrorCodes.CONFIG_INVALID, f"a file the connection names cannot be read "
+                                                          f"({type(exc).__name__})")
     if isinstance(exc, ConnectionError | socket.gaierror | ssl.SSLError | OSError):
         return connector_error(ErrorCodes.NETWORK, f"network failure ({type(exc).__name__})")
     return connector_error(ErrorCodes.INTERNAL, f"{type(exc).__name__} in the connector")

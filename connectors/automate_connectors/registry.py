@@ -62,6 +62,8 @@ class ConnectorRegistry:
             raise UsageError(f"{key!r}: a connector is a subclass of automate_connectors.Connector")
         if not key or not key.replace("_", "").isalnum() or key != key.lower():
             raise UsageError(f"{key!r} is not a connector key: lowercase letters, digits and '_'")
+        if connector.key != key:  # steps, connections and rate limits name it by its class's key
+            raise UsageError(f"{connector.__name__}.key is {connector.key!r}; register it as that key")
         if not replace and key in self._connectors and self._connectors[key] is not connector:
             raise UsageError(f"connector {key!r} is already registered")
         check_schema(connector.config_schema, f"{key}'s config_schema")
@@ -70,6 +72,9 @@ class ConnectorRegistry:
             if spec.rate_limit is not None and spec.rate_limit not in connector.rate_limits:
                 raise UsageError(f"{key}.{spec.name} spends from rate limit {spec.rate_limit!r}, which "
                                  f"{connector.__name__}.rate_limits does not define")
+            fields = spec.input_schema.get("properties", {})
+            if spec.destination is not None and spec.destination not in fields:
+                raise UsageError(f"{key}.{spec.name}'s destination {spec.destination!r} is no input field")
         self._connectors[key] = connector
 
     def register(self, key: str, connector: type[Connector], *, replace: bool = False) -> type[Connector]:

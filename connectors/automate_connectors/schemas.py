@@ -42,4 +42,7 @@ def validate_against(schema: Mapping[str, Any], value: Any, *, what: str, code: 
             str(rule), f"breaks {rule}")
         if rule in ("required", "additionalProperties"):  # these messages name keys, never values
             detail = first.message[:200]
+        elif rule in ("anyOf", "oneOf") and isinstance(first.schema, Mapping) and first.schema.get(
+                "description"):
+            detail = str(first.schema["description"])[:200]
         raise ConnectorError(f"{what} at {path}: {detail}", code=code, retryable=False)

@@ -13,8 +13,10 @@ is emitted:
   or a replay within the window) gets ``200 {"duplicate": true}`` and emits nothing (the event's dedupe
   key is the webhook id).
 
-Unknown tenants, connections and triggers all get the same 404. The event's type is the connection's
-``event_type`` (default ``webhook.<connection>``); its payload, the body.
+The signature headers and the timestamp are checked before anything is looked up, and a delivery to a
+tenant, connection or trigger that does not exist gets the same 401 as a bad signature: a prober learns
+nothing about which endpoints exist. The event's type is the connection's ``event_type`` (default
+``webhook.<connection>``); its payload, the body.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ import time
 from typing import Any
 
 from automate.config import Settings
-from automate.db import connect
 from automate.db.connections import ConnectionStore
+from automate.db.context import pool
 from automate.errors import AutomateError, ErrorCodes
 from automate.secrets import Reader, resolve
 from automate_connectors.registry import registry
@@ -38,7 +40,8 @@ __all__ = ["MAX_BODY", "create_app", "run_server"]
 log = logging.getLogger("automate.serve")
 
 MAX_BODY = 1024 * 1024
-_TOLERANCE_S = 300
+_TOLERANCE_S = 300  # the default and the most a connection may allow (its tolerance_s)
+_MAX_WEBHOOK_ID = 200
 
 
 def _answer(status: int, body: dict[str, Any]) -> Any:
@@ -56,7 +59,7 @@ def create_app(settings: Settings, *, max_body: int = MAX_BODY) -> Any:
     with_triggers = [key for key in registry.list_connectors() if registry.get_connector(key).triggers()]
 
     def endpoint(tenant: str, name: str, trigger: str) -> tuple[str, dict[str, Any]] | None:
-        with connect(settings) as conn:
+        with pool(settings).connection() as conn:
             found = ConnectionStore(conn).get(tenant, name)
         if found is None or found[0] not in with_triggers:
             return None
@@ -68,7 +71,14 @@ def create_app(settings: Settings, *, max_body: int = MAX_BODY) -> Any:
         import anyio.to_thread
 
         tenant, name, trigger = (request.path_params[k] for k in ("tenant", "connection", "trigger"))
-        declared = int(request.headers.get("content-length") or 0)
+        headers = dict(request.headers)
+        unsigned = _unsigned(headers, _TOLERANCE_S)
+        if unsigned is not None:
+            return unsigned
+        try:
+            declared = int(headers.get("content-length") or 0)
+        except ValueError:
+            return _answer(400, {"error": "bad_content_length"})
         if declared > max_body:
             return _answer(413, {"error": "body_too_large", "limit": max_body})
         body = b""
@@ -77,14 +87,30 @@ def create_app(settings: Settings, *, max_body: int = MAX_BODY) -> Any:
             if len(body) > max_body:
                 return _answer(413, {"error": "body_too_large", "limit": max_body})
         found = await anyio.to_thread.run_sync(endpoint, tenant, name, trigger)
-        if found is None:
-            return _answer(404, {"error": "not_found"})
-        return await anyio.to_thread.run_sync(_deliver, settings, tenant, name, trigger, found, body,
-                                              dict(request.headers))
+        if found is None:  # answered as a bad signature: no endpoint verifies it
+            log.info("webhook for no endpoint", extra={"action": "serve.no_endpoint", "tenant": tenant[:64],
+                                                       "connection": name[:64]})
+            return _answer(401, {"error": "bad_signature"})
+        return await anyio.to_thread.run_sync(_deliver, settings, tenant, name, trigger, found, body, headers)
 
     routes = [Route("/hooks/{tenant}/{connection}/{trigger}", receive, methods=["POST"]),
               Route("/health", lambda _request: _answer(200, {"status": "ok"}), methods=["GET"])]
     return Starlette(routes=routes)
+
+
+def _unsigned(headers: dict[str, str], tolerance_s: int) -> Any:
+    """The 401 for a delivery without the signature headers or with a timestamp outside the window, or
+    None."""
+    webhook_id, stamp = headers.get("webhook-id"), headers.get("webhook-timestamp")
+    if not (webhook_id and stamp and headers.get("webhook-signature")) or len(webhook_id) > _MAX_WEBHOOK_ID:
+        return _answer(401, {"error": "unsigned"})
+    try:
+        age = abs(time.time() - int(stamp))
+    except ValueError:
+        return _answer(401, {"error": "bad_timestamp"})
+    if age > tolerance_s:
+        return _answer(401, {"error": "stale_timestamp"})
+    return None
 
 
 def _deliver(settings: Settings, tenant: str, name: str, trigger: str, found: tuple[str, dict[str, Any]],
@@ -96,26 +122,24 @@ def _deliver(settings: Settings, tenant: str, name: str, trigger: str, found: tu
     from automate.events import emit_event
 
     connector_key, config = found
-    webhook_id, stamp = headers.get("webhook-id"), headers.get("webhook-timestamp")
-    if not webhook_id or not stamp or not headers.get("webhook-signature") or len(webhook_id) > 200:
-        return _answer(401, {"error": "unsigned"})
-    try:
-        age = abs(time.time() - int(stamp))
-    except ValueError:
-        return _answer(401, {"error": "bad_timestamp"})
-    if age > int(config.get("tolerance_s", _TOLERANCE_S)):
-        return _answer(401, {"error": "stale_timestamp"})
+    webhook_id = headers["webhook-id"]
+    unsigned = _unsigned(headers, min(int(config.get("tolerance_s", _TOLERANCE_S)), _TOLERANCE_S))
+    if unsigned is not None:
+        return unsigned
     try:
         secret = resolve(str(config.get("secret", "")), tenant=tenant, settings=settings,
                          reader=Reader(connector=connector_key))
-        Webhook(secret).verify(body, {k: v for k, v in headers.items() if k.startswith("webhook-")},
-                               json_parse=False)
+        verifier = Webhook(secret)
+    except Exception as exc:  # the connection's secret cannot be read or is no whsec_ key: our fault
+        log.error("webhook secret unavailable", extra={
+            "action": "serve.secret_error", "tenant": tenant, "connection": name,
+            "code": exc.code if isinstance(exc, AutomateError) else type(exc).__name__})
+        return _answer(503, {"error": "unavailable"})
+    try:
+        verifier.verify(body, {k: v for k, v in headers.items() if k.startswith("webhook-")},
+                        json_parse=False)
     except WebhookVerificationError:
         return _answer(401, {"error": "bad_signature"})
-    except AutomateError as exc:  # the connection's secret cannot be read: our fault, not the sender's
-        log.error("webhook secret unavailable", extra={"action": "serve.secret_error", "code": exc.code,
-                                                       "tenant": tenant, "connection": name})
-        return _answer(503, {"error": "unavailable"})
     try:
         payload = json.loads(body)
     except (ValueError, RecursionError):
@@ -131,7 +155,7 @@ def _deliver(settings: Settings, tenant: str, name: str, trigger: str, found: tu
     dedupe_key = f"webhook:{name}:{webhook_id}"
     event_type = str(config.get("event_type") or f"webhook.{name}")
     try:
-        with connect(settings) as conn:
+        with pool(settings).connection() as conn:
             earlier = OutboxWriter(conn.cursor()).deduped(tenant, dedupe_key)
             event_id = earlier or emit_event(event_type, payload, dedupe_key, tenant=tenant, connection=conn,
                                              settings=settings)

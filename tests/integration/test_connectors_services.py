@@ -17,6 +17,7 @@ import pytest
 
 from automate.config import Settings
 from automate.contracts import split_wire
+from automate.errors import ConnectorError
 from automate.secrets.admin import set_secret
 from automate.topics import ensure_topics
 from tests.integration.connector_support import TENANT, call, connection, failure
@@ -96,6 +97,22 @@ def test_aws_s3_put_and_get(connector_settings: Settings, aws: str) -> None:
     assert (missing.code, missing.retryable) == ("not_found", False)
 
 
+def test_aws_uses_the_workers_own_identity_only_when_told(connector_settings: Settings, aws: str,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    s = connector_settings
+    with pytest.raises(ConnectorError, match="or use_default_credentials: true") as refused:
+        connection(s, "aws-ambient", "aws", {"region": "us-east-1", "endpoint_url": aws})
+    assert refused.value.code == "config.invalid"
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAWORKER")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "worker-secret")
+    connection(s, "aws-ambient", "aws", {"region": "us-east-1", "endpoint_url": aws,
+                                         "use_default_credentials": True})
+    _boto("s3", aws).create_bucket(Bucket="reports")  # type: ignore[attr-defined]
+    put = call(s, "aws.s3_put_object", {"bucket": "reports", "key": "r.txt", "body": "ok"},
+               connection="aws-ambient")
+    assert put["etag"]
+
+
 def test_aws_sqs_and_sns(connector_settings: Settings, aws: str) -> None:
     s = connector_settings
     sqs, sns = _boto("sqs", aws), _boto("sns", aws)
@@ -115,8 +132,9 @@ def test_aws_sqs_and_sns(connector_settings: Settings, aws: str) -> None:
 
 def test_kafka_produces_avro_with_the_registry_schema(connector_settings: Settings) -> None:
     s = connector_settings
-    topic = s.topic(f"partner.{uuid.uuid4().hex[:6]}")
+    topic = f"partner.shipments.{uuid.uuid4().hex[:6]}"
     ensure_topics(s, [topic], partitions=1)
+    connection(s, "partner-bus", "kafka", {"topics": ["partner.shipments.*"]})
     schema = {"type": "record", "name": "Shipment", "namespace": "com.partner",
               "fields": [{"name": "order_id", "type": "string"}, {"name": "parcels", "type": "int"}]}
     subject = f"{topic}-value"
@@ -125,16 +143,23 @@ def test_kafka_produces_avro_with_the_registry_schema(connector_settings: Settin
     assert answer.status_code == 200, answer.text
     value = {"order_id": "ORD-1", "parcels": 2}
     produced = call(s, "kafka.produce", {"topic": topic, "key": "ORD-1", "value": value},
-                    execution_id="33333333-3333-4333-8333-333333333333")
+                    connection="partner-bus", execution_id="33333333-3333-4333-8333-333333333333")
     (msg,) = consume(s.bootstrap_servers, topic, lambda m: len(m) >= 1)
     schema_id, body = split_wire(msg.value())
     assert schema_id == produced["schema_id"] == answer.json()["id"] and msg.key() == b"ORD-1"
     assert fastavro.schemaless_reader(io.BytesIO(body), fastavro.parse_schema(schema)) == value
     assert header(msg, "automate-idempotency-key") == b"33333333-3333-4333-8333-333333333333:act"
-    wrong = failure(s, "kafka.produce", {"topic": topic, "value": {"order_id": 5}})
+    wrong = failure(s, "kafka.produce", {"topic": topic, "value": {"order_id": 5}}, connection="partner-bus")
     assert wrong.code == "input.invalid" and f"does not match {subject}" in wrong.message
-    assert failure(s, "kafka.produce", {"topic": topic, "value": {}, "subject": "no-such-subject"}).code == \
-        "not_found"
+    assert failure(s, "kafka.produce", {"topic": topic, "value": {}, "subject": "no-such-subject"},
+                   connection="partner-bus").code == "not_found"
+    unlisted = failure(s, "kafka.produce", {"topic": "payments", "value": {}}, connection="partner-bus")
+    assert (unlisted.code, unlisted.retryable) == ("forbidden", False)
+    connection(s, "anything", "kafka", {"topics": ["*"]})  # still never Automate's own topics
+    for own in (s.topic("dlq"), s.topic("workflow.orders"), "_schemas"):
+        forged = failure(s, "kafka.produce", {"topic": own, "value": {}, "format": "json"},
+                         connection="anything")
+        assert forged.code == "forbidden" and "Automate's or Kafka's own topics" in forged.message
 
 
 def test_postgres_runs_a_parameterized_statement_on_its_database(connector_settings: Settings) -> None:
@@ -155,6 +180,9 @@ def test_postgres_runs_a_parameterized_statement_on_its_database(connector_setti
     assert write.code == "forbidden"  # a read-only connection
     slow = failure(s, "postgres.query", {"sql": "SELECT pg_sleep(5)"}, connection="reporting")
     assert (slow.code, slow.retryable) == ("timeout", True)
+    two = failure(s, "postgres.query", {"sql": "SELECT 1; SET default_transaction_read_only = off"},
+                  connection="reporting")
+    assert two.code == "input.invalid"  # one statement a call: nothing escapes read-only
     broken = failure(s, "postgres.query", {"sql": "SELEKT 1"}, connection="reporting")
     assert (broken.code, broken.retryable) == ("input.invalid", False)
     assert s.dsn not in str(broken) + str(slow) + str(write)

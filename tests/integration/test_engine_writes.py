@@ -104,3 +104,13 @@ def test_a_pure_execution_made_by_run_workflow_is_started_not_created_again(db_s
         started = conn.execute("SELECT started_at IS NOT NULL FROM execution WHERE id = %s",
                                (execution_id,)).fetchone()
     assert row == (3, 3) and started == (True,)
+
+
+def test_a_request_naming_another_tenant_runs_nothing(db_settings: Settings) -> None:
+    automation_id = apply_workflow(db_settings, {"slug": "theirs", "name": "theirs", "steps": PURE})
+    forged = {**_request(db_settings, automation_id, "theirs", {"n": 1}), "tenant": "globex"}
+
+    outcome = asyncio.run(_with_engine(db_settings, lambda engine: engine.start(forged)))
+    assert outcome == Outcome.MISSING  # a dead letter: never run as globex with acme's workflow
+    with psycopg.connect(db_settings.dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM execution").fetchone() == (0,)

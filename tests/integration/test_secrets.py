@@ -7,8 +7,10 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -91,6 +93,25 @@ def test_rotation_re_encrypts_under_a_new_key_and_retires_the_old_one(secret_set
     close_pools(with_old_only)
     assert rotate_keys(secret_settings).reencrypted == 2  # again: still readable after
     assert resolve("$secret:A", settings=secret_settings) == "alpha"
+
+
+def test_secrets_written_during_a_rotation_stay_readable(secret_settings: Settings) -> None:
+    for i in range(150):  # enough that the rotation's transaction takes a while
+        set_secret(secret_settings, f"OLD_{i}", f"old-{i}")
+    rotations: list[Any] = []
+    rotating = threading.Thread(target=lambda: rotations.append(rotate_keys(secret_settings)))
+    rotating.start()
+    written = 0
+    while rotating.is_alive() or written < 5:
+        set_secret(secret_settings, f"NEW_{written}", f"new-{written}")  # each under the key it read
+        written += 1
+    rotating.join()
+    assert rotations[0].retired  # the old key left the file...
+    for i in range(written):  # ...and nothing was left encrypted under it
+        assert resolve(f"$secret:NEW_{i}", settings=secret_settings) == f"new-{i}"
+    assert resolve("$secret:OLD_149", settings=secret_settings) == "old-149"
+    with psycopg.connect(secret_settings.dsn) as conn:
+        assert conn.execute("SELECT count(DISTINCT key_id) FROM secret").fetchone() == (1,)
 
 
 def test_the_cli_reads_values_from_stdin_and_never_prints_them(secret_settings: Settings) -> None:

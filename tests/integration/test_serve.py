@@ -82,11 +82,17 @@ def test_what_is_refused_emits_nothing(connector_settings: Settings, server: str
          "body_too_large"),
         (httpx.post(server, content=b"{not json", headers=_signed(b"{not json", "msg_4")), 400, "not_json"),
         (httpx.post(server, content=b"[1, 2]", headers=_signed(b"[1, 2]", "msg_5")), 400, "not_an_object"),
-        (httpx.post(server.replace("/partner/", "/nobody/"), content=body, headers=_signed(body)), 404,
-         "not_found"),
-        (httpx.post(server.replace(f"/{TENANT}/", "/globex/"), content=body, headers=_signed(body)), 404,
-         "not_found"),
+        # no endpoint answers as a bad signature: a prober cannot tell which tenants and connections exist
+        (httpx.post(server.replace("/partner/", "/nobody/"), content=body, headers=_signed(body)), 401,
+         "bad_signature"),
+        (httpx.post(server.replace(f"/{TENANT}/", "/globex/"), content=body, headers=_signed(body)), 401,
+         "bad_signature"),
+        (httpx.post(server.replace("/partner/", "/nobody/"), content=body), 401, "unsigned"),
     ]
     for response, status, error in cases:
         assert (response.status_code, response.json()["error"]) == (status, error)
+    set_secret(connector_settings, "BROKEN_WHSEC", "whsec_!!!", tenant=TENANT)  # decodes to no key
+    connection(connector_settings, "broken", "webhook", {"secret": "$secret:BROKEN_WHSEC"})
+    ours = httpx.post(server.replace("/partner/", "/broken/"), content=body, headers=_signed(body, "msg_6"))
+    assert (ours.status_code, ours.json()) == (503, {"error": "unavailable"})  # our fault, not the sender's
     assert _events(connector_settings) == []

@@ -4,6 +4,7 @@ points, error normalization, schemas, and what workflow validation knows of conn
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from pathlib import Path
 from typing import Any, ClassVar
@@ -71,6 +72,8 @@ def test_registering_refuses_what_cannot_work() -> None:
         registry.register("Bad Key", MyConnector)
 
     class Limited(MyConnector):
+        key = "limited"
+
         @classmethod
         def actions(cls) -> list[ActionSpec]:
             return [ActionSpec(name="a", rate_limit="missing")]
@@ -79,13 +82,18 @@ def test_registering_refuses_what_cannot_work() -> None:
         registry.register("limited", Limited)
 
     class BadSchema(MyConnector):
+        key = "bad"
         config_schema: ClassVar[dict[str, Any]] = {"type": "no-such-type"}
 
     with pytest.raises(UsageError, match="not a valid JSON schema"):
         registry.register("bad", BadSchema)
-    registry.register("mine", MyConnector)
+    with pytest.raises(UsageError, match=r"MyConnector.key is 'my_connector'; register it as that key"):
+        registry.register("mine", MyConnector)
+    with pytest.raises(UsageError, match="rate limit must allow calls"):
+        RateLimit(per_second=0)
+    registry.register("my_connector", MyConnector)
     with pytest.raises(UsageError, match="already registered"):
-        registry.register("mine", type("Other", (MyConnector,), {}))
+        registry.register("my_connector", type("Other", (MyConnector,), {}))
     with pytest.raises(ConnectorError, match="unknown connector 'nope'") as unknown:
         registry.get_connector("nope")
     assert unknown.value.code == "connector.unknown"
@@ -126,6 +134,9 @@ def test_failures_become_connector_codes_with_their_retry_meaning() -> None:
     internal = normalize(KeyError("api_key=sk_live_secret"))
     assert internal.code == "internal" and "sk_live_secret" not in internal.message  # named by type only
     assert as_step_error(AutomateError(ErrorCodes.UPSTREAM_5XX, "m")).retryable  # the code says so
+    missing = normalize(FileNotFoundError("/etc/certs/client.pem"))  # a configuration fault: never retried
+    assert (missing.code, missing.retryable) == ("config.invalid", False)
+    assert "client.pem" not in missing.message
 
 
 def test_schema_faults_name_the_path_never_the_value() -> None:
@@ -163,3 +174,78 @@ def test_validation_knows_what_connector_steps_need() -> None:
     ok = validate(_workflow(action="http.request", input={"url": "https://x.test/{{ event.payload.id }}"}),
                   actions.names())
     assert ok.steps[0].connection is None
+
+
+def test_a_workflow_sends_secrets_only_where_credentials_go() -> None:
+    def faults(**step: Any) -> list[tuple[str, str]]:
+        with pytest.raises(WorkflowValidationError) as refused:
+            validate(_workflow(**step), actions.names())
+        return refused.value.faults
+
+    assert faults(action="slack.send_message", connection="team",
+                  input={"channel": "C", "text": "token: $secret:SLACK_TOKEN"}) == [
+        ("$.steps[0].input.text", "$secret:SLACK_TOKEN: slack.send_message takes secrets in nowhere in its "
+                                  "input (its connection holds them)")]
+    assert faults(action="http.request", input={"url": "https://api.test/", "headers": {
+        "Authorization": "Bearer $env:DATABASE_URL"}}) == [
+        ("$.steps[0].input.headers.Authorization", "$env:DATABASE_URL: a workflow names $secret: references "
+                                                   "only; $env: belongs in a connection's configuration")]
+    assert faults(action="http.request", input={"url": "{{ event.payload.callback }}", "headers": {
+        "Authorization": "Bearer $secret:TOKEN"}}) == [
+        ("$.steps[0].input.url", "http.request sends a secret: write its url out up to the host "
+                                 "(https://host/...), templates only after it")]
+    glued = faults(action="http.request", input={"url": "https://api.test{{ event.payload.path }}",
+                                                 "headers": {"X-Key": "$secret:TOKEN"}})
+    assert glued[0][0] == "$.steps[0].input.url"  # the template could still change the host
+    assert faults(action="core.log", input={"message": "key $secret:TOKEN"}) == [
+        ("$.steps[0].input", "core.log is no connector's action: it resolves no secret references")]
+    written = validate(_workflow(action="http.request", input={
+        "url": "https://api.test/orders/{{ event.payload.id }}",
+        "headers": {"Authorization": "Bearer $secret:T"},
+        "json": {"note": "{{ event.payload.note }}"}}), actions.names())
+    assert written.steps[0].input["headers"] == {"Authorization": "Bearer $secret:T"}
+
+
+class Leaky(Connector):
+    key = "leaky"
+    closed: ClassVar[list[str]] = []
+
+    def __init__(self, config: Any = None, ctx: Any = None) -> None:
+        if (config or {}).get("explode"):
+            raise RuntimeError("dsn=postgres://admin:hunter2@db")
+        super().__init__(config, ctx)
+
+    @classmethod
+    def actions(cls) -> list[ActionSpec]:
+        return [ActionSpec(name="go")]
+
+    def execute_action(self, action: str, input_data: dict[str, Any]) -> dict[str, Any]:
+        return {"went": True}
+
+    def normalize_error(self, exc: Exception) -> Exception:
+        raise ValueError("a broken mapping quoting hunter2")
+
+    async def aclose(self) -> None:
+        self.closed.append("closed")
+        raise OSError("socket already gone")
+
+
+def test_whatever_a_connector_raises_becomes_a_typed_error_named_by_type() -> None:
+    from automate.config import Settings
+    from automate.errors import StepError
+    from automate.runtime.actions import ActionContext
+    from automate.runtime.actions.connectors import ConnectorAction
+
+    ctx = ActionContext(execution_id="e", step_id="s", attempt=1, idempotency_key="e:s", tenant="t",
+                        settings=Settings(), automation="wf", log=logging.getLogger("test"))
+    action = ConnectorAction(Leaky, Leaky.actions()[0])
+    assert asyncio.run(action.run({}, ctx)) == {"went": True} and Leaky.closed == ["closed"]  # close failed
+
+    class Exploding(Leaky):
+        def __init__(self, config: Any = None, ctx: Any = None) -> None:
+            super().__init__({"explode": True}, ctx)
+
+    with pytest.raises(StepError) as failed:
+        asyncio.run(ConnectorAction(Exploding, Leaky.actions()[0]).run({}, ctx))
+    assert failed.value.code == "internal" and "hunter2" not in str(failed.value)
+    assert failed.value.message == "RuntimeError in the connector"

@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from automate.config import Settings
 from automate.db import connect
 from automate.db.secrets import SecretRow, SecretStore
 from automate.errors import ConfigurationError, UsageError
-from automate.secrets.keys import add_primary_key, key_file, load_keys, write_keys
+from automate.secrets.keys import add_primary_key, key_file, load_keys, retire_keys
 
 __all__ = ["Rotation", "SecretInfo", "delete_secret", "list_secrets", "rotate_keys", "set_secret"]
 
@@ -44,10 +45,12 @@ def set_secret(settings: Settings, name: str, value: str, *, scopes: list[str] |
         raise UsageError(f"{bad[0]!r} is not a scope: write automation:<slug> or connector:<key>")
     if not value:
         raise UsageError("a secret's value must not be empty")
-    keys = load_keys(settings)
-    row = SecretRow(keys.encrypt(value), keys.primary_id, sorted(set(scopes or [])))
     with connect(settings) as conn:
-        SecretStore(conn).put(tenant or settings.tenant, name, row)
+        store = SecretStore(conn)
+        store.share_rotation_lock()  # no rotation between reading the keys and writing
+        keys = load_keys(settings)
+        store.put(tenant or settings.tenant, name,
+                  SecretRow(keys.encrypt(value), keys.primary_id, sorted(set(scopes or []))))
 
 
 def delete_secret(settings: Settings, name: str, *, tenant: str | None = None) -> bool:
@@ -75,25 +78,40 @@ def rotate_keys(settings: Settings, *, new_key: bool = True) -> Rotation:
 
     With the key file (the default for the local stack) and ``new_key``, a new key is made first; once
     the secrets are re-encrypted under it, the old keys leave the file. With ``AUTOMATE_SECRET_KEYS``,
-    put the new key first there yourself; the old ones can go once this has run.
+    put the new key first there yourself; the old ones can go once this has run. One rotation runs at a
+    time, and no secret is written while it runs (writers wait for it).
+
+    Raises:
+        ConfigurationError: No key file to rotate, or a secret no configured key opens (nothing changes).
     """
     from_file = settings.secret_keys is None
+    with connect(settings) as conn:
+        store = SecretStore(conn)
+        store.lock_rotation()
+        conn.commit()
+        try:
+            return _rotate(settings, store, conn, from_file=from_file, new_key=new_key)
+        finally:
+            conn.rollback()
+            store.unlock_rotation()
+            conn.commit()
+
+
+def _rotate(settings: Settings, store: SecretStore, conn: Any, *, from_file: bool,
+            new_key: bool) -> Rotation:
     path = key_file(settings)
     if from_file and new_key:
         if not path.exists():
             raise ConfigurationError(f"no secret key file at {path} to rotate")
         add_primary_key(path)
     keys = load_keys(settings)
-    with connect(settings) as conn, conn.transaction():
-        store = SecretStore(conn)
+    with conn.transaction():
         rows = store.lock_all()
-        for ident, ciphertext, key_id in rows:
-            if key_id != keys.primary_id:
-                store.reencrypt(ident, keys.rotate(ciphertext), keys.primary_id)
-        reencrypted = sum(1 for _ident, _ciphertext, key_id in rows if key_id != keys.primary_id)
+        stale = [(ident, tenant, name, ciphertext) for ident, tenant, name, ciphertext, key_id in rows
+                 if key_id != keys.primary_id]
+        for ident, tenant, name, ciphertext in stale:
+            store.reencrypt(ident, keys.rotate_one(ciphertext, f"{tenant}/{name}"), keys.primary_id)
     retired: list[str] = []
-    if from_file and len(keys.ids) > 1:
-        lines = [line.strip() for line in path.read_text(encoding="ascii").splitlines() if line.strip()]
-        write_keys(path, [lines[0].encode()])
-        retired = keys.ids[1:]
-    return Rotation(keys.primary_id, reencrypted, retired)
+    if from_file and len(keys.ids) > 1 and store.count_under_other_keys(keys.primary_id) == 0:
+        retired = retire_keys(path, keep=keys.primary_id)
+    return Rotation(keys.primary_id, len(stale), retired)

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from pathlib import Path
 
 from automate.config import Settings
 from automate.errors import ConfigurationError
 
-__all__ = ["Keys", "add_primary_key", "ensure_key_file", "key_file", "load_keys", "write_keys"]
+__all__ = ["Keys", "add_primary_key", "ensure_key_file", "key_file", "load_keys", "retire_keys", "write_keys"]
 
 
 def key_file(settings: Settings) -> Path:
@@ -63,9 +64,19 @@ class Keys:
             raise ConfigurationError(f"no secret key of {self.source} opens this secret: was its key "
                                      "removed before `automate secrets rotate`?") from None
 
-    def rotate(self, ciphertext: bytes) -> bytes:
-        """The same value, encrypted under the primary key."""
-        return self.cipher.rotate(ciphertext)
+    def rotate_one(self, ciphertext: bytes, what: str) -> bytes:
+        """The same value, encrypted under the primary key.
+
+        Raises:
+            ConfigurationError: No configured key opens it (``what`` names it in the message).
+        """
+        from cryptography.fernet import InvalidToken
+
+        try:
+            return self.cipher.rotate(ciphertext)
+        except InvalidToken:
+            raise ConfigurationError(f"no secret key of {self.source} opens secret {what}: put the key it "
+                                     "was written under back, or set the secret again") from None
 
 
 def load_keys(settings: Settings) -> Keys:
@@ -88,15 +99,29 @@ def load_keys(settings: Settings) -> Keys:
     return Keys([line.strip().encode() for line in text.splitlines() if line.strip()], str(path))
 
 
+def _read_file_keys(path: Path) -> list[bytes]:
+    return [line.strip().encode() for line in path.read_text(encoding="ascii").splitlines() if line.strip()]
+
+
 def write_keys(path: Path, keys: list[bytes]) -> None:
-    """Replace the key file (owner-readable only, written whole, then renamed into place)."""
+    """Replace the key file: owner-readable only, written whole to a file of its own and synced, then
+    renamed into place (a crash leaves the old file or the new one, never a part)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(b"".join(key + b"\n" for key in keys))
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # mode 0600
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(b"".join(key + b"\n" for key in keys))
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 def ensure_key_file(path: Path) -> bool:
@@ -113,7 +138,16 @@ def add_primary_key(path: Path) -> str:
     """Put a new key first in the key file (the old ones stay, to decrypt); returns its id."""
     from cryptography.fernet import Fernet
 
-    old = [line.strip().encode() for line in path.read_text(encoding="ascii").splitlines() if line.strip()]
     new = Fernet.generate_key()
-    write_keys(path, [new, *old])
+    write_keys(path, [new, *_read_file_keys(path)])
     return Keys.key_id(new)
+
+
+def retire_keys(path: Path, *, keep: str) -> list[str]:
+    """Leave only the key ``keep`` (an id) in the key file; returns the ids of those removed."""
+    found = _read_file_keys(path)
+    kept = [key for key in found if Keys.key_id(key) == keep]
+    if not kept:
+        raise ConfigurationError(f"the key file {path} no longer holds key {keep}; nothing was removed")
+    write_keys(path, kept[:1])
+    return [Keys.key_id(key) for key in found if Keys.key_id(key) != keep]

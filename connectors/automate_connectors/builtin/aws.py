@@ -1,8 +1,9 @@
 """``aws``: S3 objects, SQS messages and SNS notifications through boto3.
 
 Connection: ``{"region": "eu-west-1", "access_key_id": "$secret:AWS_KEY_ID", "secret_access_key":
-"$secret:AWS_SECRET"}`` (without keys, boto3's own chain: environment, profile, instance role);
-``endpoint_url`` points it elsewhere (LocalStack, moto).
+"$secret:AWS_SECRET"}``, or ``"use_default_credentials": true`` instead of the keys for boto3's own chain
+(the workers' environment, profile, instance role: the deployment's identity, so an operator opts in
+explicitly); ``endpoint_url`` points it elsewhere (LocalStack, moto).
 
 Actions: ``aws.s3_put_object`` ``{bucket, key, body, content_type?}`` (idempotent: the same object again),
 ``aws.s3_get_object`` ``{bucket, key}`` (text bodies up to 1 MiB), ``aws.sqs_send_message`` ``{queue_url,
@@ -49,8 +50,15 @@ class AwsConnector(Connector):
             "access_key_id": {"type": "string", "x-secret": True},
             "secret_access_key": {"type": "string", "x-secret": True},
             "session_token": {"type": "string", "x-secret": True},
+            "use_default_credentials": {"type": "boolean"},
         },
+        "anyOf": [{"required": ["access_key_id", "secret_access_key"]},
+                  {"required": ["use_default_credentials"],
+                   "properties": {"use_default_credentials": {"const": True}}}],
+        "minProperties": 1,
         "additionalProperties": False,
+        "description": "Credentials: access_key_id and secret_access_key (secret references), or "
+                       "use_default_credentials: true for boto3's chain",
     }
 
     @classmethod
@@ -74,6 +82,10 @@ class AwsConnector(Connector):
         import boto3
 
         kwargs: dict[str, Any] = {}
+        if not self.config.get("use_default_credentials") and not (
+                self.config.get("access_key_id") and self.config.get("secret_access_key")):
+            raise connector_error(ErrorCodes.CONFIG_INVALID, "aws connection: give access_key_id and "
+                                  "secret_access_key, or use_default_credentials: true")
         for option, name in (("region", "region_name"), ("endpoint_url", "endpoint_url"),
                              ("access_key_id", "aws_access_key_id"),
                              ("secret_access_key", "aws_secret_access_key"),

@@ -455,15 +455,20 @@ class HttpRequest:
 
 class HttpConnector(Connector):
     """``http``: the ``request`` action above (``http.request`` in a workflow). No connection needed;
-    secret references in its input (``Authorization: "Bearer $secret:TOKEN"``) are resolved for the call."""
+    ``$secret:`` references in its url, headers, params and body (``Authorization: "Bearer
+    $secret:TOKEN"``) are resolved for the call, when the url is written out up to its host."""
 
     key = "http"
     display_name = "HTTP"
 
     @classmethod
     def actions(cls) -> list[ActionSpec]:
+        # the request checks its own input (http.invalid_input); the schema marks where secrets may go
+        credential = {"x-secret": True}
         return [ActionSpec(name="request", description="One HTTP call, guarded against SSRF.",
-                           input_schema={"type": "object", "required": ["url"]})]
+                           destination="url",
+                           input_schema={"type": "object", "required": ["url"], "properties": {
+                               field: credential for field in ("url", "headers", "params", "json", "body")}})]
 
     async def aexecute_action(self, action: str, input_data: dict[str, Any]) -> dict[str, Any]:
         assert self.ctx is not None, "http.request runs for a step"

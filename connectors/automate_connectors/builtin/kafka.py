@@ -1,8 +1,12 @@
 """``kafka``: producing a record to a topic, its value Avro in the Confluent wire format with the schema
 the registry holds for its subject (or plain JSON).
 
-Connection (optional): ``{"bootstrap": "kafka:9092", "registry_url": "http://registry:8081/..."}``; without
-one, the deployment's own Kafka and registry. Action ``kafka.produce``: ``{"topic": ..., "value": {...},
+Connection (required): ``{"topics": ["orders.shipped", "partner.*"], "bootstrap": "kafka:9092",
+"registry_url": "http://registry:8081/..."}``: the topics a step may write (names, or prefixes ending in
+``*``), and the cluster (default: the deployment's own Kafka and registry). On the deployment's own
+cluster, Automate's topics (``<topic prefix>.*``) and internal ones (``_*``) are never written, whatever
+``topics`` says: a workflow cannot forge execution requests or dead letters. Action ``kafka.produce``:
+``{"topic": ..., "value": {...},
 "key"?: str, "subject"?: str (default ``<topic>-value``), "format"?: "avro" | "json", "headers"?: {...}}``;
 returns ``{"topic", "partition", "offset", "schema_id"}``. Each record carries the step's idempotency key
 in the header ``automate-idempotency-key``, so a consumer can drop the copy a retried step produces.
@@ -16,6 +20,7 @@ import threading
 import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 from automate.config import Settings, get_settings
 from automate.contracts import frame
@@ -23,11 +28,19 @@ from automate.errors import ErrorCodes
 from automate_connectors.base import ActionSpec, Connector
 from automate_connectors.errors import connector_error, from_http_status, normalize
 
-__all__ = ["KafkaConnector"]
+__all__ = ["KafkaConnector", "allows"]
 
 _SCHEMA_TTL_S = 60.0
+_DELIVERY_TIMEOUT_S = 25.0
 _schemas: dict[tuple[str, str], tuple[float, int, Any]] = {}
 _schemas_lock = threading.Lock()
+_producers: dict[str, Any] = {}  # one producer per cluster for the process (thread-safe, kept open)
+_producers_lock = threading.Lock()
+
+
+def allows(patterns: list[str], topic: str) -> bool:
+    """Whether ``topic`` is one of ``patterns`` (a name, or a prefix ending in ``*``)."""
+    return any(topic.startswith(p[:-1]) if p.endswith("*") else topic == p for p in patterns)
 
 
 class KafkaConnector(Connector):
@@ -35,7 +48,13 @@ class KafkaConnector(Connector):
     display_name = "Apache Kafka"
     config_schema: ClassVar[Mapping[str, Any]] = {
         "type": "object",
-        "properties": {"bootstrap": {"type": "string"}, "registry_url": {"type": "string"}},
+        "properties": {
+            "topics": {"type": "array", "minItems": 1, "uniqueItems": True,
+                       "items": {"type": "string",
+                                 "pattern": r"^(?:[A-Za-z0-9._-]{1,249}|[A-Za-z0-9._-]{0,248}\*)$"},
+                       "description": "The topics a step may write: names, or prefixes ending in '*'."},
+            "bootstrap": {"type": "string"}, "registry_url": {"type": "string"}},
+        "required": ["topics"],
         "additionalProperties": False,
     }
 
@@ -64,9 +83,8 @@ class KafkaConnector(Connector):
     def execute_action(self, action: str, data: dict[str, Any]) -> dict[str, Any]:
         if action != "produce":
             raise connector_error(ErrorCodes.INTERNAL, f"kafka has no action {action!r}")
-        from automate import transport
-
         settings = self._settings()
+        self._check_topic(settings, data["topic"])
         schema_id: int | None = None
         if data.get("format", "avro") == "json":
             value = json.dumps(data["value"], separators=(",", ":"), allow_nan=False).encode()
@@ -78,10 +96,12 @@ class KafkaConnector(Connector):
         if self.ctx is not None:
             headers.append(("automate-idempotency-key", self.ctx.idempotency_key.encode()))
         delivered: list[Any] = []
-        producer = transport.producer(settings, **{"linger.ms": 0, "message.timeout.ms": 20000})
+        producer = _producer(settings)
         producer.produce(data["topic"], value=value, key=data["key"].encode() if data.get("key") else None,
                          headers=headers, on_delivery=lambda err, msg: delivered.append((err, msg)))
-        producer.flush(25)
+        deadline = time.monotonic() + _DELIVERY_TIMEOUT_S
+        while not delivered and time.monotonic() < deadline:
+            producer.poll(0.05)  # serves this record's callback (or another thread's: same list)
         if not delivered:
             raise connector_error(ErrorCodes.TIMEOUT,
                                   f"kafka did not acknowledge the record to {data['topic']}")
@@ -92,6 +112,16 @@ class KafkaConnector(Connector):
                                   f"kafka refused the record: {err.name()}")
         return {"topic": msg.topic(), "partition": msg.partition(), "offset": msg.offset(),
                 "schema_id": schema_id}
+
+    def _check_topic(self, settings: Settings, topic: str) -> None:
+        if not allows(list(self.config.get("topics", [])), topic):
+            raise connector_error(ErrorCodes.FORBIDDEN, f"kafka.produce: topic {topic!r} is not one of the "
+                                  "connection's topics")
+        own = self.ctx.settings if self.ctx is not None else get_settings()
+        if settings.bootstrap_servers == own.bootstrap_servers and (
+                topic.startswith((f"{own.topic_prefix}.", "_")) or topic == own.topic_prefix):
+            raise connector_error(ErrorCodes.FORBIDDEN, f"kafka.produce: {topic!r} is one of Automate's or "
+                                  "Kafka's own topics")
 
     def _avro(self, settings: Settings, subject: str, value: dict[str, Any]) -> tuple[int, bytes]:
         import fastavro
@@ -117,6 +147,17 @@ class KafkaConnector(Connector):
         return normalize(exc)
 
 
+def _producer(settings: Settings) -> Any:
+    from automate import transport
+
+    with _producers_lock:
+        found = _producers.get(settings.bootstrap_servers)
+        if found is None:
+            found = _producers[settings.bootstrap_servers] = transport.producer(
+                settings, **{"linger.ms": 0, "message.timeout.ms": int(_DELIVERY_TIMEOUT_S * 1000) - 5000})
+        return found
+
+
 def _latest_schema(registry_url: str, subject: str) -> tuple[int, Any]:
     """(id, parsed schema) of the latest version of ``subject``, kept a minute."""
     import fastavro
@@ -127,7 +168,7 @@ def _latest_schema(registry_url: str, subject: str) -> tuple[int, Any]:
         cached = _schemas.get(key)
     if cached is not None and time.monotonic() - cached[0] < _SCHEMA_TTL_S:
         return cached[1], cached[2]
-    response = httpx.get(f"{registry_url}/subjects/{subject}/versions/latest", timeout=10.0)
+    response = httpx.get(f"{registry_url}/subjects/{quote(subject, safe='')}/versions/latest", timeout=10.0)
     if response.status_code == 404:
         raise connector_error(ErrorCodes.NOT_FOUND, f"the schema registry has no subject {subject!r}")
     if response.status_code != 200:

@@ -5,7 +5,8 @@ Connection: ``{"dsn": "$secret:REPORTING_DB", "read_only": true, "statement_time
 "max_rows"?: 1000}``; the statement must be written out in the workflow (it is a static field: values go
 in as ``params``, never into the SQL text), runs in one transaction of its own (read-only when the
 connection says so, cut off after ``statement_timeout_ms``), and returns ``{"rows": [{column: value}],
-"rowcount": n}`` with dates as ISO text, decimals as text and bytes as base64.
+"rowcount": n}`` with dates as ISO text, decimals as text and bytes as base64. The statement is one
+statement (it is prepared); it takes parameters, so a literal ``%`` is written ``%%``.
 """
 
 from __future__ import annotations
@@ -78,7 +79,9 @@ class PostgresConnector(Connector):
             if self.config.get("read_only"):
                 await conn.set_read_only(True)
             async with conn.transaction():
-                cur = await conn.execute(data["sql"], data.get("params"))
+                # Prepared, even without parameters: a prepared statement is exactly one statement (no
+                # "; COMMIT; SET ..." escaping read-only or the transaction).
+                cur = await conn.execute(data["sql"], data.get("params") or {}, prepare=True)
                 rows = await cur.fetchmany(max_rows) if cur.description is not None else []
                 rowcount = cur.rowcount
         return {"rows": [{k: _json(v) for k, v in row.items()} for row in rows], "rowcount": rowcount}

@@ -7,9 +7,10 @@ attempt, so the receiver applies a retried delivery once), ``webhook-timestamp``
 connection's secret, a ``whsec_`` key). It goes out through the ``http`` connector's guarded client (SSRF
 guard, redirects, timeouts and its error codes).
 
-Connection: ``{"secret": "$secret:WHSEC", "url": "https://..."}`` (``url`` may also come with each call).
-Action ``webhook.send``: ``{"payload": {...}, "url"?: str, "event_type"?: str, "headers"?: {...}}``, returns
-``{"status": int, "webhook_id": str}``.
+Connection: ``{"secret": "$secret:WHSEC", "url": "https://..."}``. The url is the connection's, never a
+step's: a signed delivery is a credential of sorts (its receiver trusts it for the tolerance window), so
+no event may send one elsewhere. Action ``webhook.send``: ``{"payload": {...}, "event_type"?: str,
+"headers"?: {...}}``, returns ``{"status": int, "webhook_id": str}``.
 """
 
 from __future__ import annotations
@@ -42,9 +43,10 @@ class WebhookConnector(Connector):
         "properties": {
             "secret": {"type": "string", "x-secret": True,
                        "description": "The signing key (whsec_...), as a secret reference."},
-            "url": {"type": "string", "description": "Where deliveries go, unless a call names its own."},
+            "url": {"type": "string", "description": "Where deliveries go (an outgoing connection)."},
             "event_type": {"type": "string", "description": "The event type an inbound delivery becomes."},
-            "tolerance_s": {"type": "integer", "minimum": 1, "maximum": 3600},
+            "tolerance_s": {"type": "integer", "minimum": 1, "maximum": 300,
+                            "description": "How far an inbound delivery's timestamp may be from now."},
         },
         "required": ["secret"],
         "additionalProperties": False,
@@ -55,8 +57,7 @@ class WebhookConnector(Connector):
         return [ActionSpec(
             name="send", idempotent=True, description="POST a signed JSON delivery.",
             input_schema={"type": "object", "required": ["payload"], "additionalProperties": False,
-                          "properties": {"payload": {"type": "object"}, "url": {"type": "string"},
-                                         "event_type": {"type": "string"},
+                          "properties": {"payload": {"type": "object"}, "event_type": {"type": "string"},
                                          "headers": {"type": "object",
                                                      "additionalProperties": {"type": "string"}}}},
             output_schema={"type": "object", "properties": {"status": {"type": "integer"},
@@ -70,10 +71,9 @@ class WebhookConnector(Connector):
     async def aexecute_action(self, action: str, input_data: dict[str, Any]) -> dict[str, Any]:
         if action != "send" or self.ctx is None:
             raise connector_error(ErrorCodes.INTERNAL, f"webhook has no action {action!r} outside a step")
-        url = input_data.get("url") or self.config.get("url")
+        url = self.config.get("url")
         if not url:
-            raise connector_error(ErrorCodes.INPUT_INVALID,
-                                  "webhook.send: no url (in the call or the connection)")
+            raise connector_error(ErrorCodes.CONFIG_INVALID, "webhook.send: the connection has no url")
         body = json.dumps(input_data["payload"], separators=(",", ":"), ensure_ascii=False,
                           allow_nan=False).encode()
         webhook_id = f"msg_{self.ctx.idempotency_key}"

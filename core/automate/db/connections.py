@@ -48,3 +48,7 @@ class RateLimitStore(Store):
         assert row is not None
         tokens = float(row[0])
         return 0.0 if tokens >= 0 else -tokens / rate
+
+    def give_back(self, key: str) -> None:
+        """Return a token taken with :meth:`take` and not used."""
+        self._execute("give_back_token", {"key": key})

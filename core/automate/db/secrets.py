@@ -8,7 +8,10 @@ from typing import NamedTuple
 
 from automate.db.store import Store
 
-__all__ = ["SecretRow", "SecretStore"]
+__all__ = ["ROTATION_LOCK", "SecretRow", "SecretStore"]
+
+ROTATION_LOCK = 0x7365637265747321 & 0x7FFFFFFFFFFFFFFF
+"""The advisory lock a key rotation holds exclusively and every secret write holds shared."""
 
 
 class SecretRow(NamedTuple):
@@ -40,9 +43,26 @@ class SecretStore(Store):
         rows = self._all("list_secrets", {"tenant": tenant})
         return [(str(r[0]), list(r[1]), str(r[2]), r[3]) for r in rows]
 
-    def lock_all(self) -> list[tuple[str, bytes, str]]:
-        """(id, ciphertext, key id) of every secret of every tenant, locked until the transaction ends."""
-        return [(str(r[0]), bytes(r[1]), str(r[2])) for r in self._all("lock_all_secrets")]
+    def lock_all(self) -> list[tuple[str, str, str, bytes, str]]:
+        """(id, tenant, name, ciphertext, key id) of every secret of every tenant, locked until the
+        transaction ends."""
+        return [(str(r[0]), str(r[1]), str(r[2]), bytes(r[3]), str(r[4]))
+                for r in self._all("lock_all_secrets")]
+
+    def lock_rotation(self) -> None:
+        """Hold the rotation lock exclusively, for the session (until :meth:`unlock_rotation`)."""
+        self._one("lock_rotation", {"lock": ROTATION_LOCK})
+
+    def unlock_rotation(self) -> None:
+        self._one("unlock_rotation", {"lock": ROTATION_LOCK})
+
+    def share_rotation_lock(self) -> None:
+        """Hold the rotation lock shared until the transaction ends (a writer: no rotation meanwhile)."""
+        self._one("share_rotation_lock", {"lock": ROTATION_LOCK})
+
+    def count_under_other_keys(self, key_id: str) -> int:
+        row = self._one("count_under_other_keys", {"key_id": key_id})
+        return int(row[0]) if row else 0
 
     def reencrypt(self, ident: str, ciphertext: bytes, key_id: str) -> None:
         self._execute("reencrypt_secret", {"id": ident, "ciphertext": ciphertext, "key_id": key_id})

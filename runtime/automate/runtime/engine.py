@@ -29,6 +29,7 @@ from enum import StrEnum
 from typing import Any, Literal, NamedTuple
 
 import orjson
+import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from automate.config import Settings
@@ -84,6 +85,7 @@ class _Version(NamedTuple):
     """A workflow version as the engine keeps it."""
 
     slug: str  # its automation's
+    tenant: str  # its automation's: the only tenant a request for it may run as
     spec: WorkflowSpec
     pure: bool  # every step pure
 
@@ -204,7 +206,7 @@ class Engine:
         spec = self._spec(str(row[0]), row[1])
         # Every step pure: a run of it has no effect before its end (see start()).
         pure = all(step.action != WAIT_ACTION and is_pure(registry.get(step.action)) for step in spec.steps)
-        found = _Version(str(row[2]), spec, pure)
+        found = _Version(str(row[2]), str(row[3]), spec, pure)
         self._versions[(automation_id, version)] = found
         return found
 
@@ -219,16 +221,21 @@ class Engine:
         version = await self._version(str(request["automation_id"]), int(request["workflow_version"]))
         if version is None:
             return Outcome.MISSING
+        if request["tenant"] != version.tenant:  # a forged or corrupt request: never run as another tenant
+            log.warning("request names another tenant than its automation's", extra={
+                "action": "runtime.tenant_mismatch", "execution_id": str(request["execution_id"]),
+                "tenant": str(request["tenant"])[:64]})
+            return Outcome.MISSING
         slug, spec = version.slug, version.spec
         context = _loads(request["context"])
         timeout = spec.timeout if spec.timeout is not None else FOREVER_S
         ident = str(request["execution_id"])
         create = {
-            "id": ident, "tenant": request["tenant"], "automation_id": str(request["automation_id"]),
+            "id": ident, "tenant": version.tenant, "automation_id": str(request["automation_id"]),
             "version": int(request["workflow_version"]), "event_id": request.get("event_id"),
             "context": context, "timeout": timeout,
         }
-        run = _Run(ident, str(request["tenant"]), "RUNNING", context, request.get("event_id"), slug, spec,
+        run = _Run(ident, version.tenant, "RUNNING", context, request.get("event_id"), slug, spec,
                    deadline=time.time() + timeout)
         if version.pure:
             # Nothing outside the execution happens before its end, so it is written once, at the end (or
@@ -380,6 +387,8 @@ class Engine:
             raise StepTimeout(f"step {step.id} ran past its timeout of {step.timeout}s") from None
         except (StepError, TemplateError, OutputError):
             raise
+        except (psycopg.OperationalError, psycopg.InterfaceError):
+            raise  # our database is away, not the step's failure: the worker retries the message
         except Exception as exc:  # an action's bug is a permanent failure, recorded, not a crash
             raise StepError(f"action {step.action} raised {type(exc).__name__}: {exc}",
                             code=ErrorCodes.ACTION_INTERNAL) from exc

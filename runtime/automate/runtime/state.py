@@ -168,8 +168,8 @@ class StateReader:
         return await future
 
     async def workflow_version(self, automation_id: str, version: int) -> tuple[Any, ...] | None:
-        """(workflow id, definition, automation slug) of one version of an automation (they never
-        change once applied)."""
+        """(workflow id, definition, automation slug, tenant) of one version of an automation (they
+        never change once applied)."""
         async with self.pool.connection() as conn:
             cur = await conn.execute(query("runtime", "workflow_version"),
                                      {"automation_id": automation_id, "version": version})

@@ -6,7 +6,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from automate.config import Settings
-from automate.errors import InvalidSecretReference, SecretNotFoundError
+from automate.errors import InvalidSecretReference, SecretAccessDenied, SecretNotFoundError
 from automate.secrets import Reader, Redactor, SecretRef, parse_reference, references_in, resolve, resolve_in
 from automate.secrets.references import Reference
 
@@ -55,10 +55,10 @@ def test_secret_ref_as_the_seed_shows_it(monkeypatch: pytest.MonkeyPatch) -> Non
                 arbitrary_types_allowed = True
 
     assert MyConfig.api_key == "$secret:API_KEY" and isinstance(MyConfig.api_key, str)
-    config = ConnectorConfig(api_key="$env:AUTOMATE_TEST_API_KEY")  # type: ignore[arg-type]
+    config = ConnectorConfig(api_key="$env:SHOP_TEST_API_KEY")  # type: ignore[arg-type]
     assert isinstance(config.api_key, SecretRef)
-    assert config.model_dump() == {"api_key": "$env:AUTOMATE_TEST_API_KEY"}  # the reference, not a value
-    monkeypatch.setenv("AUTOMATE_TEST_API_KEY", "sk_test_123")
+    assert config.model_dump() == {"api_key": "$env:SHOP_TEST_API_KEY"}  # the reference, not a value
+    monkeypatch.setenv("SHOP_TEST_API_KEY", "sk_test_123")
     assert config.api_key.resolve() == "sk_test_123"
     with pytest.raises(ValidationError, match="not a secret reference"):
         ConnectorConfig(api_key="sk_live_plaintext")  # type: ignore[arg-type]
@@ -68,21 +68,28 @@ def test_secret_ref_as_the_seed_shows_it(monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_resolving_inside_a_value_looks_each_reference_up_once_and_keeps_a_redactor(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AUTOMATE_TEST_TOKEN", "tok-42")
-    value = {"headers": {"Authorization": "Bearer $env:AUTOMATE_TEST_TOKEN"},
-             "again": ["$env:AUTOMATE_TEST_TOKEN", "no reference", 7]}
+    monkeypatch.setenv("SHOP_TEST_TOKEN", "tok-42")
+    value = {"headers": {"Authorization": "Bearer $env:SHOP_TEST_TOKEN"},
+             "again": ["$env:SHOP_TEST_TOKEN", "no reference", 7]}
     resolved, redactor = resolve_in(value, tenant="t", reader=Reader("a", "http"), settings=Settings())
     assert resolved == {"headers": {"Authorization": "Bearer tok-42"}, "again": ["tok-42", "no reference", 7]}
-    assert value["headers"] == {"Authorization": "Bearer $env:AUTOMATE_TEST_TOKEN"}  # untouched
+    assert value["headers"] == {"Authorization": "Bearer $env:SHOP_TEST_TOKEN"}  # untouched
     assert redactor.scrub("echo: Bearer tok-42!") == "echo: Bearer [secret]!"
     assert redactor.scrub_value({"tok-42": ["x tok-42 y"]}) == {"[secret]": ["x [secret] y"]}
 
 
 def test_a_missing_variable_names_the_reference_not_a_value() -> None:
-    with pytest.raises(SecretNotFoundError, match=r"\$env:AUTOMATE_TEST_NOT_SET"):
-        resolve("$env:AUTOMATE_TEST_NOT_SET")
+    with pytest.raises(SecretNotFoundError, match=r"\$env:SHOP_TEST_NOT_SET"):
+        resolve("$env:SHOP_TEST_NOT_SET")
 
 
 def test_the_redactor_scrubs_longer_values_first() -> None:
     redactor = Redactor({"abc", "abcdef"})
     assert redactor.scrub("abcdef abc") == "[secret] [secret]"
+
+
+def test_automates_own_settings_are_no_secret_to_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTOMATE_VAULT_TOKEN", "hvs.deployment")
+    with pytest.raises(SecretAccessDenied, match=r"\$env:AUTOMATE_VAULT_TOKEN") as caught:
+        resolve("$env:AUTOMATE_VAULT_TOKEN")
+    assert "hvs.deployment" not in str(caught.value)

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 from automate.config import Settings
 from automate.db.context import pool
-from automate.db.secrets import SecretStore
-from automate.errors import SecretAccessDenied, SecretNotFoundError
+from automate.db.secrets import SecretRow, SecretStore
+from automate.errors import ConfigurationError, SecretAccessDenied, SecretNotFoundError
 from automate.secrets.keys import load_keys
 
 if TYPE_CHECKING:
@@ -30,6 +30,16 @@ def may_read(scopes: list[str], reader: Reader | None) -> bool:
 
 class DatabaseSecrets:
     def fetch(self, reference: Reference, *, tenant: str, reader: Reader | None, settings: Settings) -> str:
+        row = self._row(reference, tenant, reader, settings)
+        try:
+            return load_keys(settings).decrypt(row.ciphertext)
+        except ConfigurationError:
+            # A rotation may have re-encrypted the row and retired its key between the two reads: read
+            # both again, once.
+            row = self._row(reference, tenant, reader, settings)
+            return load_keys(settings).decrypt(row.ciphertext)
+
+    def _row(self, reference: Reference, tenant: str, reader: Reader | None, settings: Settings) -> SecretRow:
         with pool(settings).connection() as conn:
             row = SecretStore(conn).get(tenant, reference.name)
         if row is None:
@@ -38,4 +48,4 @@ class DatabaseSecrets:
         if not may_read(row.scopes, reader):
             raise SecretAccessDenied(f"{reference.text} may be read by {', '.join(row.scopes)} only, not by "
                                      f"{reader.describe() if reader else 'code outside an automation'}")
-        return load_keys(settings).decrypt(row.ciphertext)
+        return row

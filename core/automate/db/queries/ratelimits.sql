@@ -10,3 +10,7 @@ SET tokens = least(%(burst)s::double precision,
                    r.tokens + extract(epoch FROM clock_timestamp() - r.updated_at) * %(rate)s) - 1,
     updated_at = clock_timestamp()
 RETURNING tokens
+
+-- name: give_back_token
+-- A taker that will not call after all (it would wait too long, or it was cancelled) returns its token.
+UPDATE rate_limit SET tokens = tokens + 1 WHERE key = %(key)s

@@ -18,8 +18,8 @@ WHERE e.id = ANY(%(ids)s::uuid[])
 -- execution's status return it for the rows they changed.
 
 -- name: workflow_version
--- A workflow version and its automation's slug (versions never change once applied).
-SELECT w.id::text, w.definition, a.slug
+-- A workflow version, its automation's slug and tenant (versions never change once applied).
+SELECT w.id::text, w.definition, a.slug, a.tenant
 FROM workflow w
 JOIN automation a ON a.id = w.automation_id
 WHERE w.automation_id = %(automation_id)s::uuid AND w.version = %(version)s

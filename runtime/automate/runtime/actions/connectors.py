@@ -5,14 +5,20 @@ input are resolved (the reader is the step's automation and the connector: a sec
 configuration and input are checked against their schemas, the connector's shared rate limit is waited
 for, and the connector is made and called. Whatever it raises is normalized into the error tree
 (``Connector.normalize_error``) and becomes the step's error; its output and any error message are
-scrubbed of the secret values it received before the runtime keeps them.
+scrubbed of the secret values it received before the runtime keeps them. Anything else it raises becomes
+``internal``, named by its type only (a library's message may quote a credential). A failure of
+Automate's own database (reading the connection, a secret, the rate limit) is not the step's: it
+propagates, and the worker retries the message until the database is back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping
 from typing import Any
+
+import psycopg
 
 from automate.errors import AutomateError, ConnectorError, ErrorCodes, SecretError, StepError
 from automate.secrets import Reader, Redactor, references_in, resolve_in
@@ -20,10 +26,13 @@ from automate_connectors.base import ActionSpec, Connector
 from automate_connectors.connections import check_credentials, get_connection
 from automate_connectors.context import ActionContext
 from automate_connectors.errors import as_step_error, normalize
+from automate_connectors.placement import input_reference_faults
 from automate_connectors.ratelimit import acquire, bucket_key
 from automate_connectors.schemas import validate_against
 
 __all__ = ["ConnectorAction"]
+
+log = logging.getLogger("automate.connectors")
 
 
 class ConnectorAction:
@@ -46,10 +55,14 @@ class ConnectorAction:
                 await acquire(ctx.settings, bucket_key(ctx.tenant, ctx.connection, self.connector.key,
                                                        self.spec.rate_limit), limit)
             output = await self._call(config, data, ctx)
+        except (psycopg.OperationalError, psycopg.InterfaceError):
+            raise  # Automate's database is away: the worker retries the message
         except AutomateError as exc:
             step_error = as_step_error(exc)
             raise StepError(redactor.scrub(step_error.message), code=step_error.code,
                             retryable=step_error.retryable, retry_after=step_error.retry_after) from None
+        except Exception as exc:  # a bug on the way to the call: its message may hold a value
+            raise StepError(f"{type(exc).__name__} preparing {self.name}", code=ErrorCodes.INTERNAL) from None
         scrubbed: dict[str, Any] = redactor.scrub_value(output)
         return scrubbed
 
@@ -66,6 +79,10 @@ class ConnectorAction:
                                  code=ErrorCodes.CONNECTION_UNKNOWN)
         check_credentials(self.connector, config)
         data = dict(input)
+        misplaced = input_reference_faults(self.name, self.spec, data)
+        if misplaced:
+            where, message = misplaced[0]
+            raise ConnectorError(f"{self.name} input at {where}: {message}", code=ErrorCodes.INPUT_INVALID)
         if references_in(config) or references_in(data):
             reader = Reader(automation=ctx.automation, connector=self.connector.key)
             try:
@@ -81,17 +98,34 @@ class ConnectorAction:
         return config, data
 
     async def _call(self, config: dict[str, Any], data: dict[str, Any], ctx: ActionContext) -> dict[str, Any]:
-        connector = self.connector(config=config, ctx=ctx)
+        connector: Connector | None = None
         try:
+            connector = self.connector(config=config, ctx=ctx)
             output = await connector.aexecute_action(self.spec.name, data)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            error = connector.normalize_error(exc)
-            raise error if isinstance(error, AutomateError) else normalize(error) from None
+            raise self._normalized(connector, exc) from None
         finally:
-            await connector.aclose()
+            if connector is not None:
+                await self._close(connector)
         if not isinstance(output, dict):
             raise ConnectorError(f"{self.name} returned {type(output).__name__}, not a JSON object",
                                  code=ErrorCodes.OUTPUT_NOT_JSON)
         return output
+
+    def _normalized(self, connector: Connector | None, exc: Exception) -> AutomateError:
+        """The project's error for what a call raised, whatever the connector's own mapping does."""
+        try:
+            error = connector.normalize_error(exc) if connector is not None else exc
+        except Exception:  # a broken mapping is the connector's bug, not a reason to leak the original
+            error = exc
+        return normalize(error)
+
+    async def _close(self, connector: Connector) -> None:
+        try:
+            await connector.aclose()
+        except Exception as exc:  # the call's outcome stands; the leak is logged (by type only)
+            log.warning("connector did not close", extra={"action": "connectors.close_failed",
+                                                         "connector": self.connector.key,
+                                                         "error": type(exc).__name__})

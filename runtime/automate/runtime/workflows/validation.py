@@ -18,6 +18,7 @@ from automate.errors import WorkflowValidationError
 from automate.rules import RuleError, compile_rule
 from automate.runtime import templating
 from automate.runtime.workflows.spec import StepSpec, TriggerSpec, WorkflowSpec
+from automate_connectors.placement import destination_faults, input_reference_faults
 from automate_connectors.registry import registry as connector_registry
 
 __all__ = ["pydantic_faults", "validate"]
@@ -163,12 +164,17 @@ def _connector_faults(step: StepSpec, base: str) -> list[tuple[str, str]]:
     static fields written out; a step of another action has no connection."""
     found = connector_registry.find_action(step.action)
     if found is None:
+        faults = []
+        if templating.SECRET_REFERENCE.search(json.dumps(step.input, ensure_ascii=False)):
+            faults.append((f"{base}.input", f"{step.action} is no connector's action: it resolves no secret "
+                                            "references"))
         if step.connection is not None:
-            return [(f"{base}.connection", f"{step.action} is no connector's action: it takes no "
-                                           "connection")]
-        return []
+            faults.append((f"{base}.connection", f"{step.action} is no connector's action: it takes no "
+                                                 "connection"))
+        return faults
     connector, spec = found
-    faults = []
+    faults = input_reference_faults(step.action, spec, step.input, f"{base}.input")
+    faults.extend(destination_faults(step.action, spec, step.input, f"{base}.input"))
     if step.connection is None and connector.requires_connection():
         faults.append((f"{base}.connection", f"{step.action} needs a connection (a {connector.key} "
                                              "connection made with `automate connections set`)"))
