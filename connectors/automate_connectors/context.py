@@ -4,6 +4,7 @@ alike), and logging for a step."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,8 @@ class ActionContext:
             outside system that dedupes on it applies a retried call once.
         automation: The workflow's slug (a secret's scope can name it); None outside an automation.
         connection: The step's named connection, if it has one.
+        written_input: The step's input as the workflow writes it (templates unrendered), for the checks
+            that need to know what an event could change; None outside a workflow.
     """
 
     execution_id: str
@@ -32,6 +35,7 @@ class ActionContext:
     log: logging.LoggerAdapter[logging.Logger]
     automation: str | None = None
     connection: str | None = None
+    written_input: Mapping[str, Any] | None = None
 
 
 def step_log(ctx: ActionContext, level: int, message: str, *, action: str, **fields: Any) -> None:

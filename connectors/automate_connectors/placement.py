@@ -5,7 +5,8 @@ credentials go, and an event cannot choose where it goes.
   ``$aws:`` read what the deployment holds (its environment, its Vault, its AWS account); they belong in a
   connection's configuration, which the operator sets (``automate connections set``), never in a
   workflow.
-* Only inside the top-level input fields the action's input schema marks ``"x-secret": true`` (the
+* Only in values (never in a field's name), inside the top-level input fields the action's input schema
+  marks ``"x-secret": true`` (the
   ``http.request`` headers, say); anywhere else (a Slack message's text, an e-mail's body) a reference is
   a fault, not a value to send.
 * When the input holds a reference, the field the action names as its ``destination`` (``url``) must be
@@ -39,15 +40,16 @@ def secret_fields(spec: ActionSpec) -> frozenset[str]:
                      if isinstance(schema, Mapping) and schema.get("x-secret"))
 
 
-def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
+def _strings(value: Any, path: str) -> Iterator[tuple[str, str, bool]]:
+    """(JSON path, text, whether it is a key) of every string in a JSON value, keys included."""
     pending: list[tuple[Any, str]] = [(value, path)]
     while pending:
         item, where = pending.pop()
         if isinstance(item, str):
-            yield where, item
+            yield where, item, False
         elif isinstance(item, dict):
             for key, inner in item.items():
-                yield where, str(key)
+                yield f"{where}.{key}", str(key), True
                 pending.append((inner, f"{where}.{key}"))
         elif isinstance(item, list):
             pending.extend((inner, f"{where}[{i}]") for i, inner in enumerate(item))
@@ -55,7 +57,7 @@ def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
 
 def _holds_reference(value: Any, path: str) -> bool:
     try:
-        return any(True for _where, text in _strings(value, path) if "$" in text
+        return any(True for _where, text, _key in _strings(value, path) if "$" in text
                    for _found in find_references(text))
     except InvalidSecretReference:
         return True
@@ -68,7 +70,7 @@ def input_reference_faults(action: str, spec: ActionSpec, input: Mapping[str, An
     allowed = secret_fields(spec)
     faults: list[tuple[str, str]] = []
     for field, value in input.items():
-        for where, text in _strings(value, f"{path}.{field}"):
+        for where, text, is_key in _strings({field: value}, path):
             if "$" not in text:
                 continue
             try:
@@ -77,7 +79,9 @@ def input_reference_faults(action: str, spec: ActionSpec, input: Mapping[str, An
                 faults.append((where, exc.message))
                 continue
             for reference in references:
-                if reference.scheme != "secret":
+                if is_key:
+                    faults.append((where, f"{reference.text}: a secret reference is never a field's name"))
+                elif reference.scheme != "secret":
                     faults.append((where, f"{reference.text}: a workflow names $secret: references only; "
                                           f"${reference.scheme}: belongs in a connection's configuration"))
                 elif field not in allowed:

@@ -123,9 +123,10 @@ def _deliver(settings: Settings, tenant: str, name: str, trigger: str, found: tu
 
     connector_key, config = found
     webhook_id = headers["webhook-id"]
-    unsigned = _unsigned(headers, min(int(config.get("tolerance_s", _TOLERANCE_S)), _TOLERANCE_S))
-    if unsigned is not None:
-        return unsigned
+    if _unsigned(headers, min(int(config.get("tolerance_s", _TOLERANCE_S)), _TOLERANCE_S)) is not None:
+        # inside the window every endpoint allows, outside this connection's: answered as a bad
+        # signature, as an unknown endpoint would be
+        return _answer(401, {"error": "bad_signature"})
     try:
         secret = resolve(str(config.get("secret", "")), tenant=tenant, settings=settings,
                          reader=Reader(connector=connector_key))

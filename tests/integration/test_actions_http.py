@@ -405,6 +405,11 @@ def test_a_redirect_to_another_origin_drops_credentials(server: _Server) -> None
     assert headers["host"] == f"other.internal:{port}" and headers["accept"] == "text/x"
     assert "authorization" not in headers and "x-api-key" not in headers
     assert dns.lookups == ["first.internal", "other.internal"]
+    carried = refused({"method": "POST", "url": f"http://first.internal:{port}/redirect",
+                       "params": {"to": f"http://other.internal:{port}/echo", "status": "307"},
+                       "json": {"token": SECRET}}, settings, action=HttpRequest(resolver=dns))
+    assert carried.code == "http.forbidden_target" and "other.internal" in carried.message
+    assert [r["path"] for r in server.seen][-1] == "/redirect"  # the body never went to the other origin
 
 
 def test_see_other_after_post_becomes_a_get_without_body(server: _Server) -> None:

@@ -12,35 +12,35 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 
 from automate.config import Settings
-from automate.events import run_workflow
+from automate.events import emit_event, run_workflow
 from automate.secrets.admin import set_secret
 from automate.topics import core_topics, ensure_topics
 from automate.transport import admin, high_watermarks, read_between
 from automate_core.outbox.relay import Relay
 from tests.integration.connector_support import TENANT, connection
-from tests.integration.peers import Recorded, http_peer, moto_server, smtp_server
+from tests.integration.peers import Recorded, free_port, http_peer, moto_server, smtp_server
 from tests.integration.runtime_support import apply_workflow
 from tests.support import assert_eventually
 
 pytestmark = pytest.mark.integration
 
 
-def _runtime_workers(s: Settings, log_dir: Path, count: int, env: dict[str, str] | None = None
-                     ) -> list[subprocess.Popen[str]]:
+def _runtime_workers(s: Settings, log_dir: Path, count: int, env: dict[str, str] | None = None,
+                     command: tuple[str, ...] = ("runtime",)) -> list[subprocess.Popen[str]]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("AUTOMATE_")}
     environment.update({"AUTOMATE_DATABASE_URL": s.dsn, "AUTOMATE_TOPIC_PREFIX": s.topic_prefix,
                         "AUTOMATE_TENANT": TENANT, "AUTOMATE_HTTP_ALLOWLIST": '["127.0.0.1/32"]',
                         **(env or {})})
     workers = []
     for n in range(count):
-        with open(log_dir / f"runtime-{n}.log", "w") as log:
-            command = [sys.executable, "-m", "automate.cli", "runtime"]
-            workers.append(subprocess.Popen(command, env=environment, text=True, stdout=log,
-                                            stderr=subprocess.STDOUT))
+        with open(log_dir / f"{command[0]}-{n}.log", "w") as log:
+            workers.append(subprocess.Popen([sys.executable, "-m", "automate.cli", *command], env=environment,
+                                            text=True, stdout=log, stderr=subprocess.STDOUT))
     return workers
 
 
@@ -49,6 +49,13 @@ def _stop(workers: list[subprocess.Popen[str]]) -> None:
         worker.send_signal(signal.SIGTERM)
     for worker in workers:
         worker.wait(30)
+
+
+def _automation_statuses(s: Settings, slug: str) -> list[str]:
+    with psycopg.connect(s.dsn) as conn:
+        return [str(r[0]) for r in conn.execute(
+            "SELECT e.status FROM execution e JOIN automation a ON a.id = e.automation_id WHERE a.slug = %s",
+            (slug,)).fetchall()]
 
 
 def _statuses(s: Settings, ids: list[str]) -> list[str]:
@@ -105,8 +112,10 @@ def test_a_rate_limited_connector_slows_two_runtime_workers_together(pipeline: S
 
 def test_secrets_used_by_every_connector_leave_no_trace(pipeline: Settings, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    """A workflow calls each connector with its credentials from the secret store, and fails once on
-    purpose; then logs, Kafka topics, step rows, dead letters and metrics are searched for every value."""
+    """An event starts a workflow (through a processors worker and a runtime worker, as processes) that
+    calls each connector with its credentials from the secret store, and fails once on purpose; then the
+    workers' logs, Kafka topics, step rows, dead letters and the processors' metrics are searched for
+    every value. (The runtime worker serves no metrics yet.)"""
     s = pipeline
     secrets = {"SLACK_TOKEN": "xoxb-LEAK-slack-41", "WHSEC": "whsec_TEVBS3dlYmhvb2tzZWNyZXQ0MjQyNDI0Mg==",
                "SMTP_PASSWORD": "smtp-LEAK-pass-43", "AWS_SECRET": "aws-LEAK-secret-44",
@@ -136,7 +145,8 @@ def test_secrets_used_by_every_connector_leave_no_trace(pipeline: Settings, tmp_
                                      "access_key_id": "$secret:AWS_KEY_ID",
                                      "secret_access_key": "$secret:AWS_SECRET"})
         connection(s, "db", "postgres", {"dsn": "$secret:DB_URL"})
-        apply_workflow(s, {"slug": "leaky", "name": "leaky", "tenant": TENANT, "steps": [
+        apply_workflow(s, {"slug": "leaky", "name": "leaky", "tenant": TENANT,
+                           "trigger": {"event": "leak.requested"}, "steps": [
             {"id": "http", "action": "http.request",
              "input": {"url": f"{peer.url}/api", "method": "POST", "json": {"x": 1},
                        "headers": {"Authorization": "Bearer $secret:API_TOKEN"}}},
@@ -152,12 +162,17 @@ def test_secrets_used_by_every_connector_leave_no_trace(pipeline: Settings, tmp_
             {"id": "boom", "action": "postgres.query", "connection": "db", "needs": ["sql"],
              "input": {"sql": "SELECT * FROM no_such_table"}},
         ]})
-        workers = _runtime_workers(s, tmp_path, 1, {"AUTOMATE_LOG_LEVEL": "DEBUG"})
+        debug = {"AUTOMATE_LOG_LEVEL": "DEBUG"}
+        metrics_port = free_port()
+        workers = _runtime_workers(s, tmp_path, 1, debug) + _runtime_workers(
+            s, tmp_path, 1, debug, ("processors", "--metrics-port", str(metrics_port)))
         try:
-            execution = run_workflow("leaky", {}, settings=s, tenant=TENANT)
+            emit_event("leak.requested", {"order": "ORD-1"}, tenant=TENANT, settings=s)
             with Relay(s) as relay:
                 relay.drain()
-            assert_eventually(lambda: _statuses(s, [execution]) == ["FAILED"], timeout=120, interval=0.5)
+            assert_eventually(lambda: _automation_statuses(s, "leaky") == ["FAILED"], timeout=120,
+                              interval=0.5)
+            metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
         finally:
             _stop(workers)
         assert len(smtp.messages) == 1
@@ -172,8 +187,10 @@ def test_secrets_used_by_every_connector_leave_no_trace(pipeline: Settings, tmp_
     records = b"".join((m.value() or b"") + b"".join(v or b"" for _k, v in (m.headers() or []))
                        for m in messages)
     assert b"UndefinedTable" in records  # the dead letter is among what is searched
-    logs = "".join(p.read_text() for p in tmp_path.glob("runtime-*.log"))
+    logs = "".join(p.read_text() for p in tmp_path.glob("*.log"))
+    assert 'workflow="leaky"' in metrics  # the processors counted the event they routed
     for name, value in secrets.items():
         assert value not in rows, f"{name} in the database"
         assert value.encode() not in records, f"{name} on a Kafka topic"
         assert value not in logs, f"{name} in a worker's log"
+        assert value not in metrics, f"{name} in the metrics"

@@ -180,6 +180,9 @@ def test_postgres_runs_a_parameterized_statement_on_its_database(connector_setti
     assert write.code == "forbidden"  # a read-only connection
     slow = failure(s, "postgres.query", {"sql": "SELECT pg_sleep(5)"}, connection="reporting")
     assert (slow.code, slow.retryable) == ("timeout", True)
+    like = call(s, "postgres.query", {"sql": "SELECT id FROM customer WHERE tier LIKE 'go%'"},
+                connection="reporting")
+    assert like["rows"] == [{"id": "C1"}]  # without params, % is the statement's own
     two = failure(s, "postgres.query", {"sql": "SELECT 1; SET default_transaction_read_only = off"},
                   connection="reporting")
     assert two.code == "input.invalid"  # one statement a call: nothing escapes read-only

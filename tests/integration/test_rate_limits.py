@@ -1,5 +1,6 @@
 """The shared token bucket a rate-limited connector spends from (Postgres): a call whose wait would be
-too long gives its token back and fails retryably with how long to wait, instead of holding a worker."""
+too long takes no token and fails retryably with how long to wait, instead of holding a worker; a
+cancelled wait gives its token back only when nobody queued behind it."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from automate_connectors.ratelimit import acquire
 pytestmark = pytest.mark.integration
 
 
-def test_a_long_wait_fails_retryably_and_gives_its_token_back(connector_settings: Settings) -> None:
+def test_a_long_wait_fails_retryably_and_takes_no_token(connector_settings: Settings) -> None:
     slow = RateLimit(per_second=0.1, burst=1)  # a call every ten seconds
 
     async def scenario() -> tuple[float, list[ConnectorError]]:
@@ -31,7 +32,7 @@ def test_a_long_wait_fails_retryably_and_gives_its_token_back(connector_settings
     assert first == 0.0
     assert all((e.code, e.retryable) == ("rate_limited", True) for e in refused)
     waits = [e.retry_after or 0.0 for e in refused]
-    # each refused call gave its token back: the queue does not grow (it would be 10, 20, 30 s otherwise)
+    # no refused call took a token: the queue does not grow (it would be 10, 20, 30 s otherwise)
     assert all(8.0 < wait <= 10.0 for wait in waits), waits
 
 
@@ -50,3 +51,24 @@ def test_a_cancelled_wait_gives_its_token_back(connector_settings: Settings) -> 
         return await acquire(connector_settings, key, limit)
 
     assert asyncio.run(scenario()) == 0.0  # without the give-back it would wait for the cancelled one's slot
+
+
+def test_a_cancelled_wait_with_callers_behind_it_keeps_its_slot_spent(connector_settings: Settings) -> None:
+    limit = RateLimit(per_second=1.0, burst=1)
+    key = "acme/-/test/behind"
+
+    async def scenario() -> float:
+        await acquire(connector_settings, key, limit)  # now
+        second = asyncio.ensure_future(acquire(connector_settings, key, limit))  # in 1 s
+        await asyncio.sleep(0.1)
+        third = asyncio.ensure_future(acquire(connector_settings, key, limit))  # in 2 s
+        await asyncio.sleep(0.1)
+        second.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await second
+        waited = await acquire(connector_settings, key, limit)  # behind the third: about 3 s from the start
+        await third
+        return waited
+
+    # a token back would have let this call go with the third, both about 2 s from the start
+    assert asyncio.run(scenario()) > 2.3

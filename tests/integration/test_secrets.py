@@ -114,6 +114,22 @@ def test_secrets_written_during_a_rotation_stay_readable(secret_settings: Settin
         assert conn.execute("SELECT count(DISTINCT key_id) FROM secret").fetchone() == (1,)
 
 
+def test_a_rotation_that_cannot_open_a_secret_changes_nothing(secret_settings: Settings) -> None:
+    from cryptography.fernet import Fernet
+
+    assert secret_settings.secret_key_file is not None
+    set_secret(secret_settings, "GOOD", "good")
+    with psycopg.connect(secret_settings.dsn) as conn:  # a row under a key nobody has any more
+        conn.execute("UPDATE secret SET ciphertext = %s, key_id = 'lost' WHERE name = 'GOOD'",
+                     (Fernet(Fernet.generate_key()).encrypt(b"good"),))
+    set_secret(secret_settings, "OTHER", "other")
+    keys_before = secret_settings.secret_key_file.read_text()
+    with pytest.raises(ConfigurationError, match="opens secret acme/GOOD"):
+        rotate_keys(secret_settings)
+    assert secret_settings.secret_key_file.read_text() == keys_before  # the new key went again
+    assert resolve("$secret:OTHER", settings=secret_settings) == "other"
+
+
 def test_the_cli_reads_values_from_stdin_and_never_prints_them(secret_settings: Settings) -> None:
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("AUTOMATE_")},
            "AUTOMATE_DATABASE_URL": secret_settings.dsn, "AUTOMATE_TENANT": "acme",

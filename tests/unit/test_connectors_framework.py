@@ -4,6 +4,7 @@ points, error normalization, schemas, and what workflow validation knows of conn
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import sys
 from pathlib import Path
@@ -197,6 +198,13 @@ def test_a_workflow_sends_secrets_only_where_credentials_go() -> None:
     glued = faults(action="http.request", input={"url": "https://api.test{{ event.payload.path }}",
                                                  "headers": {"X-Key": "$secret:TOKEN"}})
     assert glued[0][0] == "$.steps[0].input.url"  # the template could still change the host
+    assert faults(action="slack.send_message", connection="team",
+                  input={"channel": "C", "text": "t", "$env:WORKER_KEY": "x"}) == [
+        ("$.steps[0].input.$env:WORKER_KEY", "$env:WORKER_KEY: a secret reference is never a field's name")]
+    nested = faults(action="http.request", input={"url": "https://api.test/",
+                                                  "headers": {"$secret:TOKEN": "x"}})
+    assert nested == [("$.steps[0].input.headers.$secret:TOKEN",
+                       "$secret:TOKEN: a secret reference is never a field's name")]
     assert faults(action="core.log", input={"message": "key $secret:TOKEN"}) == [
         ("$.steps[0].input", "core.log is no connector's action: it resolves no secret references")]
     written = validate(_workflow(action="http.request", input={
@@ -204,6 +212,9 @@ def test_a_workflow_sends_secrets_only_where_credentials_go() -> None:
         "headers": {"Authorization": "Bearer $secret:T"},
         "json": {"note": "{{ event.payload.note }}"}}), actions.names())
     assert written.steps[0].input["headers"] == {"Authorization": "Bearer $secret:T"}
+    dated = validate(_workflow(action="core.log", input={"message": "m", "on": dt.date(2024, 1, 1)}),
+                     actions.names())  # YAML's unquoted dates are no reason to fail
+    assert dated.steps[0].input["on"] == dt.date(2024, 1, 1)
 
 
 class Leaky(Connector):
@@ -249,3 +260,19 @@ def test_whatever_a_connector_raises_becomes_a_typed_error_named_by_type() -> No
         asyncio.run(ConnectorAction(Exploding, Leaky.actions()[0]).run({}, ctx))
     assert failed.value.code == "internal" and "hunter2" not in str(failed.value)
     assert failed.value.message == "RuntimeError in the connector"
+
+
+def test_a_stored_workflow_that_escaped_validation_still_cannot_steer_a_secret() -> None:
+    from automate.config import Settings
+    from automate.errors import StepError
+    from automate.runtime.actions import ActionContext
+
+    written = {"url": "{{ event.payload.callback }}", "headers": {"Authorization": "Bearer $secret:TOKEN"}}
+    ctx = ActionContext(execution_id="e", step_id="s", attempt=1, idempotency_key="e:s", tenant="t",
+                        settings=Settings(), automation="wf", log=logging.getLogger("test"),
+                        written_input=written)
+    rendered = {"url": "https://attacker.test/", "headers": {"Authorization": "Bearer $secret:TOKEN"}}
+    with pytest.raises(StepError) as refused:  # refused before any secret is read
+        asyncio.run(actions.require("http.request").run(rendered, ctx))
+    assert refused.value.code == "input.invalid"
+    assert "write its url out up to the host" in refused.value.message

@@ -11,7 +11,7 @@ from automate.config import Settings
 from automate.db import connect
 from automate.db.secrets import SecretRow, SecretStore
 from automate.errors import ConfigurationError, UsageError
-from automate.secrets.keys import add_primary_key, key_file, load_keys, retire_keys
+from automate.secrets.keys import add_primary_key, key_file, load_keys, remove_key, retire_keys
 
 __all__ = ["Rotation", "SecretInfo", "delete_secret", "list_secrets", "rotate_keys", "set_secret"]
 
@@ -100,17 +100,23 @@ def rotate_keys(settings: Settings, *, new_key: bool = True) -> Rotation:
 def _rotate(settings: Settings, store: SecretStore, conn: Any, *, from_file: bool,
             new_key: bool) -> Rotation:
     path = key_file(settings)
+    added: str | None = None
     if from_file and new_key:
         if not path.exists():
             raise ConfigurationError(f"no secret key file at {path} to rotate")
-        add_primary_key(path)
-    keys = load_keys(settings)
-    with conn.transaction():
-        rows = store.lock_all()
-        stale = [(ident, tenant, name, ciphertext) for ident, tenant, name, ciphertext, key_id in rows
-                 if key_id != keys.primary_id]
-        for ident, tenant, name, ciphertext in stale:
-            store.reencrypt(ident, keys.rotate_one(ciphertext, f"{tenant}/{name}"), keys.primary_id)
+        added = add_primary_key(path)
+    try:
+        keys = load_keys(settings)
+        with conn.transaction():
+            rows = store.lock_all()
+            stale = [(ident, tenant, name, ciphertext) for ident, tenant, name, ciphertext, key_id in rows
+                     if key_id != keys.primary_id]
+            for ident, tenant, name, ciphertext in stale:
+                store.reencrypt(ident, keys.rotate_one(ciphertext, f"{tenant}/{name}"), keys.primary_id)
+    except BaseException:
+        if added is not None:  # nothing was re-encrypted under it: the file is as it was
+            remove_key(path, added)
+        raise
     retired: list[str] = []
     if from_file and len(keys.ids) > 1 and store.count_under_other_keys(keys.primary_id) == 0:
         retired = retire_keys(path, keep=keys.primary_id)

@@ -18,7 +18,8 @@ from pathlib import Path
 from automate.config import Settings
 from automate.errors import ConfigurationError
 
-__all__ = ["Keys", "add_primary_key", "ensure_key_file", "key_file", "load_keys", "retire_keys", "write_keys"]
+__all__ = ["Keys", "add_primary_key", "ensure_key_file", "key_file", "load_keys", "remove_key", "retire_keys",
+           "write_keys"]
 
 
 def key_file(settings: Settings) -> Path:
@@ -141,6 +142,11 @@ def add_primary_key(path: Path) -> str:
     new = Fernet.generate_key()
     write_keys(path, [new, *_read_file_keys(path)])
     return Keys.key_id(new)
+
+
+def remove_key(path: Path, key_id: str) -> None:
+    """Take key ``key_id`` out of the key file (a rotation that failed before using it)."""
+    write_keys(path, [key for key in _read_file_keys(path) if Keys.key_id(key) != key_id])
 
 
 def retire_keys(path: Path, *, keep: str) -> list[str]:

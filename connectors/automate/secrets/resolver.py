@@ -104,8 +104,9 @@ class Redactor:
 
 def resolve_in(value: Any, *, tenant: str, reader: Reader | None, settings: Settings,
                redactor: Redactor | None = None) -> tuple[Any, Redactor]:
-    """A copy of the JSON value ``value`` with every reference in its strings replaced by its value
-    (each reference looked up once), and the redactor of those values (``redactor`` if given)."""
+    """A copy of the JSON value ``value`` with every reference in its string values (not its keys)
+    replaced by its value (each looked up once), and the redactor of those values (``redactor`` if
+    given)."""
     redactor = redactor if redactor is not None else Redactor()
     found: dict[str, str] = {}
 
@@ -127,8 +128,8 @@ def resolve_in(value: Any, *, tenant: str, reader: Reader | None, settings: Sett
     def walk(item: Any) -> Any:
         if isinstance(item, str):
             return substitute(item) if "$" in item else item
-        if isinstance(item, dict):
-            return {walk(k): walk(v) for k, v in item.items()}
+        if isinstance(item, dict):  # keys stay as written: a name is never a secret's place
+            return {k: walk(v) for k, v in item.items()}
         if isinstance(item, list | tuple):
             return [walk(v) for v in item]
         return item

@@ -30,7 +30,8 @@ The connection then goes to the vetted address itself: the URL's host is replace
 ``Host`` header and, for https, the TLS SNI name and certificate check keep the original name. No second
 DNS lookup happens, so a rebinding DNS server cannot swap the target after the check. Redirects are
 followed by hand (at most 5), each hop vetted the same way on a fresh connection; a hop to another origin
-keeps only harmless headers (no credentials). Proxies from the environment are ignored: a proxy would
+keeps only harmless headers (no credentials), and one that would carry the body there (307, 308) is not
+followed (``http.forbidden_target``). Proxies from the environment are ignored: a proxy would
 resolve the name again.
 """
 
@@ -420,6 +421,9 @@ class HttpRequest:
                 content = None
                 headers = _keep(headers, lambda name: name != "content-type")
             if _endpoint(target) != _endpoint(url):
+                if content is not None:  # a 307/308 would carry the body (it may hold a secret) elsewhere
+                    raise _fail(ErrorCodes.HTTP_FORBIDDEN_TARGET, f"{method} {_origin(url)} redirects its "
+                                f"body to another origin ({_origin(target)}); not followed")
                 headers = _keep(headers, lambda name: name in _CROSS_ORIGIN_SAFE)
             url = target
         raise _fail(ErrorCodes.HTTP_TOO_MANY_REDIRECTS,

@@ -3,9 +3,9 @@ the registry holds for its subject (or plain JSON).
 
 Connection (required): ``{"topics": ["orders.shipped", "partner.*"], "bootstrap": "kafka:9092",
 "registry_url": "http://registry:8081/..."}``: the topics a step may write (names, or prefixes ending in
-``*``), and the cluster (default: the deployment's own Kafka and registry). On the deployment's own
-cluster, Automate's topics (``<topic prefix>.*``) and internal ones (``_*``) are never written, whatever
-``topics`` says: a workflow cannot forge execution requests or dead letters. Action ``kafka.produce``:
+``*``), and the cluster (default: the deployment's own Kafka and registry). Automate's topics
+(``<topic prefix>.*``) and internal ones (``_*``) are never written, on any cluster, whatever ``topics``
+says: a workflow cannot forge execution requests, step tasks or dead letters. Action ``kafka.produce``:
 ``{"topic": ..., "value": {...},
 "key"?: str, "subject"?: str (default ``<topic>-value``), "format"?: "avro" | "json", "headers"?: {...}}``;
 returns ``{"topic", "partition", "offset", "schema_id"}``. Each record carries the step's idempotency key
@@ -84,7 +84,7 @@ class KafkaConnector(Connector):
         if action != "produce":
             raise connector_error(ErrorCodes.INTERNAL, f"kafka has no action {action!r}")
         settings = self._settings()
-        self._check_topic(settings, data["topic"])
+        self._check_topic(data["topic"])
         schema_id: int | None = None
         if data.get("format", "avro") == "json":
             value = json.dumps(data["value"], separators=(",", ":"), allow_nan=False).encode()
@@ -113,13 +113,14 @@ class KafkaConnector(Connector):
         return {"topic": msg.topic(), "partition": msg.partition(), "offset": msg.offset(),
                 "schema_id": schema_id}
 
-    def _check_topic(self, settings: Settings, topic: str) -> None:
+    def _check_topic(self, topic: str) -> None:
         if not allows(list(self.config.get("topics", [])), topic):
             raise connector_error(ErrorCodes.FORBIDDEN, f"kafka.produce: topic {topic!r} is not one of the "
                                   "connection's topics")
         own = self.ctx.settings if self.ctx is not None else get_settings()
-        if settings.bootstrap_servers == own.bootstrap_servers and (
-                topic.startswith((f"{own.topic_prefix}.", "_")) or topic == own.topic_prefix):
+        # On any cluster (a second name for this one is only a string away): never Automate's topics
+        # or internal ones.
+        if topic.startswith((f"{own.topic_prefix}.", "_")) or topic == own.topic_prefix:
             raise connector_error(ErrorCodes.FORBIDDEN, f"kafka.produce: {topic!r} is one of Automate's or "
                                   "Kafka's own topics")
 

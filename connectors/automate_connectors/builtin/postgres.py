@@ -6,7 +6,7 @@ Connection: ``{"dsn": "$secret:REPORTING_DB", "read_only": true, "statement_time
 in as ``params``, never into the SQL text), runs in one transaction of its own (read-only when the
 connection says so, cut off after ``statement_timeout_ms``), and returns ``{"rows": [{column: value}],
 "rowcount": n}`` with dates as ISO text, decimals as text and bytes as base64. The statement is one
-statement (it is prepared); it takes parameters, so a literal ``%`` is written ``%%``.
+statement (it is prepared); with ``params``, a literal ``%`` in it is written ``%%``.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ class PostgresConnector(Connector):
             async with conn.transaction():
                 # Prepared, even without parameters: a prepared statement is exactly one statement (no
                 # "; COMMIT; SET ..." escaping read-only or the transaction).
-                cur = await conn.execute(data["sql"], data.get("params") or {}, prepare=True)
+                cur = await conn.execute(data["sql"], data.get("params"), prepare=True)
                 rows = await cur.fetchmany(max_rows) if cur.description is not None else []
                 rowcount = cur.rowcount
         return {"rows": [{k: _json(v) for k, v in row.items()} for row in rows], "rowcount": rowcount}

@@ -45,8 +45,9 @@ class WebhookConnector(Connector):
                        "description": "The signing key (whsec_...), as a secret reference."},
             "url": {"type": "string", "description": "Where deliveries go (an outgoing connection)."},
             "event_type": {"type": "string", "description": "The event type an inbound delivery becomes."},
-            "tolerance_s": {"type": "integer", "minimum": 1, "maximum": 300,
-                            "description": "How far an inbound delivery's timestamp may be from now."},
+            "tolerance_s": {"type": "integer", "minimum": 1, "maximum": 3600,
+                            "description": "How far an inbound delivery's timestamp may be from now "
+                                           "(`automate serve` allows 300 at most)."},
         },
         "required": ["secret"],
         "additionalProperties": False,

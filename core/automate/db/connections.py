@@ -42,13 +42,25 @@ class ConnectionStore(Store):
 class RateLimitStore(Store):
     group = "ratelimits"
 
-    def take(self, key: str, *, rate: float, burst: int) -> float:
-        """Take a token of bucket ``key``; returns the seconds to wait before using it (0: now)."""
-        row = self._one("take_token", {"key": key, "rate": rate, "burst": burst})
-        assert row is not None
-        tokens = float(row[0])
-        return 0.0 if tokens >= 0 else -tokens / rate
+    def take(self, key: str, *, rate: float, burst: int, max_wait: float) -> tuple[float, bool, datetime]:
+        """Take a token of bucket ``key`` unless its wait would pass ``max_wait`` seconds.
 
-    def give_back(self, key: str) -> None:
-        """Return a token taken with :meth:`take` and not used."""
-        self._execute("give_back_token", {"key": key})
+        Returns:
+            (seconds to wait before using it, or the wait refused; whether a token was taken; when, to
+            name this take to :meth:`give_back`).
+        """
+        params = {"key": key, "rate": rate, "burst": burst, "max_wait": max_wait}
+        row = self._one("take_token", params)
+        if row is None:  # the bucket's first use
+            self._execute("create_bucket", params)
+            row = self._one("take_token", params)
+        assert row is not None
+        tokens, granted, taken_at = float(row[0]), bool(row[1]), row[2]
+        wait = 0.0 if tokens >= 0 else -tokens / rate
+        if not granted:
+            wait = (1 - tokens) / rate  # when a token would be there, for the caller's retry_after
+        return wait, granted, taken_at
+
+    def give_back(self, key: str, taken_at: datetime) -> bool:
+        """Return the token :meth:`take` took at ``taken_at``, unless another take came after it."""
+        return self._count("give_back_token", {"key": key, "taken_at": taken_at}) == 1

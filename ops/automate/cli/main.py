@@ -146,6 +146,7 @@ def migrate(ctx: click.Context, no_schemas: bool, no_connector: bool) -> None:
             if not applied:
                 console.print("database schema is up to date")
             before = current_publisher(conn)
+            conn.commit()  # end the read's transaction: the binding below is one of its own
             if before != settings.publisher:
                 set_publisher(conn, settings.publisher)
                 console.print(f"outbox bound to publisher {settings.publisher} (was {before or 'none'})")

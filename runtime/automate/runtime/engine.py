@@ -47,6 +47,7 @@ from automate.errors import (
 from automate.rules import compile_rule
 from automate.runtime import templating
 from automate.runtime.actions import ActionContext, is_pure, registry
+from automate.runtime.actions.base import checked_output
 from automate.runtime.state import StateReader, StateWriter, Write
 from automate.runtime.workflows import StepSpec, WorkflowSpec
 from automate.step_tasks import StepTask
@@ -250,10 +251,16 @@ class Engine:
             return await self.advance(ident)
         return await self._advance(run, None)
 
-    async def advance(self, execution_id: str, resume: Resume | None = None) -> Outcome:
-        """Run every step that can run now; returns where the execution stands."""
+    async def advance(self, execution_id: str, resume: Resume | None = None, *,
+                      tenant: str | None = None) -> Outcome:
+        """Run every step that can run now; returns where the execution stands. A task naming another
+        ``tenant`` than the execution's finds nothing (MISSING)."""
         run = await self._load(execution_id)
         if run is None:
+            return Outcome.MISSING
+        if tenant is not None and tenant != run.tenant:  # a forged or corrupt task
+            log.warning("task names another tenant than its execution's", extra={
+                "action": "runtime.tenant_mismatch", "execution_id": execution_id, "tenant": tenant[:64]})
             return Outcome.MISSING
         return await self._advance(run, resume)
 
@@ -288,8 +295,15 @@ class Engine:
             if len(ready) == 1:
                 results = [await self._run_step(run, *ready[0])]
             else:
-                results = await asyncio.gather(*(self._run_step(run, step, attempt, reason)
-                                                 for step, attempt, reason in ready))
+                # Every parallel step runs to its recorded end before a failure that is no step's (the
+                # database gone) propagates: the message is retried, and a sibling left running would
+                # be run twice.
+                outcomes = await asyncio.gather(*(self._run_step(run, step, attempt, reason)
+                                                  for step, attempt, reason in ready), return_exceptions=True)
+                raised = next((r for r in outcomes if isinstance(r, BaseException)), None)
+                if raised is not None:
+                    raise raised
+                results = [r for r in outcomes if not isinstance(r, BaseException)]
             failed = next((r for r in results if r is not None), None)
             if failed is not None:
                 return await self._finish(run, "FAILED", failed)
@@ -374,7 +388,7 @@ class Engine:
         ctx = ActionContext(
             execution_id=run.id, step_id=step.id, attempt=attempt,
             idempotency_key=f"{run.id}:{step.id}", tenant=run.tenant, settings=self.settings,
-            automation=run.slug, connection=step.connection,
+            automation=run.slug, connection=step.connection, written_input=step.input,
             log=logging.LoggerAdapter(log, {"execution_id": run.id, "step_id": step.id,
                                             "tenant": run.tenant}),
         )
@@ -392,23 +406,7 @@ class Engine:
         except Exception as exc:  # an action's bug is a permanent failure, recorded, not a crash
             raise StepError(f"action {step.action} raised {type(exc).__name__}: {exc}",
                             code=ErrorCodes.ACTION_INTERNAL) from exc
-        return self._check_output(output)
-
-    def _check_output(self, output: Any) -> dict[str, Any]:
-        if not output and isinstance(output, dict):  # the common case of an empty output, checked cheaply
-            return {}
-        if not isinstance(output, Mapping):
-            raise OutputError(f"step output must be a JSON object, not {type(output).__name__}",
-                              code=ErrorCodes.OUTPUT_NOT_JSON)
-        try:
-            text = json.dumps(output, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise OutputError(f"step output is not JSON: {exc}", code=ErrorCodes.OUTPUT_NOT_JSON) from None
-        if len(text) > self.settings.max_step_output_bytes:
-            raise OutputError(
-                f"step output is {len(text)} bytes, above AUTOMATE_MAX_STEP_OUTPUT_BYTES="
-                f"{self.settings.max_step_output_bytes}", code=ErrorCodes.OUTPUT_TOO_LARGE)
-        return dict(output)
+        return checked_output(output, self.settings.max_step_output_bytes)
 
     # -- state ---------------------------------------------------------------------------------
 

@@ -172,7 +172,7 @@ class RuntimeWorker:
             return await engine.start(record)
         if name == "StepTask":
             resume = Resume(record["step_id"], int(record["attempt"]), record["reason"])
-            return await engine.advance(record["execution_id"], resume)
+            return await engine.advance(record["execution_id"], resume, tenant=str(record["tenant"]))
         raise RecordError(ErrorCodes.RECORD_UNREADABLE, f"unexpected record {name} on a workflow topic")
 
 

@@ -7,12 +7,14 @@ Connectors plug in here: each of their actions is wrapped as an :class:`Action`
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from automate.errors import ErrorCodes, OutputError
 from automate_connectors.context import ActionContext
 
-__all__ = ["Action", "ActionContext", "is_pure"]
+__all__ = ["Action", "ActionContext", "checked_output", "is_pure"]
 
 
 class Action(Protocol):
@@ -33,3 +35,24 @@ class Action(Protocol):
 def is_pure(action: object) -> bool:
     """Whether ``action`` declares ``pure = True`` (the default is False: it may have effects)."""
     return getattr(action, "pure", False) is True
+
+
+def checked_output(output: Any, max_bytes: int) -> dict[str, Any]:
+    """``output`` as a step's output: a JSON object of at most ``max_bytes``.
+
+    Raises:
+        OutputError: Not a JSON object (``output.not_json``), or too large (``output.too_large``).
+    """
+    if not output and isinstance(output, dict):  # the common case of an empty output, checked cheaply
+        return {}
+    if not isinstance(output, Mapping):
+        raise OutputError(f"step output must be a JSON object, not {type(output).__name__}",
+                          code=ErrorCodes.OUTPUT_NOT_JSON)
+    try:
+        text = json.dumps(output, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise OutputError(f"step output is not JSON: {exc}", code=ErrorCodes.OUTPUT_NOT_JSON) from None
+    if len(text) > max_bytes:
+        raise OutputError(f"step output is {len(text)} bytes, above AUTOMATE_MAX_STEP_OUTPUT_BYTES="
+                          f"{max_bytes}", code=ErrorCodes.OUTPUT_TOO_LARGE)
+    return dict(output)

@@ -26,7 +26,7 @@ from automate_connectors.base import ActionSpec, Connector
 from automate_connectors.connections import check_credentials, get_connection
 from automate_connectors.context import ActionContext
 from automate_connectors.errors import as_step_error, normalize
-from automate_connectors.placement import input_reference_faults
+from automate_connectors.placement import destination_faults, input_reference_faults
 from automate_connectors.ratelimit import acquire, bucket_key
 from automate_connectors.schemas import validate_against
 
@@ -80,6 +80,8 @@ class ConnectorAction:
         check_credentials(self.connector, config)
         data = dict(input)
         misplaced = input_reference_faults(self.name, self.spec, data)
+        if ctx.written_input is not None:  # also stored workflows that predate a check
+            misplaced += destination_faults(self.name, self.spec, ctx.written_input)
         if misplaced:
             where, message = misplaced[0]
             raise ConnectorError(f"{self.name} input at {where}: {message}", code=ErrorCodes.INPUT_INVALID)

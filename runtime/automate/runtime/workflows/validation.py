@@ -165,7 +165,7 @@ def _connector_faults(step: StepSpec, base: str) -> list[tuple[str, str]]:
     found = connector_registry.find_action(step.action)
     if found is None:
         faults = []
-        if templating.SECRET_REFERENCE.search(json.dumps(step.input, ensure_ascii=False)):
+        if templating.SECRET_REFERENCE.search(json.dumps(step.input, ensure_ascii=False, default=str)):
             faults.append((f"{base}.input", f"{step.action} is no connector's action: it resolves no secret "
                                             "references"))
         if step.connection is not None:
