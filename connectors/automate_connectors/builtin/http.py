@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import functools
 import ipaddress
 import json
 import logging
@@ -343,13 +344,7 @@ class HttpRequest:
     def __init__(self, *, resolver: Resolver | None = None,
                  transport_factory: TransportFactory | None = None) -> None:
         self._resolve = resolver or resolve_host
-        self._transport_factory = transport_factory or self._default_transport
-        self._ssl: ssl.SSLContext | None = None
-
-    def _default_transport(self) -> httpx.AsyncBaseTransport:
-        if self._ssl is None:  # loading the CA bundle is the slow part of a client: do it once
-            self._ssl = httpx.create_ssl_context()
-        return httpx.AsyncHTTPTransport(verify=self._ssl, trust_env=False)
+        self._transport_factory = transport_factory or _default_transport
 
     async def run(self, input: Mapping[str, Any], ctx: ActionContext) -> dict[str, Any]:
         call = _parse_input(input, ctx)
@@ -455,6 +450,17 @@ class HttpRequest:
         cut = truncated or len(body) > TEXT_LIMIT
         text = _decode(body[:TEXT_LIMIT], response.encoding or "utf-8", truncated=cut)
         return {"status": response.status_code, "headers": headers, "json": None, "text": text}
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """The process's TLS context: loading the CA bundle (~20 ms) is the slow part of a client, and every
+    call makes a client of its own (its connection pinned to a vetted address)."""
+    return httpx.create_ssl_context()
+
+
+def _default_transport() -> httpx.AsyncBaseTransport:
+    return httpx.AsyncHTTPTransport(verify=_ssl_context(), trust_env=False)
 
 
 class HttpConnector(Connector):
