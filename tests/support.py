@@ -25,6 +25,18 @@ def assert_eventually(check: Callable[[], T], *, timeout: float = 30.0, interval
     raise AssertionError(f"condition not met within {timeout}s") from last
 
 
+def partitions_held(client: Any, group: str) -> list[int]:
+    """How many partitions each member of consumer group ``group`` holds; [] while the group's
+    coordinator cannot answer (a fresh broker elects it, a rebalance moves it: NOT_COORDINATOR)."""
+    from confluent_kafka import KafkaException
+
+    try:
+        described = client.describe_consumer_groups([group])[group].result(timeout=30)
+    except KafkaException:
+        return []
+    return [len(member.assignment.topic_partitions) for member in described.members]
+
+
 def consume(bootstrap: str, topic: str, until: Callable[[list[Any]], bool], *, timeout: float = 60.0,
             from_beginning: bool = True) -> list[Any]:
     """Read ``topic`` with a fresh consumer group until ``until(messages)`` holds; returns the messages."""

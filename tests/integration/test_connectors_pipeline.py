@@ -25,7 +25,7 @@ from automate_core.outbox.relay import Relay
 from tests.integration.connector_support import TENANT, connection
 from tests.integration.peers import Recorded, free_port, http_peer, moto_server, smtp_server
 from tests.integration.runtime_support import apply_workflow
-from tests.support import assert_eventually
+from tests.support import assert_eventually, partitions_held
 
 pytestmark = pytest.mark.integration
 
@@ -91,8 +91,7 @@ def test_a_rate_limited_connector_slows_two_runtime_workers_together(pipeline: S
         client = admin(s)
 
         def both_hold_partitions() -> bool:
-            described = client.describe_consumer_groups([group])[group].result(timeout=30)
-            held = [len(m.assignment.topic_partitions) for m in described.members]
+            held = partitions_held(client, group)
             return len(held) == 2 and all(held)
 
         try:

@@ -18,7 +18,7 @@ from automate.models import Automation, Execution
 from automate.runtime import Runtime
 from automate.topics import core_topics, ensure_topics
 from tests.integration.runtime_support import Workers, apply_workflow, status_of, step_runs
-from tests.support import assert_eventually, consume
+from tests.support import assert_eventually, consume, partitions_held
 
 pytestmark = pytest.mark.integration
 
@@ -274,8 +274,7 @@ def test_two_workers_in_one_group_share_the_work(kafka_settings: Settings) -> No
     group_id = f"{s.topic_prefix}-runtime"
 
     def both_hold_partitions() -> bool:
-        group = admin.describe_consumer_groups([group_id])[group_id].result(timeout=30)
-        held = [len(m.assignment.topic_partitions) for m in group.members]
+        held = partitions_held(admin, group_id)
         return len(held) == 2 and all(held) and sum(held) == 6
 
     try:
