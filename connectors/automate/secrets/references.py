@@ -25,7 +25,7 @@ from pydantic_core import PydanticCustomError, core_schema
 
 from automate.errors import InvalidSecretReference
 
-__all__ = ["REFERENCE", "Reference", "SecretRef", "find_references", "parse_reference"]
+__all__ = ["REFERENCE", "REFERENCE_START", "Reference", "SecretRef", "find_references", "parse_reference"]
 
 Scheme = Literal["secret", "env", "vault", "aws"]
 
@@ -39,7 +39,8 @@ REFERENCE: Final = re.compile(
 )
 """A reference of any form, inside a longer string or alone."""
 
-_START: Final = re.compile(r"\$(?:secret|env|vault|aws):")
+REFERENCE_START: Final = re.compile(r"\$(?:secret|env|vault|aws):")
+"""Where a reference of any form starts (complete or not)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,10 +88,10 @@ def find_references(text: str) -> Iterator[tuple[re.Match[str], Reference]]:
     for match in REFERENCE.finditer(text):
         found += 1
         yield match, _reference(match)
-    if len(_START.findall(text)) != found:
+    if len(REFERENCE_START.findall(text)) != found:
         raise InvalidSecretReference(
-            f"a secret reference in {_START.sub('$…:', text)[:80]!r} is not complete: write $secret:KEY, "
-            "$env:VAR, $vault:path#field or $aws:secret-id")
+            f"a secret reference in {REFERENCE_START.sub('$…:', text)[:80]!r} is not complete: write "
+            "$secret:KEY, $env:VAR, $vault:path#field or $aws:secret-id")
 
 
 class SecretRef(str):

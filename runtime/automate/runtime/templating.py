@@ -42,14 +42,14 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from automate.errors import AutomateError, TemplateError
-from automate.secrets.references import REFERENCE
+from automate.secrets.references import REFERENCE, REFERENCE_START
 
 __all__ = ["ROOTS", "SECRET_REFERENCE", "TemplateEngine", "check", "is_template", "render", "step_references"]
 
 ROOTS: Final = frozenset({"event", "steps", "execution"})
 """The only variables a template may name."""
 
-SECRET_REFERENCE: Final = re.compile(r"\$(?:secret|env|vault|aws):")
+SECRET_REFERENCE: Final = REFERENCE_START
 """The start of a secret reference, resolved at call time rather than by the template engine."""
 
 MAX_REPEAT: Final = 1_000_000
