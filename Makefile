@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 AUTOMATE := $(BIN)/automate
 # The source roots that hold code (mypy refuses a folder without any).
-MYPY_DIRS = $(shell for d in core producers rules processors connectors runtime ops; do \
+MYPY_DIRS = $(shell for d in core producers rules processors connectors llm rag runtime ops; do \
 	[ -n "$$(find $$d -name '*.py' 2>/dev/null | head -1)" ] && echo $$d; done)
 
 .PHONY: demo test setup system up down status lint typecheck unit bench chaos clean

@@ -106,6 +106,29 @@ class Settings(BaseSettings):
     aws_region: str | None = None
     aws_endpoint_url: str | None = None
 
+    # LLM calls (automate_llm): the provider and model a call uses unless it names its own.
+    llm_provider: str = "openai"
+    llm_model: str | None = None  # None: the provider's default model (docs/llm.md)
+    # The provider's API key, or a reference to it ($secret:NAME, $env:VAR, $vault:..., $aws:...). Unset:
+    # the SDK's own variable (OPENAI_API_KEY, ANTHROPIC_API_KEY), or boto3's credentials for bedrock.
+    llm_api_key: SecretStr | None = None
+    # An OpenAI-compatible server (vLLM, Ollama, LM Studio) or a proxy; unset: the SDK's own (OPENAI_BASE_URL).
+    llm_base_url: str | None = None
+    llm_timeout_s: float = Field(default=60.0, gt=0)
+    llm_max_retries: int = Field(default=3, ge=0)
+    # How long a cached answer (a call with cache=True) is served again.
+    llm_cache_ttl_s: float = Field(default=86_400.0, gt=0)
+    # USD per million tokens (input, output) by model, over the built-in table: {"my-model": [0.5, 1.5]}.
+    llm_prices: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    # --- end of the LLM settings ---
+
+    # Retrieval (rag): what an endpoint gets when index_documents creates it on first use.
+    rag_embedder: str = "wordllama"
+    rag_store: str = "lancedb"
+    rag_chunk_size: int = Field(default=1_000, gt=0)  # characters
+    rag_chunk_overlap: int = Field(default=100, ge=0)
+    # --- end of the retrieval settings ---
+
     java_home: Path | None = None
     startup_timeout_s: float = Field(default=180.0, gt=0)
 

@@ -18,7 +18,7 @@ import pytest
 from automate.errors import AutomateError, ErrorCodes
 
 REPO = Path(__file__).resolve().parents[2]
-ROOMS = ("core", "producers", "rules", "processors", "connectors", "runtime", "ops")
+ROOMS = ("core", "producers", "rules", "processors", "connectors", "llm", "rag", "runtime", "ops")
 ARCHITECTURE = REPO / "docs" / "architecture.md"
 MAX_LINES = 500
 

@@ -58,6 +58,22 @@ Tree (a test holds it equal to the classes)::
     │   │   └── UnknownAction         the step names an action no one registered
     │   ├── TemplateError             a step's input template failed to render
     │   └── OutputError               a step's output is not a JSON object, or too large
+    ├── LlmError                      an LLM call failed (names provider and model, never a key or prompt)
+    │   ├── UnknownProvider           no provider of that name
+    │   ├── UnknownModel              the provider does not know the model, or none was named
+    │   ├── LlmKeyMissing             no API key found, or the key was refused
+    │   ├── LlmContextExceeded        the prompt does not fit the model's context window
+    │   ├── LlmRequestRefused         the provider refused the request as malformed
+    │   ├── LlmUnavailable            429, 5xx or no answer through every retry (retryable)
+    │   ├── LlmOutputInvalid          the answer is not the JSON its schema asks for
+    │   └── LlmBudgetExceeded         the automation spent its LLM budget for the period
+    ├── RagError                      a retrieval call failed; nothing was indexed or removed
+    │   ├── RagEndpointNotFound       no endpoint of that slug in the tenant
+    │   ├── RagEndpointInvalid        an endpoint's configuration cannot work
+    │   ├── RagDocumentInvalid        a document without id or content, or unstorable metadata
+    │   ├── RagFilterInvalid          a filter outside the documented syntax
+    │   ├── RagDimensionMismatch      the embedder's dimension differs from the index's
+    │   └── RagUnavailable            the embedder or the vector store failed (retryable)
     ├── StackError                    the local stack: a service cannot be prepared, started or stopped
     │   ├── MissingDependencyError    a program the stack needs is absent
     │   ├── PortInUseError            a configured port is taken by another process
@@ -83,6 +99,24 @@ from automate.errors.data import (
     SchemaViolation,
     UnknownEventType,
     UnknownWorkflow,
+)
+from automate.errors.llm import (
+    LlmBudgetExceeded,
+    LlmContextExceeded,
+    LlmError,
+    LlmKeyMissing,
+    LlmOutputInvalid,
+    LlmRequestRefused,
+    LlmUnavailable,
+    RagDimensionMismatch,
+    RagDocumentInvalid,
+    RagEndpointInvalid,
+    RagEndpointNotFound,
+    RagError,
+    RagFilterInvalid,
+    RagUnavailable,
+    UnknownModel,
+    UnknownProvider,
 )
 from automate.errors.rules import (
     EvaluationDepthError,
@@ -149,6 +183,13 @@ __all__ = [
     "InvalidEventType",
     "InvalidOperandError",
     "InvalidSecretReference",
+    "LlmBudgetExceeded",
+    "LlmContextExceeded",
+    "LlmError",
+    "LlmKeyMissing",
+    "LlmOutputInvalid",
+    "LlmRequestRefused",
+    "LlmUnavailable",
     "MigrationError",
     "MissingDependencyError",
     "ModelError",
@@ -161,6 +202,13 @@ __all__ = [
     "PayloadNotSerializable",
     "PayloadTooLarge",
     "PortInUseError",
+    "RagDimensionMismatch",
+    "RagDocumentInvalid",
+    "RagEndpointInvalid",
+    "RagEndpointNotFound",
+    "RagError",
+    "RagFilterInvalid",
+    "RagUnavailable",
     "RecordError",
     "RegistryError",
     "RuleError",
@@ -183,7 +231,9 @@ __all__ = [
     "TransportError",
     "UnknownAction",
     "UnknownEventType",
+    "UnknownModel",
     "UnknownOperatorError",
+    "UnknownProvider",
     "UnknownWorkflow",
     "UsageError",
     "WorkflowValidationError",
