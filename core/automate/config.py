@@ -112,7 +112,7 @@ class Settings(BaseSettings):
     # The provider's API key, or a reference to it ($secret:NAME, $env:VAR, $vault:..., $aws:...). Unset:
     # the SDK's own variable (OPENAI_API_KEY, ANTHROPIC_API_KEY), or boto3's credentials for bedrock.
     llm_api_key: SecretStr | None = None
-    # An OpenAI-compatible server (vLLM, Ollama, LM Studio) or a proxy; unset: the SDK's own (OPENAI_BASE_URL).
+    # An OpenAI-compatible server (vLLM, Ollama, LM Studio) or a proxy; unset: OPENAI_BASE_URL, the SDK's.
     llm_base_url: str | None = None
     llm_timeout_s: float = Field(default=60.0, gt=0)
     llm_max_retries: int = Field(default=3, ge=0)
