@@ -1,0 +1,159 @@
+"""``index_documents``, ``query``, ``delete_documents`` and ``describe_endpoint``: the library calls
+(and, through ``rag.connector``, the ``rag.index`` and ``rag.query`` steps).
+
+``index_documents`` checks every document, chunks and embeds all of them before it writes anything, then
+makes one write to the store (see each store for its atomicity); an endpoint it creates on first use is
+created in the same Postgres transaction, taken back (and its data removed) when the call fails.
+``query`` costs one endpoint lookup in Postgres, one embedding and one store search; the embedder and the
+opened store are kept per process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from automate.config import Settings, get_settings
+from automate.errors import RagDocumentInvalid, RagError
+from rag.chunking import chunk_text
+from rag.config import check_slug
+from rag.documents import check_documents
+from rag.embedders import embedder_for
+from rag.endpoints import Endpoint, get_endpoint, get_or_create, transaction
+from rag.filters import check_filter
+from rag.stores import Chunk, StoreStats, open_store
+
+__all__ = ["MAX_CHUNKS", "MAX_QUERY", "MAX_TOP_K", "EndpointStats", "delete_documents", "describe_endpoint",
+           "index_documents", "query"]
+
+MAX_TOP_K = 100
+MAX_QUERY = 10_000  # characters of a query's text
+MAX_CHUNKS = 100_000  # per index_documents call
+_OVERFETCH = 4  # chunks asked per result wanted, so that several chunks of one document still leave top_k
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EndpointStats:
+    """An endpoint and what its store holds (``automate rag show``)."""
+
+    endpoint: Endpoint
+    store: StoreStats
+
+
+def index_documents(endpoint: str, documents: Sequence[Mapping[str, Any]], *, tenant: str | None = None,
+                    settings: Settings | None = None) -> int:
+    """Index ``documents`` into ``endpoint`` (created with the settings' defaults if unknown); a document
+    indexed again has its chunks replaced.
+
+    Args:
+        endpoint: The endpoint's slug.
+        documents: 1-2,000 of ``{"id": str, "content": str, "metadata": {...}}``; metadata values are
+            strings, numbers, booleans or lists of strings.
+        tenant: Default: the settings' tenant.
+        settings: Default: the process's.
+
+    Returns:
+        The number of documents indexed.
+
+    Raises:
+        RagDocumentInvalid: A document is malformed (nothing is written).
+        RagEndpointInvalid: A bad slug, or the endpoint's configuration cannot work.
+        RagDimensionMismatch: The embedder's vectors do not fit the endpoint's index.
+        RagUnavailable: The embedder or the store failed (retryable; nothing is written on LanceDB).
+    """
+    settings = settings or get_settings()
+    tenant = tenant or settings.tenant
+    check_slug(endpoint)
+    docs = check_documents(documents)
+    with transaction(settings) as conn:
+        found, created = get_or_create(conn, endpoint, tenant, settings)
+        config = found.config
+        chunks: list[Chunk] = []
+        for doc in docs:
+            chunks.extend(Chunk(doc=doc.id, n=n, content=text, metadata=doc.metadata)
+                          for n, text in enumerate(chunk_text(doc.content, config.chunk_size,
+                                                              config.chunk_overlap)))
+            if len(chunks) > MAX_CHUNKS:
+                raise RagDocumentInvalid(f"the documents make more than {MAX_CHUNKS} chunks: index fewer per "
+                                         "call")
+        vectors = embedder_for(config.embedder, tenant=tenant, settings=settings).embed(
+            [c.content for c in chunks])
+        store = open_store(found, settings=settings)
+        try:
+            store.replace([d.id for d in docs], chunks, vectors)
+        except BaseException:
+            if created:  # the rollback takes the endpoint back; its data goes too
+                store.drop()
+            raise
+    return len(docs)
+
+
+def query(endpoint: str, query_text: str, top_k: int = 5, filters: Mapping[str, Any] | None = None, *,
+          tenant: str | None = None, settings: Settings | None = None) -> list[dict[str, Any]]:
+    """The documents of ``endpoint`` nearest to ``query_text``, best first.
+
+    Args:
+        endpoint: The endpoint's slug.
+        query_text: 1-10,000 characters.
+        top_k: How many documents (1-100); each appears once, with its best-matching chunk.
+        filters: Metadata filter (see ``rag.filters``: ``{"category": "authentication"}``,
+            ``{"year": {"$gte": 2020}}``, ``$and``/``$or``...).
+        tenant: Default: the settings' tenant.
+        settings: Default: the process's.
+
+    Returns:
+        ``[{"id", "content", "score", "metadata"}]``: the document's id, its chunk's text, the cosine
+        similarity (higher: nearer), the document's metadata.
+
+    Raises:
+        RagEndpointNotFound: No such endpoint (query never creates one).
+        RagFilterInvalid: A filter outside the syntax.
+        RagError: A bad query text or top_k.
+        RagUnavailable: The embedder or the store failed (retryable).
+    """
+    settings = settings or get_settings()
+    if not isinstance(query_text, str) or not query_text.strip() or len(query_text) > MAX_QUERY:
+        raise RagError(f"query_text must be a non-blank string of at most {MAX_QUERY} characters")
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_TOP_K:
+        raise RagError(f"top_k must be an integer from 1 to {MAX_TOP_K}")
+    checked = check_filter(filters)
+    found = get_endpoint(endpoint, tenant=tenant, settings=settings)
+    embedder = embedder_for(found.config.embedder, tenant=found.tenant, settings=settings)
+    vector = embedder.embed([query_text])[0]
+    hits = open_store(found, settings=settings).search(vector, top_k * _OVERFETCH, checked)
+    results: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for hit in hits:
+        if hit.doc in seen:
+            continue
+        seen.add(hit.doc)
+        results.append({"id": hit.doc, "content": hit.content, "score": hit.score, "metadata": hit.metadata})
+        if len(results) == top_k:
+            break
+    return results
+
+
+def delete_documents(endpoint: str, ids: Sequence[str], *, tenant: str | None = None,
+                     settings: Settings | None = None) -> None:
+    """Remove every chunk of documents ``ids`` from ``endpoint`` (ids it does not hold are ignored).
+
+    Raises:
+        RagEndpointNotFound: No such endpoint.
+        RagDocumentInvalid: ``ids`` is not a list of ids.
+    """
+    if isinstance(ids, str) or not all(isinstance(i, str) and i for i in ids):
+        raise RagDocumentInvalid("ids must be a list of document ids")
+    found = get_endpoint(endpoint, tenant=tenant, settings=settings)
+    open_store(found, settings=settings or get_settings()).delete(list(ids))
+
+
+def describe_endpoint(endpoint: str, *, tenant: str | None = None, settings: Settings | None = None
+                      ) -> EndpointStats:
+    """Endpoint ``endpoint`` with its chunk and document counts.
+
+    Raises:
+        RagEndpointNotFound: No such endpoint.
+    """
+    found = get_endpoint(endpoint, tenant=tenant, settings=settings)
+    return EndpointStats(endpoint=found, store=open_store(found, settings=settings or get_settings()).stats())

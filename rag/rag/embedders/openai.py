@@ -1,0 +1,85 @@
+"""``openai``: embeddings through the openai SDK, from OpenAI or any compatible server (``base_url``:
+vLLM, Ollama, LM Studio, a local peer).
+
+The key is the endpoint's ``api_key`` reference, resolved when the embedder is made (kept five minutes:
+``rag.embedders.KEY_TTL_S``), else the SDK's own ``OPENAI_API_KEY``. The SDK retries 429, 5xx and
+timeouts itself (twice, honouring ``retry-after``); what still fails becomes ``RagUnavailable``. Errors
+carry the status and the SDK's error type, never the SDK's message (a 401's message quotes the key).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from automate.config import Settings
+from automate.errors import RagEndpointInvalid, RagUnavailable
+from rag.config import EmbedderConfig
+
+__all__ = ["BATCH", "OpenAIEmbedder"]
+
+BATCH = 256  # inputs per request
+TIMEOUT_S = 30.0
+
+
+class OpenAIEmbedder:
+    """Embeds through ``client.embeddings.create``; the answer's dimension is checked against the
+    endpoint's ``dimension`` when it names one."""
+
+    def __init__(self, config: EmbedderConfig, *, tenant: str, settings: Settings) -> None:
+        import openai
+
+        from automate.secrets import Reader, resolve
+
+        key = None
+        if config.api_key:
+            key = resolve(config.api_key, tenant=tenant, reader=Reader(connector="rag"), settings=settings)
+        try:
+            self._client = openai.OpenAI(api_key=key, base_url=config.base_url, timeout=TIMEOUT_S,
+                                         max_retries=2)
+        except openai.OpenAIError:
+            raise RagEndpointInvalid("the openai embedder has no API key: set the endpoint's api_key "
+                                     "reference or OPENAI_API_KEY") from None
+        self._model = config.model or "text-embedding-3-small"
+        self._dimension = config.dimension
+
+    @property
+    def dimension(self) -> int | None:
+        return self._dimension
+
+    def embed(self, texts: Sequence[str]) -> Any:
+        from rag.embedders import check_vectors
+
+        rows: list[list[float]] = []
+        for start in range(0, len(texts), BATCH):
+            batch = list(texts[start:start + BATCH])
+            answer = self._call(batch)
+            ordered = sorted(answer.data, key=lambda item: item.index)
+            if len(ordered) != len(batch):
+                raise RagUnavailable(f"openai embeddings answered {len(ordered)} vectors for {len(batch)} "
+                                     "texts")
+            rows.extend(list(item.embedding) for item in ordered)
+        return check_vectors(rows, len(texts), self._dimension, f"openai embeddings model {self._model}")
+
+    def _call(self, batch: list[str]) -> Any:
+        import openai
+
+        try:
+            return self._client.embeddings.create(model=self._model, input=batch, encoding_format="float")
+        except openai.APIStatusError as exc:
+            status = exc.status_code
+            message = f"openai embeddings ({self._model}) answered {status} ({type(exc).__name__})"
+            if status == 429 or status >= 500:
+                raise RagUnavailable(message, retry_after=_retry_after(exc)) from None
+            raise RagEndpointInvalid(message) from None
+        except (openai.APIConnectionError, openai.APITimeoutError) as exc:
+            raise RagUnavailable(f"openai embeddings ({self._model}) out of reach ({type(exc).__name__})"
+                                 ) from None
+
+
+def _retry_after(exc: Any) -> float | None:
+    try:
+        value = exc.response.headers.get("retry-after")
+        return float(value) if value is not None else None
+    except (AttributeError, TypeError, ValueError):
+        return None

@@ -1,0 +1,56 @@
+"""``wordllama``: the offline default embedder (256 dimensions, weights and tokenizer inside its wheel).
+
+``WordLlama.load()`` alone would try to download the tokenizer; pointing ``cache_dir`` at the installed
+package's own folder with ``disable_download=True`` loads everything from the wheel, so a fresh machine
+without network embeds. One model per process (loading takes about half a second), shared by threads:
+its ``embed`` is a pure numpy computation over read-only weights.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from automate.config import Settings
+from automate.errors import RagUnavailable
+from rag.config import EmbedderConfig
+
+__all__ = ["DIMENSION", "WordLlamaEmbedder"]
+
+DIMENSION = 256
+_model: Any = None
+_lock = threading.Lock()
+
+
+def _load() -> Any:
+    global _model
+    with _lock:
+        if _model is None:
+            try:
+                import wordllama
+                from wordllama import WordLlama
+
+                _model = WordLlama.load(cache_dir=Path(wordllama.__file__).parent, disable_download=True,
+                                        dim=DIMENSION)
+            except Exception as exc:  # a broken install: no weights, no tokenizer
+                raise RagUnavailable(f"the wordllama model did not load ({type(exc).__name__})") from None
+        return _model
+
+
+class WordLlamaEmbedder:
+    """Embeds with WordLlama's ``l2_supercat`` model, offline."""
+
+    def __init__(self, config: EmbedderConfig, *, tenant: str, settings: Settings) -> None:
+        self._model = _load()
+
+    @property
+    def dimension(self) -> int | None:
+        return DIMENSION
+
+    def embed(self, texts: Sequence[str]) -> Any:
+        from rag.embedders import check_vectors
+
+        vectors = self._model.embed(list(texts), norm=True, return_np=True, batch_size=256)
+        return check_vectors(vectors, len(texts), DIMENSION, "wordllama")

@@ -1,0 +1,159 @@
+"""``pinecone``: an endpoint's chunks in a namespace of a Pinecone index (a dense index created with its
+``dimension`` and the ``cosine`` metric), through the pinecone SDK's data plane.
+
+The namespace is the endpoint's ``namespace`` or ``<tenant>-<endpoint id>``. A chunk's metadata is the
+document's, plus ``_doc``, ``_n`` and ``_content`` (the text: Pinecone keeps no other); user keys start
+with a letter, so they never meet these. Filters go to Pinecone as written (the syntax is Pinecone's).
+
+Re-indexing is not one transaction on Pinecone: the call lists the documents' chunk ids, upserts the new
+chunks, then deletes the ids no longer used. Upserting first means that a failure in between leaves a
+document with its new chunks and some stale ones (never with none); calling again converges.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from automate.config import Settings
+from automate.errors import RagDimensionMismatch, RagEndpointInvalid, RagFilterInvalid, RagUnavailable
+from rag.stores import Chunk, Hit, StoreStats, forget_store, tenant_folder
+
+if TYPE_CHECKING:
+    from rag.endpoints import Endpoint
+
+__all__ = ["PineconeStore"]
+
+UPSERT_BATCH = 100
+DELETE_BATCH = 1_000
+MAX_LISTED = 1_000_000
+T = TypeVar("T")
+
+
+class PineconeStore:
+    """One endpoint's namespace; the SDK's client made once (the key resolved then)."""
+
+    def __init__(self, endpoint: Endpoint, *, settings: Settings) -> None:
+        config = endpoint.config.store
+        self._tenant = endpoint.tenant
+        self._id = endpoint.id
+        self._host = str(config.host)
+        self._namespace = config.namespace or f"{tenant_folder(endpoint.tenant)}-{endpoint.id}"
+        self._key_ref = config.api_key
+        self._settings = settings
+        self._index: Any = None
+        self._dimension: int | None = None
+        self._lock = threading.Lock()
+
+    def _client(self) -> Any:
+        with self._lock:
+            if self._index is None:
+                from pinecone import Pinecone
+                from pinecone.errors import PineconeError
+
+                from automate.secrets import Reader, resolve
+
+                key = None
+                if self._key_ref:
+                    key = resolve(self._key_ref, tenant=self._tenant, reader=Reader(connector="rag"),
+                                  settings=self._settings)
+                try:
+                    self._index = Pinecone(api_key=key).Index(host=self._host)
+                except (PineconeError, ValueError):
+                    raise RagEndpointInvalid("the pinecone store has no usable API key or host: set the "
+                                             "endpoint's api_key reference or PINECONE_API_KEY") from None
+            return self._index
+
+    def _call(self, what: str, fn: Callable[[], T], *, filtering: bool = False) -> T:
+        from pinecone.errors import ApiError, PineconeError
+
+        try:
+            return fn()
+        except ApiError as exc:
+            status = int(getattr(exc, "status_code", 0) or 0)
+            message = f"pinecone {what} answered {status} ({type(exc).__name__})"
+            if status == 429 or status >= 500:
+                raise RagUnavailable(message) from None
+            if status == 400 and filtering:
+                raise RagFilterInvalid(f"pinecone refused the filter ({status})") from None
+            raise RagEndpointInvalid(message) from None
+        except PineconeError as exc:
+            raise RagUnavailable(f"pinecone {what} failed ({type(exc).__name__})") from None
+
+    def _check_dimension(self, dimension: int) -> None:
+        if self._dimension is None:
+            stats = self._call("describe_index_stats", lambda: self._client().describe_index_stats())
+            self._dimension = stats.dimension
+        if self._dimension is not None and self._dimension != dimension:
+            raise RagDimensionMismatch(f"the embedder gives {dimension}-dimension vectors, the pinecone "
+                                       f"index holds {self._dimension}")
+
+    def _chunk_ids(self, prefix: str) -> list[str]:
+        index = self._client()
+
+        def walk() -> list[str]:
+            found: list[str] = []
+            for page in index.list(prefix=prefix, namespace=self._namespace):
+                found.extend(str(item.id) for item in page.vectors if item.id)
+                if len(found) > MAX_LISTED:
+                    raise RagUnavailable("pinecone lists more ids than rag handles")
+            return found
+
+        return self._call("list", walk)
+
+    def replace(self, doc_ids: Sequence[str], chunks: Sequence[Chunk], vectors: Any) -> None:
+        self._check_dimension(int(vectors.shape[1]))
+        index = self._client()
+        existing = {cid for doc in doc_ids for cid in self._chunk_ids(f"{doc}#")}
+        records: list[dict[str, Any]] = []
+        for i, c in enumerate(chunks):
+            metadata: dict[str, Any] = dict(c.metadata)
+            metadata.update({"_doc": c.doc, "_n": c.n, "_content": c.content})
+            records.append({"id": c.id, "values": [float(x) for x in vectors[i]], "metadata": metadata})
+        for start in range(0, len(records), UPSERT_BATCH):
+            batch = records[start:start + UPSERT_BATCH]
+            self._call("upsert", lambda batch=batch: index.upsert(  # type: ignore[misc]
+                vectors=batch, namespace=self._namespace, show_progress=False))
+        self._delete_ids(sorted(existing - {c.id for c in chunks}))
+
+    def _delete_ids(self, ids: Sequence[str]) -> None:
+        index = self._client()
+        for start in range(0, len(ids), DELETE_BATCH):
+            batch = list(ids[start:start + DELETE_BATCH])
+            self._call("delete", lambda batch=batch: index.delete(  # type: ignore[misc]
+                ids=batch, namespace=self._namespace))
+
+    def delete(self, doc_ids: Sequence[str]) -> None:
+        self._delete_ids([cid for doc in doc_ids for cid in self._chunk_ids(f"{doc}#")])
+
+    def search(self, vector: Any, limit: int, filters: Mapping[str, Any] | None) -> list[Hit]:
+        self._check_dimension(len(vector))
+        index = self._client()
+        answer = self._call("query", lambda: index.query(
+            vector=[float(x) for x in vector], top_k=limit, filter=dict(filters) if filters else None,
+            include_metadata=True, namespace=self._namespace), filtering=bool(filters))
+        hits = []
+        for match in answer.matches:
+            meta = dict(match.metadata or {})
+            hits.append(Hit(doc=str(meta.get("_doc", str(match.id).split("#")[0])),
+                            content=str(meta.get("_content", "")), score=float(match.score),
+                            metadata={k: v for k, v in meta.items() if not k.startswith("_")}))
+        return hits
+
+    def stats(self) -> StoreStats:
+        answer = self._call("describe_index_stats", lambda: self._client().describe_index_stats())
+        summary = (answer.namespaces or {}).get(self._namespace)
+        ids = self._chunk_ids("")
+        return StoreStats(chunks=int(summary.vector_count) if summary is not None else len(ids),
+                          documents=len({i.split("#")[0] for i in ids}), dimension=answer.dimension,
+                          index="pinecone")
+
+    def drop(self) -> None:
+        index = self._client()
+        try:
+            self._call("delete", lambda: index.delete(delete_all=True, namespace=self._namespace))
+        except RagEndpointInvalid as exc:  # a namespace never written is not there: nothing to remove
+            if "NotFoundError" not in str(exc):
+                raise
+        forget_store(self._tenant, self._id)
