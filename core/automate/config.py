@@ -120,6 +120,8 @@ class Settings(BaseSettings):
     llm_cache_ttl_s: float = Field(default=86_400.0, gt=0)
     # USD per million tokens (input, output) by model, over the built-in table: {"my-model": [0.5, 1.5]}.
     llm_prices: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    # Tokenizers count_tokens uses exactly, by model name: {"my-model": "/models/my-model/tokenizer.json"}.
+    llm_tokenizers: dict[str, str] = Field(default_factory=dict)
     # --- end of the LLM settings ---
 
     # Retrieval (rag): what an endpoint gets when index_documents creates it on first use.

@@ -153,3 +153,38 @@ CREATE TABLE rate_limit (
 -- Retrieval endpoints (0005): slugs of one shape, configurations that are JSON objects.
 ALTER TABLE rag_endpoint ADD CONSTRAINT rag_endpoint_slug_shape CHECK (slug ~ '^[a-z0-9][a-z0-9_-]{0,62}$');
 ALTER TABLE rag_endpoint ADD CONSTRAINT rag_endpoint_config_object CHECK (jsonb_typeof(config) = 'object');
+
+-- LLM calls (0004): the opt-in response cache, per-automation budgets and their usage.
+CREATE TABLE llm_cache (
+    tenant     text        NOT NULL,
+    key        text        NOT NULL CHECK (key ~ '^[0-9a-f]{64}$'),
+    response   jsonb       NOT NULL,                   -- {text, model, input_tokens, output_tokens}
+    created_at timestamptz NOT NULL DEFAULT now(),
+    expires_at timestamptz NOT NULL,
+    PRIMARY KEY (tenant, key)
+);
+CREATE INDEX llm_cache_expires ON llm_cache (expires_at);
+
+-- What an automation may spend on LLM calls per UTC day or month (USD and/or tokens).
+CREATE TABLE llm_budget (
+    tenant      text        NOT NULL,
+    automation  text        NOT NULL,
+    period      text        NOT NULL CHECK (period IN ('day', 'month')),
+    usd_limit   numeric(14, 6) CHECK (usd_limit >= 0),
+    token_limit bigint      CHECK (token_limit >= 0),
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant, automation),
+    CHECK (usd_limit IS NOT NULL OR token_limit IS NOT NULL)
+);
+
+-- What an automation's LLM calls used, per UTC day (a budget's month adds its days up).
+CREATE TABLE llm_usage (
+    tenant        text           NOT NULL,
+    automation    text           NOT NULL,
+    day           date           NOT NULL,
+    requests      bigint         NOT NULL DEFAULT 0,
+    input_tokens  bigint         NOT NULL DEFAULT 0,
+    output_tokens bigint         NOT NULL DEFAULT 0,
+    cost_usd      numeric(16, 8) NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant, automation, day)
+);

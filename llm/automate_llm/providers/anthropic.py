@@ -1,0 +1,156 @@
+"""``anthropic``: Anthropic's Messages API through the ``anthropic`` SDK.
+
+System messages go in ``system``; ``max_tokens`` (which the API requires) defaults to 1024. A schema is
+answered through a tool the model is made to call (``tool_choice``), whose input is the JSON document:
+every Claude model since the third generation supports it, and the answer is validated here anyway. The
+key comes from the call, the connection or the settings, else ``ANTHROPIC_API_KEY``; the base URL from
+them or ``ANTHROPIC_BASE_URL``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, ClassVar
+
+from automate.errors import LlmError, LlmRequestRefused
+from automate_llm.providers.base import (
+    OUTPUT_TOOL,
+    Piece,
+    Reply,
+    Target,
+    Usage,
+    error_kind,
+    retry_after_of,
+    status_error,
+    unavailable,
+)
+from automate_llm.request import ChatRequest
+
+__all__ = ["DEFAULT_MAX_TOKENS", "AnthropicBackend"]
+
+DEFAULT_MAX_TOKENS = 1024
+
+
+def _params(request: ChatRequest) -> dict[str, Any]:
+    params: dict[str, Any] = {"model": request.model, "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
+                              "messages": [m.as_dict() for m in request.turns]}
+    if request.system is not None:
+        params["system"] = request.system
+    if request.temperature is not None:
+        params["temperature"] = min(request.temperature, 1.0)  # Anthropic's range is 0..1
+    if request.top_p is not None:
+        params["top_p"] = request.top_p
+    if request.stop:
+        params["stop_sequences"] = list(request.stop)
+    if request.schema is not None:
+        params["tools"] = [{"name": OUTPUT_TOOL, "description": "Answer with this tool's input.",
+                            "input_schema": dict(request.schema)}]
+        params["tool_choice"] = {"type": "tool", "name": OUTPUT_TOOL}
+    return params
+
+
+def _client_args(target: Target) -> dict[str, Any]:
+    args: dict[str, Any] = {"api_key": target.api_key, "timeout": target.timeout, "max_retries": 0}
+    if target.base_url:
+        args["base_url"] = target.base_url
+    return args
+
+
+def _reply(request: ChatRequest, message: Any) -> Reply:
+    texts: list[str] = []
+    for block in getattr(message, "content", None) or []:
+        if block.type == "tool_use" and block.name == OUTPUT_TOOL:
+            texts = [json.dumps(block.input)]
+            break
+        if block.type == "text":
+            texts.append(block.text)
+    usage = getattr(message, "usage", None)
+    return Reply(text="".join(texts), model=str(getattr(message, "model", None) or request.model),
+                 usage=Usage(input_tokens=int(getattr(usage, "input_tokens", 0) or 0),
+                             output_tokens=int(getattr(usage, "output_tokens", 0) or 0)))
+
+
+class _StreamState:
+    """What a stream's events add up to: the input tokens come first, the output tokens last."""
+
+    def __init__(self) -> None:
+        self.input_tokens = 0
+
+    def pieces(self, event: Any) -> Iterator[Piece]:
+        if event.type == "message_start":
+            self.input_tokens = int(getattr(event.message.usage, "input_tokens", 0) or 0)
+        elif event.type == "content_block_delta":
+            delta = event.delta
+            text = delta.text if delta.type == "text_delta" else (
+                delta.partial_json if delta.type == "input_json_delta" else "")
+            if text:
+                yield text
+        elif event.type == "message_delta":
+            yield Usage(input_tokens=self.input_tokens,
+                        output_tokens=int(getattr(event.usage, "output_tokens", 0) or 0))
+
+
+class AnthropicBackend:
+    """The ``anthropic`` provider (sync twins and async twins share :func:`_params` and :func:`_reply`)."""
+
+    name: ClassVar[str] = "anthropic"
+    default_model: ClassVar[str] = "claude-3-5-haiku-latest"
+    base_url_variable: ClassVar[str | None] = "ANTHROPIC_BASE_URL"
+    key_variable: ClassVar[str | None] = "ANTHROPIC_API_KEY"
+
+    def _error(self, request: ChatRequest, exc: Exception) -> LlmError:
+        import anthropic
+
+        if isinstance(exc, anthropic.APIStatusError):
+            headers = dict(exc.response.headers) if exc.response is not None else {}
+            return status_error(self.name, request.model, exc.status_code, kind=error_kind(exc.body),
+                                body=exc.body, retry_after=retry_after_of(headers))
+        if isinstance(exc, anthropic.APIConnectionError):
+            return unavailable(self.name, request.model, exc)
+        return LlmRequestRefused(f"anthropic call for model {request.model} failed ({type(exc).__name__})")
+
+    def send(self, request: ChatRequest, target: Target) -> Reply:
+        import anthropic
+
+        try:
+            with anthropic.Anthropic(**_client_args(target)) as client:
+                return _reply(request, client.messages.create(**_params(request)))
+        except anthropic.AnthropicError as exc:
+            raise self._error(request, exc) from None
+
+    async def asend(self, request: ChatRequest, target: Target) -> Reply:
+        import anthropic
+
+        try:
+            async with anthropic.AsyncAnthropic(**_client_args(target)) as client:
+                return _reply(request, await client.messages.create(**_params(request)))
+        except anthropic.AnthropicError as exc:
+            raise self._error(request, exc) from None
+
+    def stream(self, request: ChatRequest, target: Target) -> Iterator[Piece]:
+        import anthropic
+
+        state = _StreamState()
+        try:
+            with anthropic.Anthropic(**_client_args(target)) as client:
+                events = client.messages.create(**_params(request), stream=True)
+                with events:
+                    for event in events:
+                        yield from state.pieces(event)
+        except anthropic.AnthropicError as exc:
+            raise self._error(request, exc) from None
+
+    async def astream(self, request: ChatRequest, target: Target) -> AsyncIterator[Piece]:
+        import anthropic
+
+        state = _StreamState()
+        try:
+            async with anthropic.AsyncAnthropic(**_client_args(target)) as client:
+                events = await client.messages.create(**_params(request), stream=True)
+                async with events:
+                    async for event in events:
+                        for piece in state.pieces(event):
+                            yield piece
+        except anthropic.AnthropicError as exc:
+            raise self._error(request, exc) from None

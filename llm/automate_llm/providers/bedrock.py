@@ -1,0 +1,159 @@
+"""``bedrock``: Amazon Bedrock's Converse API (``converse``, ``converse_stream``) through boto3.
+
+Credentials are boto3's own chain (environment, profile, instance role; ``AWS_BEARER_TOKEN_BEDROCK`` for
+a Bedrock API key); the region and endpoint come from the call or connection, else
+``settings.aws_region`` / ``settings.aws_endpoint_url``, else boto3's configuration. botocore's retries are
+off (one attempt): :mod:`automate_llm.retry` retries throttling and 5xx as for the other providers. A
+schema is answered through a tool the model must call (``toolChoice``), as with Anthropic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, ClassVar
+
+from automate.errors import LlmError, LlmKeyMissing, LlmRequestRefused
+from automate_llm.providers.base import (
+    OUTPUT_TOOL,
+    Piece,
+    Reply,
+    Target,
+    Usage,
+    retry_after_of,
+    status_error,
+    unavailable,
+)
+from automate_llm.request import ChatRequest
+
+__all__ = ["BedrockBackend"]
+
+_END = object()
+
+
+def _params(request: ChatRequest) -> dict[str, Any]:
+    params: dict[str, Any] = {"modelId": request.model, "messages": [
+        {"role": m.role, "content": [{"text": m.content}]} for m in request.turns]}
+    if request.system is not None:
+        params["system"] = [{"text": request.system}]
+    config: dict[str, Any] = {}
+    if request.max_tokens is not None:
+        config["maxTokens"] = request.max_tokens
+    if request.temperature is not None:
+        config["temperature"] = min(request.temperature, 1.0)
+    if request.top_p is not None:
+        config["topP"] = request.top_p
+    if request.stop:
+        config["stopSequences"] = list(request.stop)
+    if config:
+        params["inferenceConfig"] = config
+    if request.schema is not None:
+        params["toolConfig"] = {
+            "tools": [{"toolSpec": {"name": OUTPUT_TOOL, "description": "Answer with this tool's input.",
+                                    "inputSchema": {"json": dict(request.schema)}}}],
+            "toolChoice": {"tool": {"name": OUTPUT_TOOL}}}
+    return params
+
+
+def _reply(request: ChatRequest, answer: dict[str, Any]) -> Reply:
+    blocks = ((answer.get("output") or {}).get("message") or {}).get("content") or []
+    texts: list[str] = []
+    for block in blocks:
+        tool = block.get("toolUse")
+        if tool and tool.get("name") == OUTPUT_TOOL:
+            texts = [json.dumps(tool.get("input"))]
+            break
+        if "text" in block:
+            texts.append(str(block["text"]))
+    usage = answer.get("usage") or {}
+    return Reply(text="".join(texts), model=request.model,
+                 usage=Usage(input_tokens=int(usage.get("inputTokens") or 0),
+                             output_tokens=int(usage.get("outputTokens") or 0)))
+
+
+def _pieces(event: dict[str, Any]) -> Iterator[Piece]:
+    delta = (event.get("contentBlockDelta") or {}).get("delta") or {}
+    text = delta.get("text") or (delta.get("toolUse") or {}).get("input")
+    if text:
+        yield str(text)
+    usage = (event.get("metadata") or {}).get("usage")
+    if usage:
+        yield Usage(input_tokens=int(usage.get("inputTokens") or 0),
+                    output_tokens=int(usage.get("outputTokens") or 0))
+
+
+class BedrockBackend:
+    """The ``bedrock`` provider; boto3 is synchronous, so the async twins run it in a thread."""
+
+    name: ClassVar[str] = "bedrock"
+    default_model: ClassVar[str] = "amazon.nova-lite-v1:0"
+    base_url_variable: ClassVar[str | None] = None
+    key_variable: ClassVar[str | None] = None
+
+    def _client(self, target: Target) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        config = Config(retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=target.timeout,
+                        connect_timeout=min(target.timeout, 10.0))
+        return boto3.session.Session().client("bedrock-runtime", region_name=target.region,
+                                              endpoint_url=target.endpoint_url, config=config)
+
+    def _error(self, request: ChatRequest, exc: Exception) -> LlmError:
+        from botocore import exceptions as boto
+
+        if isinstance(exc, boto.ClientError):
+            error = exc.response.get("Error") or {}
+            meta = exc.response.get("ResponseMetadata") or {}
+            code = str(error.get("Code") or "")
+            status = int(meta.get("HTTPStatusCode") or 0) or _STATUS.get(code, 400)
+            kind = code if code.replace("Exception", "").isalnum() else None
+            context = "too long" in str(error.get("Message") or "").lower()
+            return status_error(self.name, request.model, status, kind=kind,
+                                body="input is too long" if context else None,
+                                retry_after=retry_after_of(meta.get("HTTPHeaders")))
+        if isinstance(exc, boto.NoCredentialsError | boto.PartialCredentialsError):
+            return LlmKeyMissing(f"bedrock has no AWS credentials for model {request.model}")
+        if isinstance(exc, boto.NoRegionError):
+            return LlmRequestRefused(f"bedrock needs a region for model {request.model}: set "
+                                     f"AUTOMATE_AWS_REGION or AWS_DEFAULT_REGION")
+        if isinstance(exc, boto.ParamValidationError):
+            return LlmRequestRefused(f"bedrock refused the request for model {request.model} "
+                                     f"({type(exc).__name__})")
+        if isinstance(exc, boto.BotoCoreError | OSError):
+            return unavailable(self.name, request.model, exc)
+        return LlmRequestRefused(f"bedrock call for model {request.model} failed ({type(exc).__name__})")
+
+    def send(self, request: ChatRequest, target: Target) -> Reply:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return _reply(request, self._client(target).converse(**_params(request)))
+        except (BotoCoreError, ClientError, OSError) as exc:
+            raise self._error(request, exc) from None
+
+    async def asend(self, request: ChatRequest, target: Target) -> Reply:
+        return await asyncio.to_thread(self.send, request, target)
+
+    def stream(self, request: ChatRequest, target: Target) -> Iterator[Piece]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            answer = self._client(target).converse_stream(**_params(request))
+            for event in answer["stream"]:
+                yield from _pieces(event)
+        except (BotoCoreError, ClientError, OSError) as exc:
+            raise self._error(request, exc) from None
+
+    async def astream(self, request: ChatRequest, target: Target) -> AsyncIterator[Piece]:
+        pieces = self.stream(request, target)
+        while (piece := await asyncio.to_thread(next, pieces, _END)) is not _END:
+            yield piece  # type: ignore[misc]
+
+
+# Bedrock's error codes, for a ClientError without an HTTP status (an error inside an event stream).
+_STATUS = {"ThrottlingException": 429, "ServiceUnavailableException": 503, "InternalServerException": 500,
+           "ModelTimeoutException": 408, "ModelNotReadyException": 429, "AccessDeniedException": 403,
+           "UnrecognizedClientException": 403, "ResourceNotFoundException": 404, "ValidationException": 400,
+           "ModelStreamErrorException": 500}
