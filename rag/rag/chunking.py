@@ -7,6 +7,8 @@ document is in some chunk (the overlap only repeats text).
 
 from __future__ import annotations
 
+from automate.errors import RagEndpointInvalid
+
 __all__ = ["chunk_text"]
 
 _BREAKS = ("\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " ")
@@ -21,7 +23,7 @@ def chunk_text(text: str, size: int, overlap: int) -> list[str]:
         overlap: Characters a chunk repeats from the end of the one before (0 <= overlap < size).
     """
     if size <= 0 or not 0 <= overlap < size:
-        raise ValueError("chunk size must be positive and the overlap smaller than it")
+        raise RagEndpointInvalid("chunk size must be positive and the overlap smaller than it")
     text = text.strip()
     chunks: list[str] = []
     start = 0

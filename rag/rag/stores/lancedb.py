@@ -54,7 +54,8 @@ def _schema(dimension: int) -> Any:
 
     return pa.schema([pa.field("id", pa.utf8()), pa.field("doc", pa.utf8()), pa.field("n", pa.int32()),
                       pa.field("content", pa.utf8()), pa.field("meta", pa.json_(pa.utf8())),
-                      pa.field(FIELD, pa.json_(pa.utf8())), pa.field("vector", pa.list_(pa.float32(), dimension))])
+                      pa.field(FIELD, pa.json_(pa.utf8())),
+                      pa.field("vector", pa.list_(pa.float32(), dimension))])
 
 
 class LanceStore:
