@@ -186,7 +186,6 @@ def _register() -> None:
     from automate.cli.connections import connections, serve
     from automate.cli.demo import demo
     from automate.cli.events import emit, relay, schemas
-    from automate.cli.llm import llm
     from automate.cli.rag import rag
     from automate.cli.rules import rules
     from automate.cli.runtime import dlq, executions, processors, retry_worker, runtime
@@ -195,7 +194,7 @@ def _register() -> None:
     from automate.cli.workflows import workflows
 
     for command in (bench, connections, demo, dlq, emit, executions, processors, relay, retry_worker, rules,
-                    runtime, schemas, secrets, serve, smoke, workflows, rag, llm):
+                    runtime, schemas, secrets, serve, smoke, workflows, rag):
         cli.add_command(command)
 
 
