@@ -186,6 +186,7 @@ def _register() -> None:
     from automate.cli.connections import connections, serve
     from automate.cli.demo import demo
     from automate.cli.events import emit, relay, schemas
+    from automate.cli.llm import llm
     from automate.cli.rag import rag
     from automate.cli.rules import rules
     from automate.cli.runtime import dlq, executions, processors, retry_worker, runtime
