@@ -195,7 +195,7 @@ def _register() -> None:
     from automate.cli.workflows import workflows
 
     for command in (bench, connections, demo, dlq, emit, executions, processors, relay, retry_worker, rules,
-                    runtime, schemas, secrets, serve, smoke, workflows, rag):
+                    runtime, schemas, secrets, serve, smoke, workflows, rag, llm):
         cli.add_command(command)
 
 
