@@ -150,7 +150,8 @@ def _sse(events: list[dict[str, Any]]) -> bytes:
 
 
 def _anthropic(peer: LlmPeer, request: Recorded) -> Answer:
-    given = request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix("Bearer ")
+    bearer = request.headers.get("authorization", "").removeprefix("Bearer ")
+    given = request.headers.get("x-api-key") or bearer
     if given != peer.key:  # older SDKs send x-api-key, this one Authorization: Bearer
         return _anthropic_error(401, "", f"invalid x-api-key {given}")
     body = json.loads(request.body)
