@@ -1,0 +1,114 @@
+"""The filter syntax: what it accepts, what it refuses, and the SQL LanceDB receives (never user text
+unquoted)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from automate.errors import RagFilterInvalid
+from rag.filters import MAX_DEPTH, check_filter, filter_fields, to_lancedb_sql
+
+
+def sql(filters: dict[str, Any]) -> str:
+    checked = check_filter(filters)
+    assert checked is not None
+    return to_lancedb_sql(checked)
+
+
+def test_equality_shorthand_matches_strings_and_lists() -> None:
+    assert sql({"category": "authentication"}) == (
+        "(json_get_string(fmeta, 's_category') = 'authentication' OR "
+        "json_array_contains(fmeta, '$.l_category', 'authentication'))")
+
+
+def test_typed_equality_and_comparisons() -> None:
+    assert sql({"ok": True}) == "json_get_bool(fmeta, 'b_ok') = true"
+    assert sql({"year": {"$eq": 2020}}) == "json_get_float(fmeta, 'n_year') = 2020.0"
+    assert sql({"year": {"$gte": 2020, "$lt": 2024.5}}) == (
+        "(json_get_float(fmeta, 'n_year') >= 2020.0 AND json_get_float(fmeta, 'n_year') < 2024.5)")
+
+
+def test_negations_match_documents_without_the_key() -> None:
+    assert sql({"ok": {"$ne": False}}) == "coalesce(json_get_bool(fmeta, 'b_ok') = false, false) = false"
+    assert sql({"tag": {"$exists": False}}) == (
+        "coalesce(json_array_contains(fmeta, '$.present', 'tag'), false) = false")
+    assert "coalesce((" in sql({"n": {"$nin": [1, 2]}})
+
+
+def test_and_or_nest() -> None:
+    text = sql({"$or": [{"a": "x"}, {"$and": [{"b": {"$in": [1, "y"]}}, {"c": {"$exists": True}}]}]})
+    assert text.startswith("((json_get_string(fmeta, 's_a') = 'x'")
+    assert "json_get_float(fmeta, 'n_b') = 1.0 OR (json_get_string(fmeta, 's_b') = 'y'" in text
+    assert text.count("(") == text.count(")")
+
+
+@pytest.mark.parametrize("value", [
+    "x' OR '1'='1",
+    "'; DROP TABLE chunks; --",
+    "\\' OR true OR '",
+    "it's",
+])
+def test_string_values_stay_inside_their_literal(value: str) -> None:
+    text = sql({"category": value})
+    literal = "'" + value.replace("'", "''") + "'"
+    assert text == (f"(json_get_string(fmeta, 's_category') = {literal} OR "
+                    f"json_array_contains(fmeta, '$.l_category', {literal}))")
+    # Outside the literals, only the SQL we write remains.
+    outside = text.replace(literal, "")
+    assert "DROP" not in outside and "OR true" not in outside and "'1'='1" not in outside
+
+
+@pytest.mark.parametrize("key", ["a'b", "a) OR (1=1", "$.x", "x.y", "1abc", "", "a" * 65, "_doc", "a b",
+                                 "a\n"])
+def test_keys_outside_the_shape_are_refused(key: str) -> None:
+    with pytest.raises(RagFilterInvalid):
+        check_filter({key: "x"})
+
+
+@pytest.mark.parametrize("filters", [
+    {"a": {"$regex": "x"}},
+    {"a": {"$gt": "b"}},
+    {"a": {"$gt": True}},
+    {"a": {"$in": "x"}},
+    {"a": {"$in": []}},
+    {"a": {"$exists": 1}},
+    {"a": {}},
+    {"a": None},
+    {"a": float("nan")},
+    {"a": {"$lte": float("inf")}},
+    {"a": ["x", "y"]},
+    {"a": {"nested": "x"}},
+    {"$and": {"a": "x"}},
+    {"$or": []},
+    {"$not": {"a": "x"}},
+    {"a": "x\x00"},
+    {"a": "x" * 1001},
+    ["a"],
+    "category = 'x'",
+])
+def test_filters_outside_the_syntax_are_refused(filters: Any) -> None:
+    with pytest.raises(RagFilterInvalid):
+        check_filter(filters)
+
+
+def test_depth_and_size_are_bounded() -> None:
+    deep: dict[str, Any] = {"a": "x"}
+    for _ in range(MAX_DEPTH):
+        deep = {"$and": [deep]}
+    with pytest.raises(RagFilterInvalid, match="nests"):
+        check_filter(deep)
+    with pytest.raises(RagFilterInvalid, match="at most"):
+        check_filter({"a": {"$in": [str(i) for i in range(101)]}})
+
+
+def test_no_filter() -> None:
+    assert check_filter(None) is None
+    assert check_filter({}) is None
+
+
+def test_typed_fields_of_metadata() -> None:
+    assert filter_fields({"category": "auth", "n": 3, "ok": False, "tags": ["a"]}) == {
+        "present": ["category", "n", "ok", "tags"], "s_category": "auth", "n_n": 3.0, "b_ok": False,
+        "l_tags": ["a"]}
