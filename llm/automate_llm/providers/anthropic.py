@@ -1,6 +1,8 @@
 """``anthropic``: Anthropic's Messages API through the ``anthropic`` SDK.
 
-System messages go in ``system``; ``max_tokens`` (which the API requires) defaults to 1024. A schema is
+System messages go in ``system``; ``max_tokens`` (which the API requires) defaults to 1024.
+``temperature`` and ``top_p`` are not sent: the Messages API of the SDK's version (2.x) no longer takes
+sampling parameters. A schema is
 answered through a tool the model is made to call (``tool_choice``), whose input is the JSON document:
 every Claude model since the third generation supports it, and the answer is validated here anyway. The
 key comes from the call, the connection or the settings, else ``ANTHROPIC_API_KEY``; the base URL from
@@ -37,10 +39,6 @@ def _params(request: ChatRequest) -> dict[str, Any]:
                               "messages": [m.as_dict() for m in request.turns]}
     if request.system is not None:
         params["system"] = request.system
-    if request.temperature is not None:
-        params["temperature"] = min(request.temperature, 1.0)  # Anthropic's range is 0..1
-    if request.top_p is not None:
-        params["top_p"] = request.top_p
     if request.stop:
         params["stop_sequences"] = list(request.stop)
     if request.schema is not None:
@@ -117,7 +115,8 @@ class AnthropicBackend:
             with anthropic.Anthropic(**_client_args(target)) as client:
                 return _reply(request, client.messages.create(**_params(request)))
         except anthropic.AnthropicError as exc:
-            raise self._error(request, exc) from None
+            failure = self._error(request, exc)
+        raise failure  # outside the handler: the SDK's exception (its message) is not chained
 
     async def asend(self, request: ChatRequest, target: Target) -> Reply:
         import anthropic
@@ -126,7 +125,8 @@ class AnthropicBackend:
             async with anthropic.AsyncAnthropic(**_client_args(target)) as client:
                 return _reply(request, await client.messages.create(**_params(request)))
         except anthropic.AnthropicError as exc:
-            raise self._error(request, exc) from None
+            failure = self._error(request, exc)
+        raise failure  # outside the handler: the SDK's exception (its message) is not chained
 
     def stream(self, request: ChatRequest, target: Target) -> Iterator[Piece]:
         import anthropic
@@ -139,7 +139,10 @@ class AnthropicBackend:
                     for event in events:
                         yield from state.pieces(event)
         except anthropic.AnthropicError as exc:
-            raise self._error(request, exc) from None
+            failure = self._error(request, exc)
+        else:
+            return
+        raise failure  # outside the handler: the SDK's exception (its message) is not chained
 
     async def astream(self, request: ChatRequest, target: Target) -> AsyncIterator[Piece]:
         import anthropic
@@ -153,4 +156,7 @@ class AnthropicBackend:
                         for piece in state.pieces(event):
                             yield piece
         except anthropic.AnthropicError as exc:
-            raise self._error(request, exc) from None
+            failure = self._error(request, exc)
+        else:
+            return
+        raise failure  # outside the handler: the SDK's exception (its message) is not chained

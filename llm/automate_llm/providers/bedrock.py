@@ -131,7 +131,8 @@ class BedrockBackend:
         try:
             return _reply(request, self._client(target).converse(**_params(request)))
         except (BotoCoreError, ClientError, OSError) as exc:
-            raise self._error(request, exc) from None
+            failure = self._error(request, exc)
+        raise failure  # outside the handler: the SDK's exception (its message) is not chained
 
     async def asend(self, request: ChatRequest, target: Target) -> Reply:
         return await asyncio.to_thread(self.send, request, target)
@@ -144,7 +145,10 @@ class BedrockBackend:
             for event in answer["stream"]:
                 yield from _pieces(event)
         except (BotoCoreError, ClientError, OSError) as exc:
-            raise self._error(request, exc) from None
+            failure = self._error(request, exc)
+        else:
+            return
+        raise failure  # outside the handler: the SDK's exception (its message) is not chained
 
     async def astream(self, request: ChatRequest, target: Target) -> AsyncIterator[Piece]:
         pieces = self.stream(request, target)

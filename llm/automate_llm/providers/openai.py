@@ -93,7 +93,8 @@ class OpenAIBackend:
             with openai.OpenAI(**_client_args(target)) as client:
                 return _reply(request, client.chat.completions.create(**_params(request)))
         except openai.OpenAIError as exc:
-            raise self._error(request, exc) from None
+            failure = self._error(request, exc)
+        raise failure  # outside the handler: the SDK's exception (its message) is not chained
 
     async def asend(self, request: ChatRequest, target: Target) -> Reply:
         import openai
@@ -102,7 +103,8 @@ class OpenAIBackend:
             async with openai.AsyncOpenAI(**_client_args(target)) as client:
                 return _reply(request, await client.chat.completions.create(**_params(request)))
         except openai.OpenAIError as exc:
-            raise self._error(request, exc) from None
+            failure = self._error(request, exc)
+        raise failure  # outside the handler: the SDK's exception (its message) is not chained
 
     def stream(self, request: ChatRequest, target: Target) -> Iterator[Piece]:
         import openai
@@ -115,7 +117,10 @@ class OpenAIBackend:
                     for chunk in chunks:
                         yield from _pieces(chunk)
         except openai.OpenAIError as exc:
-            raise self._error(request, exc) from None
+            failure = self._error(request, exc)
+        else:
+            return
+        raise failure  # outside the handler: the SDK's exception (its message) is not chained
 
     async def astream(self, request: ChatRequest, target: Target) -> AsyncIterator[Piece]:
         import openai
@@ -129,4 +134,7 @@ class OpenAIBackend:
                         for piece in _pieces(chunk):
                             yield piece
         except openai.OpenAIError as exc:
-            raise self._error(request, exc) from None
+            failure = self._error(request, exc)
+        else:
+            return
+        raise failure  # outside the handler: the SDK's exception (its message) is not chained
