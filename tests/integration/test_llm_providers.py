@@ -44,7 +44,8 @@ class Served:
 
 
 @pytest.fixture(params=["openai", "anthropic", "bedrock"])
-def served(request: pytest.FixtureRequest, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
+def served(request: pytest.FixtureRequest, settings: Settings,
+           monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
     name = request.param
     if name == "openai":
         with openai_server() as peer:
@@ -133,7 +134,8 @@ def test_streams_yield_the_answer_in_pieces(served: Served) -> None:
 
     assert "".join(asyncio.run(collect())) == "The capital of France is Paris."
     # the usage the stream reported at its end is counted (6 words: the peers' token count)
-    assert _sample("automate_llm_tokens_total", provider=served.name, model=model, kind="output") == before + 12
+    after = _sample("automate_llm_tokens_total", provider=served.name, model=model, kind="output")
+    assert after == before + 12
     assert served.peer.bodies()[0].get("stream", True)
 
 
@@ -197,7 +199,8 @@ def test_metrics_count_tokens_cost_and_outcomes(settings: Settings) -> None:
         result = complete(QUESTION, model="gpt-4o", api_key=peer.key, base_url=peer.url + "/v1")
     assert (result.input_tokens, result.output_tokens) == (19, 6)
     assert result.cost_usd == pytest.approx((19 * 2.5 + 6 * 10.0) / 1e6)
-    assert _sample("automate_llm_tokens_total", **labels, kind="input") == before["automate_llm_tokens_total"] + 19
+    assert _sample("automate_llm_tokens_total", **labels, kind="input") == (
+        before["automate_llm_tokens_total"] + 19)
     assert _sample("automate_llm_cost_usd_total", **labels) == pytest.approx(
         before["automate_llm_cost_usd_total"] + result.cost_usd)
     assert _sample("automate_llm_requests_total", **labels, outcome="ok") == (
