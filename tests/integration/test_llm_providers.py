@@ -192,9 +192,8 @@ def test_get_provider_binds_the_provider_and_its_defaults(served: Served) -> Non
 def test_metrics_count_tokens_cost_and_outcomes(settings: Settings) -> None:
     labels = {"provider": "openai", "model": "gpt-4o"}
     before = {name: _sample(name, **labels, **extra) for name, extra in (
-        ("automate_llm_tokens_total", {"kind": "input"}), ("automate_llm_tokens_total", {"kind": "output"}),
-        ("automate_llm_cost_usd_total", {}), ("automate_llm_requests_total", {"outcome": "ok"}),
-        ("automate_llm_request_seconds_count", {}))}
+        ("automate_llm_tokens_total", {"kind": "input"}), ("automate_llm_cost_usd_total", {}),
+        ("automate_llm_requests_total", {"outcome": "ok"}), ("automate_llm_request_seconds_count", {}))}
     with openai_server() as peer:
         result = complete(QUESTION, model="gpt-4o", api_key=peer.key, base_url=peer.url + "/v1")
     assert (result.input_tokens, result.output_tokens) == (19, 6)
