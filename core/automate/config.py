@@ -119,9 +119,16 @@ class Settings(BaseSettings):
     # How long a cached answer (a call with cache=True) is served again.
     llm_cache_ttl_s: float = Field(default=86_400.0, gt=0)
     # USD per million tokens (input, output) by model, over the built-in table: {"my-model": [0.5, 1.5]}.
-    llm_prices: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    llm_prices: tuple[tuple[str, tuple[float, float]], ...] = ()
     # Tokenizers count_tokens uses exactly, by model name: {"my-model": "/models/my-model/tokenizer.json"}.
-    llm_tokenizers: dict[str, str] = Field(default_factory=dict)
+    llm_tokenizers: tuple[tuple[str, str], ...] = ()
+
+    @field_validator("llm_prices", "llm_tokenizers", mode="before")
+    @classmethod
+    def _sorted_pairs(cls, value: Any) -> Any:
+        # Written as a JSON object; kept as sorted (name, value) pairs so that Settings stays hashable
+        # (the connection pools are keyed by it). Read them with dict(settings.llm_prices).
+        return tuple(sorted(value.items())) if isinstance(value, dict) else value
     # --- end of the LLM settings ---
 
     # Retrieval (rag): what an endpoint gets when index_documents creates it on first use.

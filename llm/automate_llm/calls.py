@@ -108,7 +108,7 @@ def _check_context(request: ChatRequest, settings: Settings) -> None:
     info = lookup(request.model)
     if info is None:
         return
-    tokenizers = settings.llm_tokenizers
+    tokenizers = dict(settings.llm_tokenizers)
     prompt = count_message_tokens((m.content for m in request.messages), request.model, tokenizers=tokenizers)
     counted = prompt if is_exact(request.model, tokenizers) else int(prompt * ESTIMATE_MARGIN)
     if counted + (request.max_tokens or 0) > info.context:

@@ -68,7 +68,7 @@ def _outcome(call: Call, error: BaseException, started: float) -> None:
 def _account(call: Call, reply: Reply) -> float:
     """Metrics and log of a call the provider answered; returns its cost."""
     cost = cost_usd(call.request.model, reply.usage.input_tokens, reply.usage.output_tokens,
-                    call.settings.llm_prices)
+                    dict(call.settings.llm_prices))
     llm_metrics().record(provider=call.request.provider, model=call.request.model, outcome=None,
                          input_tokens=reply.usage.input_tokens, output_tokens=reply.usage.output_tokens,
                          cost_usd=cost)
@@ -197,7 +197,7 @@ def _streamed(call: Call, texts: list[str], usage: Usage | None) -> Reply:
     """The reply a stream added up to (its usage estimated when the server did not report it)."""
     text = "".join(texts)
     if usage is None:
-        tokenizers = call.settings.llm_tokenizers
+        tokenizers = dict(call.settings.llm_tokenizers)
         usage = Usage(input_tokens=count_message_tokens((m.content for m in call.request.messages),
                                                         call.request.model, tokenizers=tokenizers),
                       output_tokens=count_tokens(text, call.request.model, tokenizers=tokenizers))

@@ -103,7 +103,7 @@ def count_tokens(text: str, model: str | None = None, *,
     if tokenizers is None and model:
         from automate.config import get_settings
 
-        tokenizers = get_settings().llm_tokenizers
+        tokenizers = dict(get_settings().llm_tokenizers)
     path = tokenizer_path(model, tokenizers)
     if path is None:
         return estimate_tokens(text)
