@@ -26,6 +26,8 @@ MAX_CHUNK_SIZE = 8_000  # characters: a chunk's text fits Pinecone's 40 KB of me
 MIN_CHUNK_SIZE = 16
 _MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$")
 _URL = re.compile(r"^https?://[^\s]{1,500}$")
+_STORE_FIELDS = {"lancedb": {"kind", "index", "index_min_rows", "nprobes", "refine_factor"},
+                 "pinecone": {"kind", "host", "api_key", "namespace"}}
 _NAMESPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -88,7 +90,8 @@ class EndpointConfig:
         """The JSON object stored in Postgres: unset fields left out."""
         return {"chunk_size": self.chunk_size, "chunk_overlap": self.chunk_overlap,
                 "embedder": {k: v for k, v in asdict(self.embedder).items() if v is not None},
-                "store": {k: v for k, v in asdict(self.store).items() if v is not None}}
+                "store": {k: v for k, v in asdict(self.store).items()
+                          if v is not None and k in _STORE_FIELDS[self.store.kind]}}
 
 
 def check_slug(slug: object) -> str:
@@ -97,7 +100,7 @@ def check_slug(slug: object) -> str:
     Raises:
         RagEndpointInvalid: It does not.
     """
-    if not isinstance(slug, str) or not SLUG.match(slug):
+    if not isinstance(slug, str) or not SLUG.fullmatch(slug):
         raise RagEndpointInvalid(f"{str(slug)[:80]!r} is not an endpoint slug: 1-63 of a-z, 0-9, '_', '-'")
     return slug
 
@@ -196,7 +199,7 @@ def _integer(value: Any, what: str, low: int, high: int) -> int:
 def _optional(value: Any, what: str, shape: re.Pattern[str]) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or not shape.match(value):
+    if not isinstance(value, str) or not shape.fullmatch(value):
         raise RagEndpointInvalid(f"{what} has not the expected shape")
     return value
 

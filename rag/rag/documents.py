@@ -60,7 +60,7 @@ def check_documents(documents: object) -> list[Document]:
             raise RagDocumentInvalid(f"{where} has fields other than id, content, metadata: "
                                      f"{sorted(str(k)[:40] for k in extra)[:5]}")
         ident = doc.get("id")
-        if not isinstance(ident, str) or not _ID.match(ident) or not ident.strip():
+        if not isinstance(ident, str) or not _ID.fullmatch(ident) or not ident.strip():
             raise RagDocumentInvalid(f"{where} needs an id: 1-{MAX_ID} printable ASCII characters, no '#'")
         if ident in seen:
             raise RagDocumentInvalid(f"{where}: id {ident!r} appears twice in the call")
@@ -85,7 +85,7 @@ def check_metadata(metadata: object, where: str) -> dict[str, Any]:
         raise RagDocumentInvalid(f"{where}: more than {MAX_METADATA_KEYS} metadata keys")
     out: dict[str, Any] = {}
     for key, value in metadata.items():
-        if not isinstance(key, str) or not METADATA_KEY.match(key):
+        if not isinstance(key, str) or not METADATA_KEY.fullmatch(key):
             raise RagDocumentInvalid(f"{where}: metadata key {str(key)[:40]!r} is not 1-64 of letters, "
                                      "digits, '_' starting with a letter")
         out[key] = _value(value, f"{where}: metadata {key!r}")

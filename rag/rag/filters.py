@@ -82,7 +82,7 @@ def _check_node(node: object, depth: int, budget: list[int]) -> None:
                 raise RagFilterInvalid(f"{key} takes a non-empty list of filters")
             for each in value:
                 _check_node(each, depth + 1, budget)
-        elif not isinstance(key, str) or not METADATA_KEY.match(key):
+        elif not isinstance(key, str) or not METADATA_KEY.fullmatch(key):
             raise RagFilterInvalid(f"{str(key)[:40]!r} is neither a metadata key ([A-Za-z][A-Za-z0-9_]*, "
                                    "at most 64) nor $and/$or")
         elif isinstance(value, Mapping):

@@ -9,6 +9,7 @@ carry the status and the SDK's error type, never the SDK's message (a 401's mess
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,12 +35,13 @@ class OpenAIEmbedder:
         key = None
         if config.api_key:
             key = resolve(config.api_key, tenant=tenant, reader=Reader(connector="rag"), settings=settings)
-        try:
-            self._client = openai.OpenAI(api_key=key, base_url=config.base_url, timeout=TIMEOUT_S,
-                                         max_retries=2)
-        except openai.OpenAIError:
+        client = None
+        with contextlib.suppress(openai.OpenAIError):  # no key: not chained, the message is ours
+            client = openai.OpenAI(api_key=key, base_url=config.base_url, timeout=TIMEOUT_S, max_retries=2)
+        if client is None:
             raise RagEndpointInvalid("the openai embedder has no API key: set the endpoint's api_key "
-                                     "reference or OPENAI_API_KEY") from None
+                                     "reference or OPENAI_API_KEY")
+        self._client = client
         self._model = config.model or "text-embedding-3-small"
         self._dimension = config.dimension
 
@@ -64,17 +66,18 @@ class OpenAIEmbedder:
     def _call(self, batch: list[str]) -> Any:
         import openai
 
+        # The SDK's exception is not chained to ours, not even as __context__: it can quote the key.
+        failure: Exception
         try:
             return self._client.embeddings.create(model=self._model, input=batch, encoding_format="float")
         except openai.APIStatusError as exc:
             status = exc.status_code
             message = f"openai embeddings ({self._model}) answered {status} ({type(exc).__name__})"
-            if status == 429 or status >= 500:
-                raise RagUnavailable(message, retry_after=_retry_after(exc)) from None
-            raise RagEndpointInvalid(message) from None
+            failure = (RagUnavailable(message, retry_after=_retry_after(exc)) if status == 429 or status >= 500
+                       else RagEndpointInvalid(message))
         except (openai.APIConnectionError, openai.APITimeoutError) as exc:
-            raise RagUnavailable(f"openai embeddings ({self._model}) out of reach ({type(exc).__name__})"
-                                 ) from None
+            failure = RagUnavailable(f"openai embeddings ({self._model}) out of reach ({type(exc).__name__})")
+        raise failure
 
 
 def _retry_after(exc: Any) -> float | None:

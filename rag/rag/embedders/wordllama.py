@@ -28,6 +28,7 @@ def _load() -> Any:
     global _model
     with _lock:
         if _model is None:
+            failed = ""
             try:
                 import wordllama
                 from wordllama import WordLlama
@@ -35,7 +36,9 @@ def _load() -> Any:
                 _model = WordLlama.load(cache_dir=Path(wordllama.__file__).parent, disable_download=True,
                                         dim=DIMENSION)
             except Exception as exc:  # a broken install: no weights, no tokenizer
-                raise RagUnavailable(f"the wordllama model did not load ({type(exc).__name__})") from None
+                failed = type(exc).__name__
+            if _model is None:
+                raise RagUnavailable(f"the wordllama model did not load ({failed})")
         return _model
 
 

@@ -34,7 +34,7 @@ _TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 
 def tenant_folder(tenant: str) -> str:
     """A tenant's name where it is safe in a path or a namespace, else ``t-`` and its hash."""
-    return tenant if _TENANT.match(tenant) else "t-" + hashlib.sha256(tenant.encode()).hexdigest()[:32]
+    return tenant if _TENANT.fullmatch(tenant) else "t-" + hashlib.sha256(tenant.encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

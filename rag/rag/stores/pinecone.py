@@ -12,6 +12,7 @@ document with its new chunks and some stale ones (never with none); calling agai
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -58,28 +59,32 @@ class PineconeStore:
                 if self._key_ref:
                     key = resolve(self._key_ref, tenant=self._tenant, reader=Reader(connector="rag"),
                                   settings=self._settings)
-                try:
+                with contextlib.suppress(PineconeError, ValueError):  # reported below, not chained
                     self._index = Pinecone(api_key=key).Index(host=self._host)
-                except (PineconeError, ValueError):
+                if self._index is None:
                     raise RagEndpointInvalid("the pinecone store has no usable API key or host: set the "
-                                             "endpoint's api_key reference or PINECONE_API_KEY") from None
+                                             "endpoint's api_key reference or PINECONE_API_KEY")
             return self._index
 
     def _call(self, what: str, fn: Callable[[], T], *, filtering: bool = False) -> T:
         from pinecone.errors import ApiError, PineconeError
 
+        # The SDK's exception is not chained to ours, not even as __context__: its message may quote input.
+        failure: Exception
         try:
             return fn()
         except ApiError as exc:
             status = int(getattr(exc, "status_code", 0) or 0)
             message = f"pinecone {what} answered {status} ({type(exc).__name__})"
             if status == 429 or status >= 500:
-                raise RagUnavailable(message) from None
-            if status == 400 and filtering:
-                raise RagFilterInvalid(f"pinecone refused the filter ({status})") from None
-            raise RagEndpointInvalid(message) from None
+                failure = RagUnavailable(message)
+            elif status == 400 and filtering:
+                failure = RagFilterInvalid(f"pinecone refused the filter ({status})")
+            else:
+                failure = RagEndpointInvalid(message)
         except PineconeError as exc:
-            raise RagUnavailable(f"pinecone {what} failed ({type(exc).__name__})") from None
+            failure = RagUnavailable(f"pinecone {what} failed ({type(exc).__name__})")
+        raise failure
 
     def _check_dimension(self, dimension: int) -> None:
         if self._dimension is None:

@@ -1,0 +1,92 @@
+"""The openai embedder through the openai SDK against a local OpenAI-compatible ``/v1/embeddings``
+server: the key from a reference, batches, the answer's dimension, failures as typed errors that never
+quote the key."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import rag
+from automate.config import Settings
+from automate.errors import RagEndpointInvalid, RagUnavailable
+from rag.embedders import clear_embedders
+from rag.embedders.openai import BATCH
+from tests.integration.rag_peers import EmbeddingsPeer, embeddings_server
+
+pytestmark = pytest.mark.integration
+
+KEY = "sk-local-test-0123456789"
+
+
+@pytest.fixture
+def s(db_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    monkeypatch.setenv("RAG_TEST_OPENAI_KEY", KEY)
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    clear_embedders()
+    yield Settings(**{**db_settings.model_dump(), "home": tmp_path / "home"})
+    clear_embedders()
+
+
+@pytest.fixture
+def peer() -> Iterator[EmbeddingsPeer]:
+    with embeddings_server(KEY, 32) as server:
+        yield server
+
+
+def _endpoint(s: Settings, peer: EmbeddingsPeer, slug: str = "kb", key: str = "$env:RAG_TEST_OPENAI_KEY",
+              **extra: object) -> None:
+    rag.create_endpoint(slug, embedder={"kind": "openai", "base_url": peer.url, "model": "toy-embed",
+                                        "api_key": key, **extra}, settings=s)
+
+
+def test_index_and_query_through_the_openai_sdk(s: Settings, peer: EmbeddingsPeer) -> None:
+    _endpoint(s, peer, dimension=32)
+    docs = [{"id": f"d{i}", "content": f"topic{i} alpha beta", "metadata": {"n": i}}
+            for i in range(BATCH + 10)]
+    docs.append({"id": "target", "content": "the printer jams on glossy paper", "metadata": {"n": -1}})
+    assert rag.index_documents("kb", docs, settings=s) == len(docs)
+    bodies = [json.loads(r.body) for r in peer.requests]
+    assert [len(b["input"]) for b in bodies] == [BATCH, len(docs) - BATCH]  # batched
+    assert {b["model"] for b in bodies} == {"toy-embed"}
+    assert all(r.headers["authorization"] == f"Bearer {KEY}" for r in peer.requests)
+    results = rag.query("kb", "printer jams", top_k=3, settings=s)
+    assert results[0]["id"] == "target" and results[0]["score"] > results[1]["score"]
+    filtered = rag.query("kb", "printer jams", top_k=2, filters={"n": {"$gte": 0}}, settings=s)
+    assert "target" not in {r["id"] for r in filtered}
+
+
+def test_a_refused_key_is_typed_and_never_quoted(s: Settings, peer: EmbeddingsPeer,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAG_TEST_BAD_KEY", "sk-wrong-secret-value")
+    _endpoint(s, peer, key="$env:RAG_TEST_BAD_KEY")
+    with pytest.raises(RagEndpointInvalid, match="401") as failed:
+        rag.index_documents("kb", [{"id": "a", "content": "text"}], settings=s)
+    error = failed.value
+    assert "sk-wrong-secret-value" not in str(error) and error.__cause__ is None and error.__context__ is None
+    assert rag.describe_endpoint("kb", settings=s).store.chunks == 0  # nothing was written
+
+
+def test_a_failing_server_is_retryable_and_writes_nothing(s: Settings, peer: EmbeddingsPeer) -> None:
+    _endpoint(s, peer)
+    rag.index_documents("kb", [{"id": "a", "content": "first text"}], settings=s)
+    peer.status = 500
+    with pytest.raises(RagUnavailable) as failed:
+        rag.index_documents("kb", [{"id": "a", "content": "second text"}, {"id": "b", "content": "x"}],
+                            settings=s)
+    assert failed.value.retryable
+    assert len(peer.requests) == 1 + 3  # the SDK retried twice
+    peer.status = 200
+    [hit] = rag.query("kb", "text", top_k=5, settings=s)
+    assert (hit["id"], hit["content"]) == ("a", "first text")
+
+
+def test_no_key_anywhere_is_a_configuration_error(s: Settings, peer: EmbeddingsPeer) -> None:
+    rag.create_endpoint("kb", embedder={"kind": "openai", "base_url": peer.url}, settings=s)
+    with pytest.raises(RagEndpointInvalid, match="no API key"):
+        rag.index_documents("kb", [{"id": "a", "content": "text"}], settings=s)
+    assert peer.requests == []
