@@ -73,7 +73,8 @@ class OpenAIEmbedder:
         except openai.APIStatusError as exc:
             status = exc.status_code
             message = f"openai embeddings ({self._model}) answered {status} ({type(exc).__name__})"
-            failure = (RagUnavailable(message, retry_after=_retry_after(exc)) if status == 429 or status >= 500
+            retryable = status == 429 or status >= 500
+            failure = (RagUnavailable(message, retry_after=_retry_after(exc)) if retryable
                        else RagEndpointInvalid(message))
         except (openai.APIConnectionError, openai.APITimeoutError) as exc:
             failure = RagUnavailable(f"openai embeddings ({self._model}) out of reach ({type(exc).__name__})")
