@@ -14,6 +14,7 @@ model              answer
 ``missing-model``  404 (model not found)
 ``tiny-context``   400, the context-length error
 ``bad-request``    400, another error
+``slow``           the answer, after 2 seconds
 =================  ==========================================================================
 
 A wrong key is refused with 401 and a body that quotes the key, as OpenAI's does.
@@ -24,6 +25,7 @@ from __future__ import annotations
 import binascii
 import json
 import struct
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -65,6 +67,8 @@ def _words(text: str) -> list[str]:
 def _failure(peer: LlmPeer, model: str, error: Any) -> Answer | None:
     """The scripted failure for ``model``, made by ``error(status, kind, message)``; None: answer."""
     peer.seen[model] += 1
+    if model == "slow":
+        time.sleep(2)
     if model == "busy-once" and peer.seen[model] == 1:
         status, headers, body = error(429, "rate_limit_exceeded", "Rate limit reached, slow down")
         return status, {**headers, "retry-after": "0"}, body

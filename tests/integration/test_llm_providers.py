@@ -171,6 +171,12 @@ def test_refusals_are_typed_and_not_retried(served: Served, model: str, error: t
     assert "maximum context length" not in str(failed.value)  # the provider's words stay out
 
 
+def test_a_server_that_does_not_answer_in_time_is_unavailable(served: Served) -> None:
+    with pytest.raises(LlmUnavailable, match="did not answer") as failed:
+        chat(QUESTION, model="slow", timeout=0.3, max_retries=0, **served.options)
+    assert failed.value.retryable and served.requests_for("slow") == 1
+
+
 def test_a_prompt_over_a_known_context_window_is_refused_without_a_call() -> None:
     with openai_server() as peer:
         long_prompt = [{"role": "user", "content": "word " * 12000}]
