@@ -65,7 +65,7 @@ def _condition(metadata: dict[str, Any], key: str, op: str, arg: Any) -> bool:
         return present is bool(arg)
     if not present or isinstance(value, (bool, str, list)):
         return False
-    return {"$gt": value > arg, "$gte": value >= arg, "$lt": value < arg, "$lte": value <= arg}[op]
+    return bool({"$gt": value > arg, "$gte": value >= arg, "$lt": value < arg, "$lte": value <= arg}[op])
 
 
 @dataclass

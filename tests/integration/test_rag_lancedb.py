@@ -192,7 +192,7 @@ def test_the_approximate_index_is_built_and_answers(s: Settings) -> None:
     topics = ["password", "invoice", "refund", "shipping", "warranty", "printer", "network", "battery"]
     colors = ["red", "green", "blue", "yellow", "purple", "orange", "black", "white", "silver", "golden"]
     animals = ["falcon", "otter", "badger", "lynx", "heron"]
-    docs = [{"id": f"d{i}", "metadata": {"topic": topics[i % 8]},
+    docs: list[dict[str, Any]] = [{"id": f"d{i}", "metadata": {"topic": topics[i % 8]},
              "content": f"The {colors[i // 8 % 10]} {animals[i // 80]} asked about the {topics[i % 8]}"}
             for i in range(400)]
     rag.index_documents("big", docs, settings=s)
