@@ -16,7 +16,6 @@ from typing import Any
 import psycopg
 
 from automate.config import Settings, get_settings
-from automate.db import connect
 from automate.db.context import current_connection, pool
 from automate.db.rag import RagEndpointRow, RagEndpointStore
 from automate.errors import RagEndpointInvalid, RagEndpointNotFound, RagUnavailable
@@ -54,13 +53,7 @@ def transaction(settings: Settings) -> Iterator[psycopg.Connection[Any]]:
             with ambient.transaction():
                 yield ambient
             return
-        try:
-            shared = pool(settings)
-        except TypeError:  # Settings not hashable (a dict-valued setting): a connection of its own
-            with connect(settings) as conn, conn.transaction():
-                yield conn
-            return
-        with shared.connection() as conn, conn.transaction():
+        with pool(settings).connection() as conn, conn.transaction():
             yield conn
     except psycopg.OperationalError as exc:
         raise RagUnavailable(f"the state database is out of reach ({type(exc).__name__})") from None

@@ -13,6 +13,7 @@ import pytest
 import rag
 from automate.config import Settings
 from automate.errors import RagEndpointInvalid, RagUnavailable
+from automate.secrets.admin import set_secret
 from rag.embedders import clear_embedders
 from rag.embedders.openai import BATCH
 from tests.integration.rag_peers import EmbeddingsPeer, embeddings_server
@@ -28,7 +29,10 @@ def s(db_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
     clear_embedders()
-    yield Settings(**{**db_settings.model_dump(), "home": tmp_path / "home"})
+    from automate.secrets.keys import key_file
+
+    yield Settings(**{**db_settings.model_dump(), "home": tmp_path / "home",
+                      "secret_key_file": key_file(db_settings)})
     clear_embedders()
 
 
@@ -45,7 +49,8 @@ def _endpoint(s: Settings, peer: EmbeddingsPeer, slug: str = "kb", key: str = "$
 
 
 def test_index_and_query_through_the_openai_sdk(s: Settings, peer: EmbeddingsPeer) -> None:
-    _endpoint(s, peer, dimension=32)
+    set_secret(s, "EMBED_KEY", KEY, scopes=["connector:rag"])
+    _endpoint(s, peer, key="$secret:EMBED_KEY", dimension=32)
     docs = [{"id": f"d{i}", "content": f"topic{i} alpha beta", "metadata": {"n": i}}
             for i in range(BATCH + 10)]
     docs.append({"id": "target", "content": "the printer jams on glossy paper", "metadata": {"n": -1}})
