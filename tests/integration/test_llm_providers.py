@@ -17,6 +17,7 @@ from prometheus_client import REGISTRY
 from automate.config import Settings
 from automate.errors import (
     LlmContextExceeded,
+    LlmKeyMissing,
     LlmOutputInvalid,
     LlmRequestRefused,
     LlmUnavailable,
@@ -171,6 +172,20 @@ def test_refusals_are_typed_and_not_retried(served: Served, model: str, error: t
     assert "maximum context length" not in str(failed.value)  # the provider's words stay out
 
 
+def test_no_key_anywhere_is_key_missing_without_a_call(served: Served,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    for variable in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                     "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_BEARER_TOKEN_BEDROCK"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    options = {k: v for k, v in served.options.items() if k != "api_key"}
+    with pytest.raises(LlmKeyMissing):
+        chat(QUESTION, **options)
+    assert served.peer.http.requests == []
+
+
 def test_a_server_that_does_not_answer_in_time_is_unavailable(served: Served) -> None:
     with pytest.raises(LlmUnavailable, match="did not answer") as failed:
         chat(QUESTION, model="slow", timeout=0.3, max_retries=0, **served.options)
@@ -193,6 +208,15 @@ def test_get_provider_binds_the_provider_and_its_defaults(served: Served) -> Non
     provider = get_provider(served.name, **options)
     assert provider.chat([{"role": "user", "content": "Hello!"}]) == "The capital of France is Paris."
     assert asyncio.run(provider.achat([{"role": "user", "content": "Hello!"}])).endswith("Paris.")
+
+
+def test_max_tokens_goes_as_openai_s_reasoning_models_want_it() -> None:
+    with openai_server() as peer:
+        for model in ("o3-mini", "gpt-4o"):
+            chat(QUESTION, model=model, max_tokens=50, api_key=peer.key, base_url=peer.url + "/v1")
+        reasoning, classic = peer.bodies()
+    assert reasoning["max_completion_tokens"] == 50 and "max_tokens" not in reasoning
+    assert classic["max_tokens"] == 50 and "max_completion_tokens" not in classic
 
 
 def test_metrics_count_tokens_cost_and_outcomes(settings: Settings) -> None:

@@ -4,11 +4,13 @@
 The key and base URL come from the call, the connection or the settings, else from the SDK's own
 ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL``. A schema is sent as ``response_format`` ``json_schema``
 (non-strict, so any valid schema is accepted; the answer is validated here anyway). Streams ask for the
-usage in the last chunk (``stream_options.include_usage``).
+usage in the last chunk (``stream_options.include_usage``). ``max_tokens`` goes as ``max_tokens``, but as
+``max_completion_tokens`` for OpenAI's reasoning models (``o1``, ``o3``..., ``gpt-5``), which refuse it.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, ClassVar
 
@@ -19,12 +21,18 @@ from automate_llm.request import ChatRequest
 
 __all__ = ["OpenAIBackend"]
 
+_REASONING = re.compile(r"^(?:o\d|gpt-5)")
+
 
 def _params(request: ChatRequest) -> dict[str, Any]:
     params: dict[str, Any] = {"model": request.model, "messages": [m.as_dict() for m in request.messages]}
-    for name in ("temperature", "max_tokens", "top_p"):
+    for name in ("temperature", "top_p"):
         if getattr(request, name) is not None:
             params[name] = getattr(request, name)
+    if request.max_tokens is not None:
+        # OpenAI's reasoning models refuse max_tokens; compatible servers know max_tokens best
+        reasoning = _REASONING.match(request.model) is not None
+        params["max_completion_tokens" if reasoning else "max_tokens"] = request.max_tokens
     if request.stop:
         params["stop"] = list(request.stop)
     if request.schema is not None:
