@@ -25,6 +25,7 @@ from automate_llm.providers.base import (
     error_kind,
     retry_after_of,
     status_error,
+    tls_context,
     unavailable,
 )
 from automate_llm.request import ChatRequest
@@ -48,8 +49,12 @@ def _params(request: ChatRequest) -> dict[str, Any]:
     return params
 
 
-def _client_args(target: Target) -> dict[str, Any]:
-    args: dict[str, Any] = {"api_key": target.api_key, "timeout": target.timeout, "max_retries": 0}
+def _client_args(target: Target, *, asynchronous: bool = False) -> dict[str, Any]:
+    import anthropic
+
+    http = anthropic.DefaultAsyncHttpxClient if asynchronous else anthropic.DefaultHttpxClient
+    args: dict[str, Any] = {"api_key": target.api_key, "timeout": target.timeout, "max_retries": 0,
+                            "http_client": http(verify=tls_context())}
     if target.base_url:
         args["base_url"] = target.base_url
     return args
@@ -122,7 +127,7 @@ class AnthropicBackend:
         import anthropic
 
         try:
-            async with anthropic.AsyncAnthropic(**_client_args(target)) as client:
+            async with anthropic.AsyncAnthropic(**_client_args(target, asynchronous=True)) as client:
                 return _reply(request, await client.messages.create(**_params(request)))
         except anthropic.AnthropicError as exc:
             failure = self._error(request, exc)
@@ -149,7 +154,7 @@ class AnthropicBackend:
 
         state = _StreamState()
         try:
-            async with anthropic.AsyncAnthropic(**_client_args(target)) as client:
+            async with anthropic.AsyncAnthropic(**_client_args(target, asynchronous=True)) as client:
                 events = await client.messages.create(**_params(request), stream=True)
                 async with events:
                     async for event in events:

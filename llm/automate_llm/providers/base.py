@@ -11,6 +11,8 @@ model, the status and the error's type only.
 from __future__ import annotations
 
 import re
+import ssl
+import threading
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -27,11 +29,13 @@ from automate.errors import (
 from automate_llm.request import ChatRequest
 
 __all__ = ["OUTPUT_TOOL", "Backend", "Piece", "Reply", "Target", "Usage", "error_kind", "looks_like_context",
-           "retry_after_of", "status_error", "unavailable"]
+           "retry_after_of", "status_error", "tls_context", "unavailable"]
 
 OUTPUT_TOOL = "structured_output"
 """The tool a provider without a JSON-schema mode is made to call with the structured answer."""
 
+_tls: ssl.SSLContext | None = None
+_tls_lock = threading.Lock()
 _KIND = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _CONTEXT_MARKERS = ("context_length", "context length", "maximum context", "too long", "too many tokens",
                     "context window", "prompt is too long", "input is too long")
@@ -155,3 +159,21 @@ def status_error(provider: str, model: str, status: int, *, kind: str | None = N
 def unavailable(provider: str, model: str, exc: BaseException) -> LlmUnavailable:
     """A timeout or a connection that failed, named by the exception's type only."""
     return LlmUnavailable(f"{provider} did not answer for model {model} ({type(exc).__name__})")
+
+
+def tls_context() -> ssl.SSLContext:
+    """The process's TLS context for the providers' HTTP clients (certifi's roots when installed).
+
+    Loading the trust roots takes ~20 ms, which an SDK client made per call would spend every time; made
+    once, a client costs under a millisecond.
+    """
+    global _tls
+    with _tls_lock:
+        if _tls is None:
+            try:
+                import certifi
+
+                _tls = ssl.create_default_context(cafile=certifi.where())
+            except ImportError:
+                _tls = ssl.create_default_context()
+        return _tls

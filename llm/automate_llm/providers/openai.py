@@ -15,7 +15,16 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any, ClassVar
 
 from automate.errors import LlmError, LlmKeyMissing, LlmRequestRefused
-from automate_llm.providers.base import Piece, Reply, Target, Usage, error_kind, retry_after_of, status_error
+from automate_llm.providers.base import (
+    Piece,
+    Reply,
+    Target,
+    Usage,
+    error_kind,
+    retry_after_of,
+    status_error,
+    tls_context,
+)
 from automate_llm.providers.base import unavailable as _unavailable
 from automate_llm.request import ChatRequest
 
@@ -41,8 +50,12 @@ def _params(request: ChatRequest) -> dict[str, Any]:
     return params
 
 
-def _client_args(target: Target) -> dict[str, Any]:
-    args: dict[str, Any] = {"api_key": target.api_key, "timeout": target.timeout, "max_retries": 0}
+def _client_args(target: Target, *, asynchronous: bool = False) -> dict[str, Any]:
+    import openai
+
+    http = openai.DefaultAsyncHttpxClient if asynchronous else openai.DefaultHttpxClient
+    args: dict[str, Any] = {"api_key": target.api_key, "timeout": target.timeout, "max_retries": 0,
+                            "http_client": http(verify=tls_context())}
     if target.base_url:
         args["base_url"] = target.base_url
     return args
@@ -108,7 +121,7 @@ class OpenAIBackend:
         import openai
 
         try:
-            async with openai.AsyncOpenAI(**_client_args(target)) as client:
+            async with openai.AsyncOpenAI(**_client_args(target, asynchronous=True)) as client:
                 return _reply(request, await client.chat.completions.create(**_params(request)))
         except openai.OpenAIError as exc:
             failure = self._error(request, exc)
@@ -134,7 +147,7 @@ class OpenAIBackend:
         import openai
 
         try:
-            async with openai.AsyncOpenAI(**_client_args(target)) as client:
+            async with openai.AsyncOpenAI(**_client_args(target, asynchronous=True)) as client:
                 chunks = await client.chat.completions.create(**_params(request), stream=True,
                                                               stream_options={"include_usage": True})
                 async with chunks:
