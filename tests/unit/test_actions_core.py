@@ -26,7 +26,8 @@ CORE = {"core.log", "core.transform", "core.fail", "core.sleep", "core.wait", "c
 CONNECTOR_ACTIONS = {"http.request", "webhook.send", "slack.send_message", "slack.post_webhook", "email.send",
                      "aws.s3_put_object", "aws.s3_get_object", "aws.sqs_send_message", "aws.sns_publish",
                      "kafka.produce", "postgres.query"}
-BUILTINS = CORE | CONNECTOR_ACTIONS
+RAG_ACTIONS = {"rag.query", "rag.index"}  # entry point rag.connector:RagConnector
+BUILTINS = CORE | CONNECTOR_ACTIONS | RAG_ACTIONS
 
 
 def make_ctx(*, attempt: int = 1, logger: str = "automate.test.actions") -> ActionContext:

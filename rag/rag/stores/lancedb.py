@@ -8,8 +8,9 @@ Re-indexing is one ``merge_insert`` on ``id``: new chunks inserted, existing one
 this call's documents that the call no longer has deleted, in a single commit (a failure commits
 nothing). From ``index_min_rows`` chunks on, an approximate index (IVF_HNSW_SQ by default, or IVF_PQ)
 answers queries, re-ranked by exact distances (``refine_factor``); rows written after it was built are
-searched exactly until ``optimize()`` folds them in (after writes that left many). ``index: exact``
-never builds one.
+searched exactly until ``optimize()`` folds them in as a new index segment (after a write that left more
+than a tenth unindexed); at four segments the index is built again as one. ``index: exact`` never builds
+one.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["LanceStore", "data_dir"]
 
 TABLE = "chunks"
+MAX_SEGMENTS = 4  # index segments (one per optimize) before the index is built again as one
 _COLUMNS = ["doc", "content", "meta", "_distance"]
 
 
@@ -168,8 +170,12 @@ class LanceStore:
             self._build_index(table, rows)
             return
         stats = table.index_stats(indexes[0].name)
-        if stats is not None and stats.num_unindexed_rows > max(self._config.index_min_rows // 4,
-                                                                 stats.num_indexed_rows // 5):
+        if stats is None or stats.num_unindexed_rows <= max(self._config.index_min_rows // 4,
+                                                            stats.num_indexed_rows // 10):
+            return
+        if stats.num_indices >= MAX_SEGMENTS:  # each optimize() adds a segment every query searches
+            self._build_index(table, rows)
+        else:
             table.optimize()
 
     def _build_index(self, table: Any, rows: int) -> None:
