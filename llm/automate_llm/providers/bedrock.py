@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, ClassVar
 
@@ -30,6 +31,24 @@ from automate_llm.request import ChatRequest
 __all__ = ["BedrockBackend"]
 
 _END = object()
+_loader: Any = None
+_loader_lock = threading.Lock()
+
+
+def _session() -> Any:
+    """A new boto3 session (credentials are looked up afresh, as the chain says now) sharing one
+    botocore data loader: parsing the service models again cost ~50 ms a call."""
+    import boto3
+    import botocore.session
+
+    global _loader
+    core = botocore.session.Session()
+    with _loader_lock:
+        if _loader is None:
+            _loader = core.get_component("data_loader")
+        else:
+            core.register_component("data_loader", _loader)
+    return boto3.session.Session(botocore_session=core)
 
 
 def _params(request: ChatRequest) -> dict[str, Any]:
@@ -92,13 +111,12 @@ class BedrockBackend:
     key_variable: ClassVar[str | None] = None
 
     def _client(self, target: Target) -> Any:
-        import boto3
         from botocore.config import Config
 
         config = Config(retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=target.timeout,
                         connect_timeout=min(target.timeout, 10.0))
-        return boto3.session.Session().client("bedrock-runtime", region_name=target.region,
-                                              endpoint_url=target.endpoint_url, config=config)
+        return _session().client("bedrock-runtime", region_name=target.region,
+                                 endpoint_url=target.endpoint_url, config=config)
 
     def _error(self, request: ChatRequest, exc: Exception) -> LlmError:
         from botocore import exceptions as boto
