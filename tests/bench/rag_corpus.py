@@ -31,8 +31,9 @@ plain TF-IDF baseline beside the embedders to show how far word overlap alone ge
 question carries metadata (``product``, ``line``, ``topic``, ``kind``), so the same questions can be
 asked with a filter (``{"product": ...}``, as a product page would) and compared.
 
-``speed_documents(n)`` reuses the article generator over synthetic products (``Kestrel S1-17``) for the
-100,000-chunk speed test: every document is under the default chunk size, so one document is one chunk.
+``speed_documents(n)`` reuses the article generator over more products (the 48 above first, so the first
+960 documents are the labelled set's articles, then made-up names: ``Tavemi R3``) for the 100,000-chunk
+speed test: every document is under the default chunk size, so one document is one chunk.
 
     .venv/bin/python tests/bench/rag_corpus.py [--dump FILE.jsonl]   # counts, samples, overlap
 """
@@ -390,13 +391,19 @@ def _article(product: str, line: str, topic: str, facts: dict[str, Any], variant
 
 
 def _products(count: int) -> Iterator[tuple[str, str, int]]:
-    """(name, line, sequence) for ``count`` products: a bird per product, a line in turn, then suffixes."""
+    """(name, line, sequence) for ``count`` products: the first 48 named after birds, then made-up names
+    (``Tavemi R3``), each name once, the lines in turn."""
     lines = list(LINES)
+    taken: set[str] = set()
     for index in range(count):
-        bird, round_ = BIRDS[index % len(BIRDS)], index // len(BIRDS)
         line = lines[index % len(lines)]
-        code = f"{LINES[line][2]}{index % 9 + 1}"
-        yield (f"{bird} {code}" if round_ == 0 else f"{bird} {code}-{round_}"), line, index
+        base = BIRDS[index] if index < len(BIRDS) else ""
+        rng = random.Random(f"name:{index}")
+        while not base or base in taken:
+            base = "".join(rng.choice("bdfgklmnprstvz") + rng.choice("aeiou")
+                           for _ in range(rng.choice((2, 3)))).capitalize()
+        taken.add(base)
+        yield f"{base} {LINES[line][2]}{index % 9 + 1}", line, index
 
 
 def build(*, seed: int = 15, products: int = 48, questions: int = 300) -> Corpus:
