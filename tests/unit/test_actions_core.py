@@ -27,7 +27,8 @@ CONNECTOR_ACTIONS = {"http.request", "webhook.send", "slack.send_message", "slac
                      "aws.s3_put_object", "aws.s3_get_object", "aws.sqs_send_message", "aws.sns_publish",
                      "kafka.produce", "postgres.query"}
 RAG_ACTIONS = {"rag.query", "rag.index"}  # entry point rag.connector:RagConnector
-BUILTINS = CORE | CONNECTOR_ACTIONS | RAG_ACTIONS
+LLM_ACTIONS = {"llm.chat"}  # entry point automate_llm.connector:LlmConnector
+BUILTINS = CORE | CONNECTOR_ACTIONS | RAG_ACTIONS | LLM_ACTIONS
 
 
 def make_ctx(*, attempt: int = 1, logger: str = "automate.test.actions") -> ActionContext:
