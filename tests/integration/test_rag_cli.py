@@ -10,6 +10,7 @@ from click.testing import CliRunner, Result
 
 import rag
 from automate.config import Settings, get_settings
+from automate.db.context import close_pools
 
 pytestmark = pytest.mark.integration
 
@@ -29,6 +30,7 @@ def run(db_settings: Settings, tmp_path: Path) -> Iterator[tuple[Settings, Calla
             get_settings.cache_clear()
 
     yield settings, invoke
+    close_pools()  # the CLI's own Settings (read from env) and ours each opened a pool
 
 
 def test_create_list_show_delete(run: tuple[Settings, Callable[..., Result]]) -> None:

@@ -12,6 +12,7 @@ import pytest
 
 import rag
 from automate.config import Settings
+from automate.db.context import close_pools
 from automate.errors import (
     RagDimensionMismatch,
     RagDocumentInvalid,
@@ -41,7 +42,9 @@ DOCS: list[dict[str, Any]] = [
 
 @pytest.fixture
 def s(db_settings: Settings, tmp_path: Path) -> Iterator[Settings]:
-    yield Settings(**{**db_settings.model_dump(), "home": tmp_path / "home"})
+    settings = Settings(**{**db_settings.model_dump(), "home": tmp_path / "home"})
+    yield settings
+    close_pools(settings)  # its own pool (another Settings than db_settings'), before the database goes
 
 
 def ids(results: list[dict[str, Any]]) -> list[str]:

@@ -12,6 +12,7 @@ import pytest
 
 import rag
 from automate.config import Settings
+from automate.db.context import close_pools
 from automate.errors import RagEndpointInvalid, RagUnavailable
 from automate.secrets.admin import set_secret
 from rag.embedders import clear_embedders
@@ -31,9 +32,11 @@ def s(db_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     clear_embedders()
     from automate.secrets.keys import key_file
 
-    yield Settings(**{**db_settings.model_dump(), "home": tmp_path / "home",
-                      "secret_key_file": key_file(db_settings)})
+    settings = Settings(**{**db_settings.model_dump(), "home": tmp_path / "home",
+                           "secret_key_file": key_file(db_settings)})
+    yield settings
     clear_embedders()
+    close_pools(settings)
 
 
 @pytest.fixture

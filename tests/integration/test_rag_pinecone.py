@@ -12,6 +12,7 @@ import pytest
 
 import rag
 from automate.config import Settings
+from automate.db.context import close_pools
 from automate.errors import RagDimensionMismatch, RagEndpointInvalid, RagFilterInvalid
 from tests.integration.rag_peers import PineconePeer, pinecone_server
 
@@ -32,8 +33,10 @@ DOCS: list[dict[str, Any]] = [
 def s(db_settings: Settings, tmp_path: Path) -> Iterator[Settings]:
     from automate.secrets.keys import key_file
 
-    yield Settings(**{**db_settings.model_dump(), "home": tmp_path / "home",
-                      "secret_key_file": key_file(db_settings)})
+    settings = Settings(**{**db_settings.model_dump(), "home": tmp_path / "home",
+                           "secret_key_file": key_file(db_settings)})
+    yield settings
+    close_pools(settings)
 
 
 @pytest.fixture

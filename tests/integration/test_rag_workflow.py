@@ -4,6 +4,7 @@ for good with the retrieval error's code."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 
 import rag
 from automate.config import Settings
+from automate.db.context import close_pools
 from automate.models import Automation, Execution
 from automate.runtime import Runtime
 from tests.integration.runtime_support import apply_workflow, step_runs
@@ -42,8 +44,14 @@ def _outputs(settings: Settings, execution_id: str) -> dict[str, Any]:
     return {str(r[0]): r[1] if not isinstance(r[1], str) else json.loads(r[1]) for r in rows}
 
 
-def test_index_then_query_steps(db_settings: Settings, tmp_path: Path) -> None:
-    s = Settings(**{**db_settings.model_dump(), "home": tmp_path / "home"})
+@pytest.fixture
+def s(db_settings: Settings, tmp_path: Path) -> Iterator[Settings]:
+    settings = Settings(**{**db_settings.model_dump(), "home": tmp_path / "home"})
+    yield settings
+    close_pools(settings)
+
+
+def test_index_then_query_steps(s: Settings) -> None:
     execution = _run(s, {"slug": "answer", "name": "answer", "steps": [
         {"id": "index", "action": "rag.index", "input": {"endpoint": "support-docs", "documents": DOCUMENTS}},
         {"id": "ask", "action": "rag.query", "needs": ["index"],
@@ -60,8 +68,7 @@ def test_index_then_query_steps(db_settings: Settings, tmp_path: Path) -> None:
     assert [r["id"] for r in rag.query("support-docs", "sign in layer", top_k=1, settings=s)] == ["2fa"]
 
 
-def test_a_bad_filter_fails_the_step_for_good(db_settings: Settings, tmp_path: Path) -> None:
-    s = Settings(**{**db_settings.model_dump(), "home": tmp_path / "home"})
+def test_a_bad_filter_fails_the_step_for_good(s: Settings) -> None:
     rag.index_documents("kb", DOCUMENTS, settings=s)
     execution = _run(s, {"slug": "bad", "name": "bad", "steps": [
         {"id": "ask", "action": "rag.query",

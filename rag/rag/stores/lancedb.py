@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["LanceStore", "data_dir"]
 
 TABLE = "chunks"
+POSTFILTER_FACTOR = 8  # chunks fetched per result wanted before a filter is applied afterwards
 MAX_SEGMENTS = 4  # index segments (one per optimize) before the index is built again as one
 _COLUMNS = ["doc", "content", "meta", "_distance"]
 
@@ -128,6 +129,22 @@ class LanceStore:
         table = self._opened()
         if table is None:
             return []
+        if not filters:
+            rows = self._nearest(table, vector, limit, None, prefilter=False)
+        else:
+            # A filter evaluated on every row (prefilter) parses each row's JSON: ~50 ms at 100,000
+            # chunks. The nearest POSTFILTER_FACTOR x limit chunks filtered afterwards hold the nearest
+            # matching ones whenever at least `limit` of them match; only a selective filter pays for
+            # the prefiltered search after that.
+            where = to_lancedb_sql(filters)
+            rows = self._nearest(table, vector, limit * POSTFILTER_FACTOR, where, prefilter=False)
+            if len(rows) < limit:
+                rows = self._nearest(table, vector, limit, where, prefilter=True)
+        return [Hit(doc=r["doc"], content=r["content"], score=1.0 - float(r["_distance"]),
+                    metadata=json.loads(r["meta"]) if r["meta"] else {}) for r in rows[:limit]]
+
+    def _nearest(self, table: Any, vector: Any, limit: int, where: str | None, *, prefilter: bool
+                 ) -> list[dict[str, Any]]:
         query = table.search(vector, vector_column_name="vector").distance_type("cosine").limit(limit)
         if self._config.index == "exact":
             query = query.bypass_vector_index()
@@ -135,11 +152,10 @@ class LanceStore:
             query = query.nprobes(self._config.nprobes)
             if self._config.refine_factor:
                 query = query.refine_factor(self._config.refine_factor)
-        if filters:
-            query = query.where(to_lancedb_sql(filters), prefilter=True)
-        rows = query.select(_COLUMNS).to_arrow().to_pylist()
-        return [Hit(doc=r["doc"], content=r["content"], score=1.0 - float(r["_distance"]),
-                    metadata=json.loads(r["meta"]) if r["meta"] else {}) for r in rows]
+        if where is not None:
+            query = query.where(where, prefilter=prefilter)
+        rows: list[dict[str, Any]] = query.select(_COLUMNS).to_arrow().to_pylist()
+        return rows
 
     def stats(self) -> StoreStats:
         table = self._opened()
