@@ -205,6 +205,11 @@ def test_the_approximate_index_is_built_and_answers(s: Settings) -> None:
     for i in (3, 117, 250, 399):
         assert ids(rag.query("exact", docs[i]["content"], top_k=1, settings=s)) == [f"d{i}"]
         assert ids(rag.query("big", docs[i]["content"], top_k=1, settings=s)) == [f"d{i}"]
+    # A filter matching one far document: the nearest chunks hold none of it, the prefiltered search finds it.
+    rag.index_documents("big", [{"id": "needle", "content": "Quarterly tax forms for contractors",
+                                 "metadata": {"topic": "rare"}}], settings=s)
+    assert ids(rag.query("big", docs[5]["content"], top_k=3, filters={"topic": "rare"}, settings=s)) == [
+        "needle"]
     filtered = rag.query("big", "Note about battery", top_k=5, filters={"topic": "battery"}, settings=s)
     assert len(filtered) == 5 and all(r["metadata"]["topic"] == "battery" for r in filtered)
 
