@@ -12,8 +12,9 @@ files are downloaded at run time by tiktoken (never here) and Anthropic publishe
 estimate splits the text as the GPT tokenizers pre-split it (letters, digit groups of three, punctuation,
 whitespace) and counts a word of up to eight letters as one token, longer ones a token per six letters, a
 group of digits as one, a punctuation run a token per two characters, each non-ASCII character as one,
-a run of several whitespace characters as one; for English prose and code it lands within about 15 % of
-``cl100k``.
+a run of several whitespace characters as one. It matches ``cl100k``'s counts on the few English samples
+checked by hand (``"Hello, world!"`` 4, the quick-brown-fox pangram 10); it was not measured on a corpus
+(no OpenAI tokenizer can be loaded offline here to compare with).
 """
 
 from __future__ import annotations
