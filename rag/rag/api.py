@@ -10,6 +10,7 @@ opened store are kept per process.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,7 @@ __all__ = ["MAX_CHUNKS", "MAX_QUERY", "MAX_TOP_K", "EndpointStats", "delete_docu
 MAX_TOP_K = 100
 MAX_QUERY = 10_000  # characters of a query's text
 MAX_CHUNKS = 100_000  # per index_documents call
+_log = logging.getLogger("automate.rag")
 _OVERFETCH = 4  # chunks asked per result wanted, so that several chunks of one document still leave top_k
 
 
@@ -86,6 +88,9 @@ def index_documents(endpoint: str, documents: Sequence[Mapping[str, Any]], *, te
             if created:  # the rollback takes the endpoint back; its data goes too
                 store.drop()
             raise
+    _log.info("indexed %d documents (%d chunks) into %s", len(docs), len(chunks), endpoint,
+              extra={"action": "rag.indexed", "tenant": tenant, "endpoint": endpoint,
+                     "endpoint_created": created, "documents": len(docs), "chunks": len(chunks)})
     return len(docs)
 
 

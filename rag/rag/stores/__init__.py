@@ -12,6 +12,7 @@ import hashlib
 import importlib
 import re
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -90,7 +91,8 @@ class VectorStore(Protocol):
         """Remove all of the endpoint's data."""
 
 
-_open: dict[tuple[str, str], tuple[Any, VectorStore]] = {}
+_open: dict[tuple[str, str], tuple[Any, VectorStore, float]] = {}
+_KEY_TTL_S = 300.0  # a store whose configuration names a key is made again after this (a rotated secret)
 _lock = threading.Lock()
 
 
@@ -98,16 +100,17 @@ def open_store(endpoint: Endpoint, *, settings: Settings) -> VectorStore:
     """The process's store of ``endpoint`` (opened on first use)."""
     key = (endpoint.tenant, endpoint.id)
     config = endpoint.config.store
+    now = time.monotonic()
     with _lock:
         found = _open.get(key)
-        if found is not None and found[0] == config:
+        if found is not None and found[0] == config and found[2] > now:
             return found[1]
         spec = STORE_MODULES.get(config.kind)
         if spec is None:
             raise RagEndpointInvalid(f"unknown store {config.kind!r}")
         module, name = spec.split(":")
         made: VectorStore = getattr(importlib.import_module(module), name)(endpoint, settings=settings)
-        _open[key] = (config, made)
+        _open[key] = (config, made, now + _KEY_TTL_S if config.api_key else float("inf"))
         return made
 
 
