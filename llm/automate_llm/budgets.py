@@ -1,15 +1,24 @@
 """Budgets per automation: how much its LLM calls may spend per UTC day or month, in US dollars and/or
 tokens, and what they used.
 
-A call made for an automation (``automation=``, or the step's) first checks its budget: when the
-current period's usage has reached a limit, :class:`~automate.errors.LlmBudgetExceeded` stops it before
-anything is sent. After the call its tokens and cost are added in one atomic UPDATE. Calls running at the
-same moment all pass the check, so a period may end over its limit by what those calls used.
+A call made for an automation (``automation=``, or the step's) first reserves what it may spend: its
+prompt's token estimate plus its ``max_tokens`` (:data:`DEFAULT_OUTPUT_RESERVE` when not given), priced
+at the model's list price. The reservation is made in one transaction that locks the budget's row, reads
+the period's usage and the live reservations in one statement, and adds the reservation only when
+everything fits the limits; else :class:`~automate.errors.LlmBudgetExceeded` stops the call before
+anything is sent. Concurrent calls queue on that row lock, so together they never reserve more than the
+budget. After the call, its real usage is charged and its reservation removed in one transaction (on a
+failure, the reservation is just removed). A reservation a crashed worker left stops counting after
+:data:`RESERVATION_TTL_S` plus the call's timeouts.
+
+A model with no price (neither the built-in table nor ``settings.llm_prices``) cannot be kept within a
+USD limit: such a call is refused with LlmBudgetExceeded instead of being counted as free.
 """
 
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -18,12 +27,16 @@ from automate.config import Settings
 from automate.db.context import pool
 from automate.db.llm import LlmStore, UsageRow
 from automate.errors import LlmBudgetExceeded, UsageError
+from automate_llm.models import price
 
-__all__ = ["PERIODS", "Budget", "charge", "check", "delete_budget", "list_budgets", "set_budget", "usage"]
+__all__ = ["DEFAULT_OUTPUT_RESERVE", "PERIODS", "Budget", "Reservation", "charge", "delete_budget",
+           "list_budgets", "release", "reserve", "set_budget", "settle", "usage"]
 
 PERIODS = ("day", "month")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-MAX_USD = Decimal("100000000")
+MAX_USD = Decimal("100000000")  # llm_budget.usd_limit is numeric(18, 8): 10 digits before the point
+DEFAULT_OUTPUT_RESERVE = 1024  # output tokens reserved for a call without max_tokens
+RESERVATION_TTL_S = 300.0
 MAX_TOKENS = 10**15
 
 
@@ -104,21 +117,79 @@ def usage(settings: Settings, *, tenant: str | None = None, automation: str | No
                                     automation=None if automation is None else _slug(automation))
 
 
-def check(settings: Settings, tenant: str, automation: str) -> None:
-    """Raise LlmBudgetExceeded when ``automation`` has spent its budget for the current period."""
-    for budget in list_budgets(settings, tenant=tenant, automation=automation):
-        if budget.exceeded:
-            limits = ", ".join(part for part in (
-                f"${budget.usd_used:.4f} of ${budget.usd_limit}" if budget.usd_limit is not None else "",
-                f"{budget.tokens_used} of {budget.token_limit} tokens" if budget.token_limit is not None
-                else "") if part)
-            raise LlmBudgetExceeded(f"automation {automation} has spent its LLM budget for the "
-                                    f"{budget.period} ({limits})")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reservation:
+    """What a call in flight holds of its automation's budget."""
+
+    id: uuid.UUID
+    tenant: str
+    automation: str
+    tokens: int
+    usd: Decimal
+
+
+def _since(period: str) -> date:
+    today = datetime.now(UTC).date()
+    return today if period == "day" else today.replace(day=1)
+
+
+def reserve(settings: Settings, tenant: str, automation: str, *, model: str, input_tokens: int,
+            output_tokens: int, ttl_s: float) -> Reservation | None:
+    """Reserve what a call may spend (``input_tokens`` estimated, ``output_tokens`` its cap) of
+    ``automation``'s budget; None when it has no budget.
+
+    Raises:
+        LlmBudgetExceeded: It does not fit what is left of the period's limits (usage and the other
+            calls' reservations), or the budget has a USD limit and ``model`` no price.
+    """
+    tokens = input_tokens + output_tokens
+    with pool(settings).connection() as conn, conn.transaction():
+        store = LlmStore(conn)
+        budget = store.lock_budget(tenant, automation)
+        if budget is None:
+            return None
+        period, usd_limit, token_limit = budget
+        prices = price(model, dict(settings.llm_prices))
+        if usd_limit is not None and prices is None:
+            raise LlmBudgetExceeded(f"automation {automation} has a USD budget and model {model} has no "
+                                    f"price: add it to AUTOMATE_LLM_PRICES so its calls can be counted")
+        usd = Decimal(0) if prices is None else (
+            Decimal(repr(input_tokens * prices[0] + output_tokens * prices[1])) / 1_000_000)
+        used_tokens, used_usd = store.spent(tenant, automation, since=_since(period))
+        over = [part for part in (
+            f"${used_usd:.6f} used or reserved of ${usd_limit}, this call may spend ${usd:.6f}"
+            if usd_limit is not None and used_usd + usd > usd_limit else "",
+            f"{used_tokens} of {token_limit} tokens used or reserved, this call may use {tokens}"
+            if token_limit is not None and used_tokens + tokens > token_limit else "") if part]
+        if over:
+            raise LlmBudgetExceeded(f"automation {automation} has no LLM budget left for this call in the "
+                                    f"{period} ({'; '.join(over)})")
+        reservation = Reservation(id=uuid.uuid4(), tenant=tenant, automation=automation, tokens=tokens,
+                                  usd=usd)
+        store.add_reservation(reservation.id, tenant, automation, tokens=tokens, usd=usd,
+                              ttl_s=RESERVATION_TTL_S + ttl_s)
+        return reservation
+
+
+def release(settings: Settings, reservation: Reservation) -> None:
+    """Remove a reservation (the call failed before spending anything)."""
+    with pool(settings).connection() as conn:
+        LlmStore(conn).delete_reservation(reservation.id)
+
+
+def settle(settings: Settings, tenant: str, automation: str, reservation: Reservation | None, *,
+           input_tokens: int, output_tokens: int, cost_usd: float) -> None:
+    """Charge a call's real usage to ``automation``'s day and remove its reservation, in one transaction."""
+    with pool(settings).connection() as conn, conn.transaction():
+        store = LlmStore(conn)
+        if reservation is not None:
+            store.delete_reservation(reservation.id)
+        store.add_usage(tenant, automation, input_tokens=input_tokens, output_tokens=output_tokens,
+                        cost_usd=cost_usd)
 
 
 def charge(settings: Settings, tenant: str, automation: str, *, input_tokens: int, output_tokens: int,
            cost_usd: float) -> None:
-    """Add one call's usage to ``automation``'s day."""
-    with pool(settings).connection() as conn:
-        LlmStore(conn).add_usage(tenant, automation, input_tokens=input_tokens, output_tokens=output_tokens,
-                                 cost_usd=cost_usd)
+    """Add one call's usage to ``automation``'s day (no reservation)."""
+    settle(settings, tenant, automation, None, input_tokens=input_tokens, output_tokens=output_tokens,
+           cost_usd=cost_usd)

@@ -1,5 +1,7 @@
 """The opt-in response cache: an answer kept in Postgres per tenant, found again by the sha256 of the
-canonical request (provider, model, where it goes, messages, parameters, schema; never the key), for
+canonical request (provider, model, where it goes and with whose key, messages, parameters, schema;
+never the key itself: the sha256 of the key stands for it, so an answer got with one key is not served
+to a call with another, a refused one), for
 ``settings.llm_cache_ttl_s`` seconds.
 
 A cached answer costs nothing and is counted as ``cached`` in the metrics; it is not added to a
@@ -20,10 +22,12 @@ from automate_llm.request import ChatRequest
 __all__ = ["cache_key", "lookup", "store"]
 
 
-def cache_key(request: ChatRequest, *, destination: str) -> str:
+def cache_key(request: ChatRequest, *, destination: str, key: str | None = None) -> str:
     """The hex sha256 of the request in canonical JSON (sorted keys, no spaces), with ``destination``
-    (the base URL, or the region and endpoint): the same question to another server is another entry."""
-    canonical = {**request.canonical(), "destination": destination}
+    (the base URL, or the region and endpoint: the same question to another server is another entry)
+    and the sha256 of ``key`` (the credential used)."""
+    identity = None if key is None else hashlib.sha256(key.encode()).hexdigest()
+    canonical = {**request.canonical(), "destination": destination, "key": identity}
     text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -41,7 +45,8 @@ def lookup(settings: Settings, tenant: str, key: str) -> Reply | None:
 
 def store(settings: Settings, tenant: str, key: str, reply: Reply) -> None:
     """Keep ``reply`` for the settings' TTL (replacing an older answer of the same request)."""
-    response = {"text": reply.text, "model": reply.model, "input_tokens": reply.usage.input_tokens,
-                "output_tokens": reply.usage.output_tokens}
+    usage = reply.usage or Usage()
+    response = {"text": reply.text, "model": reply.model, "input_tokens": usage.input_tokens,
+                "output_tokens": usage.output_tokens}
     with pool(settings).connection() as conn:
         LlmStore(conn).put_cached(tenant, key, response, settings.llm_cache_ttl_s)

@@ -28,7 +28,7 @@ from automate_llm.request import ChatRequest, parse_messages, parse_parameters, 
 from automate_llm.retry import RetryPolicy
 from automate_llm.tokens import count_message_tokens, is_exact
 
-__all__ = ["OPTIONS", "Call", "prepare"]
+__all__ = ["MAX_RETRIES", "MAX_TIMEOUT", "OPTIONS", "Call", "prepare"]
 
 OPTIONS = frozenset({"provider", "model", "temperature", "max_tokens", "top_p", "stop", "schema", "cache",
                      "timeout", "max_retries", "api_key", "base_url", "region", "endpoint_url", "tenant",
@@ -37,6 +37,10 @@ ESTIMATE_MARGIN = 0.85  # an estimated prompt is refused before the call only wh
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/@+\-]{0,199}$")
 _TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+_KEY = re.compile(r"[\x21-\x7e]{1,4096}")
+_REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$")
+MAX_TIMEOUT = 600.0  # seconds per attempt
+MAX_RETRIES = 5
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,6 +55,7 @@ class Call:
     tenant: str
     automation: str | None
     cache_key: str | None  # None: not cached
+    prompt_tokens: int  # the prompt's tokens, counted or estimated (automate_llm.tokens)
 
 
 def prepare(messages: Any, options: Mapping[str, Any]) -> Call:
@@ -88,33 +93,53 @@ def prepare(messages: Any, options: Mapping[str, Any]) -> Call:
     request = ChatRequest(provider=name, model=model, messages=parse_messages(messages),
                           temperature=temperature, max_tokens=max_tokens, top_p=top_p, stop=stop,
                           schema=parse_schema(options.get("schema")))
-    _check_context(request, settings)
-    target = Target(api_key=_key(options, provider, settings, own=own, tenant=tenant, automation=automation),
+    prompt_tokens = _check_context(request, settings)
+    key = _key(options, provider, settings, own=own, tenant=tenant, automation=automation)
+    region = options.get("region") or settings.aws_region
+    if region is not None and (not isinstance(region, str) or not _REGION.match(region)):
+        raise UsageError("region must be an AWS region name")
+    target = Target(api_key=key,
                     base_url=_base_url(options.get("base_url") or (settings.llm_base_url if own else None)),
-                    timeout=_number(options.get("timeout"), settings.llm_timeout_s, "timeout", 0.001, 3600),
-                    region=options.get("region") or settings.aws_region,
+                    timeout=_number(options.get("timeout"), settings.llm_timeout_s, "timeout", 0.001,
+                                    MAX_TIMEOUT),
+                    region=region or _boto_region(provider),
                     endpoint_url=_base_url(options.get("endpoint_url") or settings.aws_endpoint_url))
-    retries = _number(options.get("max_retries"), settings.llm_max_retries, "max_retries", 0, 10)
+    retries = _number(options.get("max_retries"), settings.llm_max_retries, "max_retries", 0, MAX_RETRIES)
     cache = options.get("cache", False)
     if not isinstance(cache, bool):
         raise UsageError("cache must be true or false")
     return Call(request=request, target=target, backend=provider,
                 policy=RetryPolicy(max_retries=int(retries)),
                 settings=settings, tenant=tenant, automation=automation,
-                cache_key=cache_key(request, destination=_destination(provider, target)) if cache else None)
+                prompt_tokens=prompt_tokens,
+                cache_key=cache_key(request, destination=_destination(provider, target), key=key)
+                if cache else None)
 
 
-def _check_context(request: ChatRequest, settings: Settings) -> None:
-    info = lookup(request.model)
-    if info is None:
-        return
+def _check_context(request: ChatRequest, settings: Settings) -> int:
+    """The prompt's tokens (counted or estimated), checked against a known model's context window."""
     tokenizers = dict(settings.llm_tokenizers)
     prompt = count_message_tokens((m.content for m in request.messages), request.model, tokenizers=tokenizers)
+    info = lookup(request.model)
+    if info is None:
+        return prompt
     counted = prompt if is_exact(request.model, tokenizers) else int(prompt * ESTIMATE_MARGIN)
     if counted + (request.max_tokens or 0) > info.context:
         answer = f" and max_tokens {request.max_tokens}" if request.max_tokens else ""
         raise LlmContextExceeded(f"a prompt of about {prompt} tokens{answer} does not fit the "
                                  f"{info.context}-token context of model {request.model}")
+    return prompt
+
+
+def _boto_region(provider: Backend) -> str | None:
+    """bedrock: the region boto3 would pick itself (its variables, its profile), so that the cache key
+    names the region the call really goes to."""
+    if provider.key_variable is not None:
+        return None
+    import boto3
+
+    region: str | None = boto3.session.Session().region_name
+    return region
 
 
 def _key(options: Mapping[str, Any], provider: Backend, settings: Settings, *, own: bool, tenant: str,
@@ -128,16 +153,25 @@ def _key(options: Mapping[str, Any], provider: Backend, settings: Settings, *, o
         if not isinstance(value, str) or not value.strip() or len(value) > 4096:
             raise UsageError("api_key must be a non-empty string (a key or a secret reference)")
         if REFERENCE.fullmatch(value.strip()):
-            return resolve(value.strip(), tenant=tenant, settings=settings,
-                           reader=Reader(automation=automation, connector="llm"))
-        return value
+            value = resolve(value.strip(), tenant=tenant, settings=settings,
+                            reader=Reader(automation=automation, connector="llm"))
+        return _usable(value, provider, "the api_key")
     if provider.key_variable is None:
         return None
     found = os.environ.get(provider.key_variable)
     if not found:
         raise LlmKeyMissing(f"no key for {provider.name}: give api_key, set AUTOMATE_LLM_API_KEY (for "
                             f"AUTOMATE_LLM_PROVIDER={provider.name}) or {provider.key_variable}")
-    return found
+    return _usable(found, provider, provider.key_variable)
+
+
+def _usable(key: Any, provider: Backend, source: str) -> str:
+    """``key`` if it can go in an HTTP header as is: printable ASCII, no whitespace. Anything else would
+    fail inside the HTTP client with an error quoting the header (the key): refused here, unquoted."""
+    if not isinstance(key, str) or not _KEY.fullmatch(key):
+        raise LlmKeyMissing(f"{source} for {provider.name} is not a usable key: a key is 1 to 4096 printable "
+                            f"ASCII characters without spaces or control characters")
+    return key
 
 
 def _base_url(value: Any) -> str | None:

@@ -13,17 +13,17 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from automate.errors import AutomateError, LlmUnavailable, UsageError
 from automate_llm import budgets, cache, retry
 from automate_llm.calls import Call, prepare
 from automate_llm.metrics import llm_metrics
-from automate_llm.models import cost_usd
-from automate_llm.providers.base import Reply, Usage
+from automate_llm.models import cost_usd, label
+from automate_llm.providers.base import Piece, Reply, Usage
 from automate_llm.structured import parse_output
-from automate_llm.tokens import count_message_tokens, count_tokens
+from automate_llm.tokens import count_tokens
 
 __all__ = ["ChatResult", "achat", "acomplete", "astream", "chat", "complete", "stream"]
 
@@ -57,32 +57,53 @@ class ChatResult:
                 "cost_usd": self.cost_usd}
 
 
+def _label(call: Call) -> str:
+    return label(call.request.model, dict(call.settings.llm_prices))
+
+
 def _outcome(call: Call, error: BaseException, started: float) -> None:
-    code = error.code if isinstance(error, AutomateError) else "internal"
-    llm_metrics().record(provider=call.request.provider, model=call.request.model, outcome=str(code),
+    if isinstance(error, GeneratorExit | asyncio.CancelledError):
+        code = "cancelled"
+    else:
+        code = str(error.code) if isinstance(error, AutomateError) else "internal"
+    llm_metrics().record(provider=call.request.provider, model=_label(call), outcome=code,
                          seconds=time.perf_counter() - started)
     log.info("llm call failed", extra={"action": "llm.call", "provider": call.request.provider,
                                        "model": call.request.model, "code": code, "tenant": call.tenant})
 
 
+def _with_usage(call: Call, reply: Reply) -> Reply:
+    """``reply`` with its usage estimated (:mod:`automate_llm.tokens`) when the server reported none."""
+    if reply.usage is not None:
+        return reply
+    tokenizers = dict(call.settings.llm_tokenizers)
+    return Reply(text=reply.text, model=reply.model, usage=Usage(
+        input_tokens=call.prompt_tokens, output_tokens=count_tokens(reply.text, call.request.model,
+                                                                   tokenizers=tokenizers)))
+
+
+def _usage(reply: Reply) -> Usage:
+    return reply.usage or Usage()
+
+
 def _account(call: Call, reply: Reply) -> float:
-    """Metrics and log of a call the provider answered; returns its cost."""
-    cost = cost_usd(call.request.model, reply.usage.input_tokens, reply.usage.output_tokens,
+    """Metrics and log of what a call spent (``reply``'s usage already known); returns its cost."""
+    usage = _usage(reply)
+    cost = cost_usd(call.request.model, usage.input_tokens, usage.output_tokens,
                     dict(call.settings.llm_prices))
-    llm_metrics().record(provider=call.request.provider, model=call.request.model, outcome=None,
-                         input_tokens=reply.usage.input_tokens, output_tokens=reply.usage.output_tokens,
-                         cost_usd=cost)
+    llm_metrics().record(provider=call.request.provider, model=_label(call), outcome=None,
+                         input_tokens=usage.input_tokens, output_tokens=usage.output_tokens, cost_usd=cost)
     log.info("llm call", extra={"action": "llm.call", "provider": call.request.provider,
                                 "model": call.request.model, "tenant": call.tenant,
-                                "input_tokens": reply.usage.input_tokens,
-                                "output_tokens": reply.usage.output_tokens})
+                                "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens})
     return cost
 
 
-def _charge(call: Call, reply: Reply, cost: float) -> None:
+def _charge(call: Call, reply: Reply, cost: float, reservation: budgets.Reservation | None) -> None:
     if call.automation is not None:
-        budgets.charge(call.settings, call.tenant, call.automation, input_tokens=reply.usage.input_tokens,
-                       output_tokens=reply.usage.output_tokens, cost_usd=cost)
+        usage = _usage(reply)
+        budgets.settle(call.settings, call.tenant, call.automation, reservation,
+                       input_tokens=usage.input_tokens, output_tokens=usage.output_tokens, cost_usd=cost)
 
 
 def _result(call: Call, reply: Reply, cost: float, *, cached: bool) -> ChatResult:
@@ -90,34 +111,54 @@ def _result(call: Call, reply: Reply, cost: float, *, cached: bool) -> ChatResul
     if call.request.schema is not None:
         document = parse_output(reply.text, call.request.schema, provider=call.request.provider,
                                 model=call.request.model)
+    usage = _usage(reply)
     return ChatResult(text=reply.text, json=document, provider=call.request.provider, model=reply.model,
-                      input_tokens=reply.usage.input_tokens, output_tokens=reply.usage.output_tokens,
+                      input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
                       cost_usd=cost, cached=cached)
 
 
 def _cached(call: Call, reply: Reply) -> ChatResult:
-    llm_metrics().record(provider=call.request.provider, model=call.request.model, outcome="cached")
+    llm_metrics().record(provider=call.request.provider, model=_label(call), outcome="cached")
     return _result(call, reply, 0.0, cached=True)
 
 
-def _before(call: Call) -> Reply | None:
-    """The cached reply, else None after checking the budget (raises LlmBudgetExceeded)."""
+def _before(call: Call) -> tuple[Reply | None, budgets.Reservation | None]:
+    """The cached reply, else the call's reservation of its automation's budget (raises
+    LlmBudgetExceeded when it does not fit)."""
     if call.cache_key is not None:
         hit = cache.lookup(call.settings, call.tenant, call.cache_key)
         if hit is not None:
-            return hit
-    if call.automation is not None:
-        budgets.check(call.settings, call.tenant, call.automation)
-    return None
+            return hit, None
+    if call.automation is None:
+        return None, None
+    policy = call.policy
+    longest = call.target.timeout * (policy.max_retries + 1) + policy.max_wait * policy.max_retries
+    return None, budgets.reserve(call.settings, call.tenant, call.automation, model=call.request.model,
+                                 input_tokens=call.prompt_tokens,
+                                 output_tokens=call.request.max_tokens or budgets.DEFAULT_OUTPUT_RESERVE,
+                                 ttl_s=longest)
 
 
-def _after(call: Call, reply: Reply, started: float) -> ChatResult:
+def _failed(call: Call, error: BaseException, reservation: budgets.Reservation | None,
+            started: float) -> None:
+    """A call that spent nothing: its reservation removed, its outcome counted (never raises)."""
+    if reservation is not None:
+        try:
+            budgets.release(call.settings, reservation)
+        except Exception:  # the reservation expires by itself; the call's own error matters more
+            log.warning("llm budget reservation not released", extra={"action": "llm.call",
+                                                                      "automation": call.automation})
+    _outcome(call, error, started)
+
+
+def _after(call: Call, reply: Reply, reservation: budgets.Reservation | None, started: float) -> ChatResult:
+    reply = _with_usage(call, reply)
     cost = _account(call, reply)
-    _charge(call, reply, cost)
+    _charge(call, reply, cost, reservation)
     result = _result(call, reply, cost, cached=False)  # a schema's check after the usage: it was spent
     if call.cache_key is not None:
         cache.store(call.settings, call.tenant, call.cache_key, reply)
-    llm_metrics().record(provider=call.request.provider, model=call.request.model, outcome="ok",
+    llm_metrics().record(provider=call.request.provider, model=_label(call), outcome="ok",
                          seconds=time.perf_counter() - started)
     return result
 
@@ -143,28 +184,39 @@ def complete(messages: Any = None, /, **options: Any) -> ChatResult:
     """
     call = prepare(_messages(messages, options), options)
     started = time.perf_counter()
+    reservation = None
     try:
-        hit = _before(call)
+        hit, reservation = _before(call)
         if hit is not None:
             return _cached(call, hit)
         reply = retry.run(lambda: call.backend.send(call.request, call.target), call.policy)
-        return _after(call, reply, started)
-    except Exception as error:
+    except BaseException as error:
+        _failed(call, error, reservation, started)
+        raise
+    try:
+        return _after(call, reply, reservation, started)
+    except BaseException as error:
         _outcome(call, error, started)
         raise
 
 
 async def acomplete(messages: Any = None, /, **options: Any) -> ChatResult:
     """Async twin of :func:`complete`."""
-    call = prepare(_messages(messages, options), options)
+    # preparing reads secrets (Postgres, a vault) and counts the prompt's tokens: off the event loop
+    call = await asyncio.to_thread(prepare, _messages(messages, options), options)
     started = time.perf_counter()
+    reservation = None
     try:
-        hit = await asyncio.to_thread(_before, call)
+        hit, reservation = await asyncio.to_thread(_before, call)
         if hit is not None:
-            return _cached(call, hit)
+            return await asyncio.to_thread(_cached, call, hit)
         reply = await retry.arun(lambda: call.backend.asend(call.request, call.target), call.policy)
-        return await asyncio.to_thread(_after, call, reply, started)
-    except Exception as error:
+    except BaseException as error:
+        await asyncio.shield(asyncio.to_thread(_failed, call, error, reservation, started))
+        raise
+    try:
+        return await asyncio.to_thread(_after, call, reply, reservation, started)
+    except BaseException as error:
         _outcome(call, error, started)
         raise
 
@@ -193,15 +245,50 @@ def _messages(messages: Any, options: dict[str, Any]) -> Any:
     return messages
 
 
-def _streamed(call: Call, texts: list[str], usage: Usage | None) -> Reply:
-    """The reply a stream added up to (its usage estimated when the server did not report it)."""
-    text = "".join(texts)
-    if usage is None:
-        tokenizers = dict(call.settings.llm_tokenizers)
-        usage = Usage(input_tokens=count_message_tokens((m.content for m in call.request.messages),
-                                                        call.request.model, tokenizers=tokenizers),
-                      output_tokens=count_tokens(text, call.request.model, tokenizers=tokenizers))
-    return Reply(text=text, model=call.request.model, usage=usage)
+@dataclass(slots=True)
+class _Flow:
+    """A stream's state: what it received, its reservation, and whether it has been accounted for."""
+
+    call: Call
+    started: float
+    texts: list[str] = field(default_factory=list)
+    usage: Usage | None = None
+    reservation: budgets.Reservation | None = None
+    settled: bool = False
+
+    def take(self, piece: Piece) -> str | None:
+        if isinstance(piece, Usage):
+            self.usage = piece
+            return None
+        self.texts.append(piece)
+        return piece
+
+    def reply(self) -> Reply:
+        return Reply(text="".join(self.texts), model=self.call.request.model, usage=self.usage)
+
+    def finish(self) -> None:
+        """The whole answer arrived: charge it (the usage estimated when the server sent none)."""
+        self.settled = True
+        _after(self.call, self.reply(), self.reservation, self.started)
+
+    def stop(self, error: BaseException) -> None:
+        """The stream ended early (the consumer stopped, was cancelled, or the provider failed): what
+        was received is charged (estimated when the server sent no usage), else the reservation is
+        released; the outcome is ``cancelled`` or the error's code. Never raises."""
+        if self.settled:
+            _outcome(self.call, error, self.started)
+            return
+        self.settled = True
+        if not self.texts and self.usage is None:
+            _failed(self.call, error, self.reservation, self.started)
+            return
+        try:
+            reply = _with_usage(self.call, self.reply())
+            _charge(self.call, reply, _account(self.call, reply), self.reservation)
+        except Exception:
+            log.warning("llm stream usage not charged", extra={"action": "llm.call",
+                                                               "automation": self.call.automation})
+        _outcome(self.call, error, self.started)
 
 
 def stream(messages: Any = None, /, **options: Any) -> Iterator[str]:
@@ -209,71 +296,72 @@ def stream(messages: Any = None, /, **options: Any) -> Iterator[str]:
 
     The options are :func:`complete`'s but ``schema``. A failure before the first piece is retried as
     any call is; once pieces have been yielded, it propagates (a retry would repeat them). A cached
-    answer comes as one piece.
+    answer comes as one piece. A stream stopped early (``break``, ``close()``, a failure part-way) is
+    charged for what it received.
     """
-    call = _stream_call(messages, options)
-    started = time.perf_counter()
+    flow = _Flow(call=_stream_call(messages, options), started=time.perf_counter())
+    call = flow.call
     try:
-        hit = _before(call)
+        hit, flow.reservation = _before(call)
         if hit is not None:
+            flow.settled = True
             _cached(call, hit)
             yield hit.text
             return
-        texts: list[str] = []
-        usage: Usage | None = None
         attempt = 0
         while True:
+            pieces = call.backend.stream(call.request, call.target)
             try:
-                for piece in call.backend.stream(call.request, call.target):
-                    if isinstance(piece, Usage):
-                        usage = piece
-                    else:
-                        texts.append(piece)
-                        yield piece
+                for piece in pieces:
+                    text = flow.take(piece)
+                    if text is not None:
+                        yield text
                 break
             except LlmUnavailable as error:
                 attempt += 1
-                wait = None if texts else call.policy.delay(attempt, error)
+                wait = None if flow.texts else call.policy.delay(attempt, error)
                 if wait is None:
                     raise
                 time.sleep(wait)
-        _after(call, _streamed(call, texts, usage), started)
-    except Exception as error:
-        _outcome(call, error, started)
+            finally:
+                pieces.close()
+        flow.finish()
+    except BaseException as error:
+        flow.stop(error)
         raise
 
 
 async def astream(messages: Any = None, /, **options: Any) -> AsyncIterator[str]:
     """Async twin of :func:`stream`."""
-    call = _stream_call(messages, options)
-    started = time.perf_counter()
+    call = await asyncio.to_thread(_stream_call, messages, options)
+    flow = _Flow(call=call, started=time.perf_counter())
     try:
-        hit = await asyncio.to_thread(_before, call)
+        hit, flow.reservation = await asyncio.to_thread(_before, call)
         if hit is not None:
-            _cached(call, hit)
+            flow.settled = True
+            await asyncio.to_thread(_cached, call, hit)
             yield hit.text
             return
-        texts: list[str] = []
-        usage: Usage | None = None
         attempt = 0
         while True:
+            pieces = call.backend.astream(call.request, call.target)
             try:
-                async for piece in call.backend.astream(call.request, call.target):
-                    if isinstance(piece, Usage):
-                        usage = piece
-                    else:
-                        texts.append(piece)
-                        yield piece
+                async for piece in pieces:
+                    text = flow.take(piece)
+                    if text is not None:
+                        yield text
                 break
             except LlmUnavailable as error:
                 attempt += 1
-                wait = None if texts else call.policy.delay(attempt, error)
+                wait = None if flow.texts else call.policy.delay(attempt, error)
                 if wait is None:
                     raise
                 await asyncio.sleep(wait)
-        await asyncio.to_thread(_after, call, _streamed(call, texts, usage), started)
-    except Exception as error:
-        _outcome(call, error, started)
+            finally:
+                await pieces.aclose()
+        await asyncio.to_thread(flow.finish)
+    except BaseException as error:
+        await asyncio.shield(asyncio.to_thread(flow.stop, error))
         raise
 
 

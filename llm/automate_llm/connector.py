@@ -13,7 +13,9 @@ Input (rendered by the runtime, so messages may be templates of the event and ea
 Output: ``{"text", "json", "model", "usage": {"input_tokens", "output_tokens"}, "cost_usd", "cached"}``.
 
 Connection (optional): ``{"provider", "api_key": "$secret:OPENAI_KEY", "base_url", "region",
-"endpoint_url"}``; without one, the settings' (``AUTOMATE_LLM_*``) and the SDKs' variables apply. The
+"endpoint_url"}``; without one, the settings' (``AUTOMATE_LLM_*``) and the SDKs' variables apply. A
+connection's key and server are for its provider only (its ``provider``, else the settings'): a step
+naming another provider fails with a UsageError; a connection with ``base_url`` must have ``api_key``. The
 step's automation is the budget charged (``automate llm budget set``); a spent budget stops the step
 with ``llm.budget_exceeded``. Errors keep their codes (``llm.unavailable`` is retryable, with the
 provider's retry-after).
@@ -24,9 +26,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from automate.errors import ErrorCodes
+from automate.config import get_settings
+from automate.errors import ErrorCodes, UsageError
 from automate_connectors.base import ActionSpec, Connector
 from automate_connectors.errors import connector_error
+from automate_llm.calls import MAX_RETRIES, MAX_TIMEOUT
 from automate_llm.providers import PROVIDERS
 from automate_llm.request import LIMITS
 
@@ -51,8 +55,8 @@ _INPUT = {
                             "items": {"type": "string", "minLength": 1, "maxLength": LIMITS.stop_chars}}]},
         "schema": {"type": "object"},
         "cache": {"type": "boolean"},
-        "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600},
-        "max_retries": {"type": "integer", "minimum": 0, "maximum": 10},
+        "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_TIMEOUT},
+        "max_retries": {"type": "integer", "minimum": 0, "maximum": MAX_RETRIES},
     },
 }
 _OUTPUT = {
@@ -94,9 +98,36 @@ class LlmConnector(Connector):
 
         if action != "chat":
             raise connector_error(ErrorCodes.ACTION_UNKNOWN, f"llm has no action {action!r}")
-        options: dict[str, Any] = {k: v for k, v in self.config.items() if v is not None}
+        options = self._connection_options(input_data.get("provider"))
         options.update({k: v for k, v in input_data.items() if k != "messages"})
         if self.ctx is not None:
             options.update(tenant=self.ctx.tenant, automation=self.ctx.automation, settings=self.ctx.settings)
         result = await acomplete(input_data["messages"], **options)
         return result.as_output()
+
+    def _connection_options(self, step_provider: Any) -> dict[str, Any]:
+        """The connection's options for a step naming ``step_provider`` (or None).
+
+        A connection's key and server belong to its provider (its ``provider``, else the settings'): a
+        step naming another provider is refused rather than sending that key elsewhere. A connection with
+        a ``base_url`` must name its ``api_key`` too, so that the worker's own key (``OPENAI_API_KEY``,
+        ``AUTOMATE_LLM_API_KEY``) never goes to a server a connection names.
+
+        Raises:
+            UsageError: Either of those.
+        """
+        options: dict[str, Any] = {k: v for k, v in self.config.items() if v is not None}
+        if not options:
+            return options
+        settings = self.ctx.settings if self.ctx is not None else get_settings()
+        carries = "api_key" in options or "base_url" in options
+        own = options.get("provider") or (settings.llm_provider if carries else None)
+        if step_provider is not None and own is not None and step_provider != own:
+            raise UsageError(f"the step asks for provider {step_provider} but its connection is for {own}: "
+                             f"use a connection of {step_provider}")
+        if "base_url" in options and "api_key" not in options:
+            raise UsageError("a connection that sets base_url must set api_key too (the worker's own key "
+                             "is never sent to a connection's server)")
+        if own is not None:
+            options["provider"] = own
+        return options

@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["MODELS", "PRICES_AS_OF", "ModelInfo", "cost_usd", "lookup"]
+__all__ = ["MODELS", "PRICES_AS_OF", "ModelInfo", "cost_usd", "label", "lookup", "price"]
 
 PRICES_AS_OF = "2025-06-01"
 
@@ -74,14 +74,30 @@ def lookup(model: str) -> ModelInfo | None:
     return None if family is None else MODELS[family]
 
 
+def price(model: str, overrides: Mapping[str, tuple[float, float]] | None = None
+          ) -> tuple[float, float] | None:
+    """USD per million input and output tokens: ``overrides`` (by exact model name) first, then the
+    table's family; None for a model priced nowhere."""
+    found = (overrides or {}).get(model)
+    if found is None:
+        info = lookup(model)
+        found = None if info is None else (info.input_usd, info.output_usd)
+    return found
+
+
 def cost_usd(model: str, input_tokens: int, output_tokens: int,
              overrides: Mapping[str, tuple[float, float]] | None = None) -> float:
-    """What the tokens cost at list price: ``overrides`` (by exact model name) first, then the table's
-    family; 0.0 for a model priced nowhere."""
-    price = (overrides or {}).get(model)
-    if price is None:
-        info = lookup(model)
-        price = None if info is None else (info.input_usd, info.output_usd)
-    if price is None:
+    """What the tokens cost at list price (:func:`price`); 0.0 for a model priced nowhere."""
+    found = price(model, overrides)
+    if found is None:
         return 0.0
-    return (input_tokens * price[0] + output_tokens * price[1]) / 1_000_000
+    return (input_tokens * found[0] + output_tokens * found[1]) / 1_000_000
+
+
+def label(model: str, overrides: Mapping[str, tuple[float, float]] | None = None) -> str:
+    """The ``model`` label of the metrics: the exact name when ``settings.llm_prices`` names it, the
+    family when the built-in table knows it (``gpt-4o-2024-08-06`` -> ``gpt-4o``), else ``other``: a
+    caller's free text never becomes a label (bounded cardinality)."""
+    if model in (overrides or {}):
+        return model
+    return _family(model) or "other"

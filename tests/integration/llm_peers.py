@@ -9,7 +9,10 @@ Each answers by the model named in the request, so one server plays every case:
 model              answer
 =================  ==========================================================================
 (any other)        ``peer.answer`` (or ``peer.json_answer`` when the request asks for JSON)
-``busy-once``      429 with ``retry-after: 0`` the first time, then the answer
+``busy-once*``     429 with ``retry-after: 0`` the first time, then the answer (by model name: use one
+                   name per case)
+``busy-long``      429 with ``retry-after: 7`` every time
+``no-usage``       the answer without its usage (openai: neither in the JSON nor in the stream)
 ``down``           503 every time
 ``missing-model``  404 (model not found)
 ``tiny-context``   400, the context-length error
@@ -69,9 +72,12 @@ def _failure(peer: LlmPeer, model: str, error: Any) -> Answer | None:
     peer.seen[model] += 1
     if model == "slow":
         time.sleep(2)
-    if model == "busy-once" and peer.seen[model] == 1:
+    if model.startswith("busy-once") and peer.seen[model] == 1:
         status, headers, body = error(429, "rate_limit_exceeded", "Rate limit reached, slow down")
         return status, {**headers, "retry-after": "0"}, body
+    if model == "busy-long":
+        status, headers, body = error(429, "rate_limit_exceeded", "Rate limit reached, slow down")
+        return status, {**headers, "retry-after": "7"}, body
     if model == "down":
         return error(503, "server_error", "The server is overloaded")
     if model == "missing-model":
@@ -111,18 +117,20 @@ def _openai(peer: LlmPeer, request: Recorded) -> Answer:
     usage = {"prompt_tokens": prompt, "completion_tokens": len(text.split()),
              "total_tokens": prompt + len(text.split())}
     if not body.get("stream"):
-        return 200, JSON, json.dumps({
+        completion = {
             "id": "chatcmpl-1", "object": "chat.completion", "created": 1_700_000_000, "model": model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": None},
-                         "finish_reason": "stop", "logprobs": None}],
-            "usage": usage}).encode()
+                         "finish_reason": "stop", "logprobs": None}]}
+        if model != "no-usage":
+            completion["usage"] = usage
+        return 200, JSON, json.dumps(completion).encode()
     base = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": model}
     events = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
                                     "finish_reason": None}]}]
     events += [{**base, "choices": [{"index": 0, "delta": {"content": w}, "finish_reason": None}]}
                for w in _words(text)]
     events.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
-    if body.get("stream_options", {}).get("include_usage"):
+    if body.get("stream_options", {}).get("include_usage") and model != "no-usage":
         events.append({**base, "choices": [], "usage": usage})
     sse = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
     return 200, {"Content-Type": "text/event-stream"}, sse.encode()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from prometheus_client import REGISTRY
+from prometheus_client import REGISTRY, generate_latest
 
 from automate.config import Settings
 from automate.errors import (
@@ -125,8 +125,8 @@ def test_an_answer_that_is_not_json_is_refused() -> None:
 
 
 def test_streams_yield_the_answer_in_pieces(served: Served) -> None:
-    model = f"stream-{served.name}"
-    before = _sample("automate_llm_tokens_total", provider=served.name, model=model, kind="output")
+    model = f"stream-{served.name}"  # not a known model: labelled "other"
+    before = _sample("automate_llm_tokens_total", provider=served.name, model="other", kind="output")
     pieces = list(stream(QUESTION, model=model, **served.options))
     assert len(pieces) == 6 and "".join(pieces) == "The capital of France is Paris."
 
@@ -135,7 +135,7 @@ def test_streams_yield_the_answer_in_pieces(served: Served) -> None:
 
     assert "".join(asyncio.run(collect())) == "The capital of France is Paris."
     # the usage the stream reported at its end is counted (6 words: the peers' token count)
-    after = _sample("automate_llm_tokens_total", provider=served.name, model=model, kind="output")
+    after = _sample("automate_llm_tokens_total", provider=served.name, model="other", kind="output")
     assert after == before + 12
     assert served.peer.bodies()[0].get("stream", True)
 
@@ -148,17 +148,34 @@ def test_async_twins(served: Served) -> None:
 def test_429_is_retried_after_the_server_s_retry_after(served: Served) -> None:
     assert chat(QUESTION, model="busy-once", **served.options) == "The capital of France is Paris."
     assert served.requests_for("busy-once") == 2
-    pieces = list(stream(QUESTION, model="busy-once", **{**served.options}))
+    # a stream's own model name: its first request really gets the 429
+    pieces = list(stream(QUESTION, model="busy-once-stream", **served.options))
     assert "".join(pieces) == "The capital of France is Paris."
+    assert served.requests_for("busy-once-stream") == 2
+
+    async def collect() -> list[str]:
+        return [piece async for piece in astream(QUESTION, model="busy-once-astream", **served.options)]
+
+    assert "".join(asyncio.run(collect())) == "The capital of France is Paris."
+    assert served.requests_for("busy-once-astream") == 2
+
+
+def test_the_server_s_retry_after_is_handed_on_when_no_retry_is_left(served: Served) -> None:
+    with pytest.raises(LlmUnavailable) as failed:
+        chat(QUESTION, model="busy-long", max_retries=0, **served.options)
+    assert failed.value.retryable and failed.value.retry_after == 7
+    with pytest.raises(LlmUnavailable) as streamed:
+        list(stream(QUESTION, model="busy-long", max_retries=0, **served.options))
+    assert streamed.value.retry_after == 7 and served.requests_for("busy-long") == 2
 
 
 def test_5xx_through_every_retry_is_unavailable_and_retryable(served: Served) -> None:
-    before = _sample("automate_llm_requests_total", provider=served.name, model="down",
+    before = _sample("automate_llm_requests_total", provider=served.name, model="other",
                      outcome="llm.unavailable")
     with pytest.raises(LlmUnavailable) as failed:
         chat(QUESTION, model="down", max_retries=2, **served.options)
     assert failed.value.retryable and served.requests_for("down") == 3
-    assert _sample("automate_llm_requests_total", provider=served.name, model="down",
+    assert _sample("automate_llm_requests_total", provider=served.name, model="other",
                    outcome="llm.unavailable") == before + 1
 
 
@@ -217,6 +234,29 @@ def test_max_tokens_goes_as_openai_s_reasoning_models_want_it() -> None:
         reasoning, classic = peer.bodies()
     assert reasoning["max_completion_tokens"] == 50 and "max_tokens" not in reasoning
     assert classic["max_tokens"] == 50 and "max_completion_tokens" not in classic
+
+
+def test_a_model_outside_the_price_table_is_labelled_other(settings: Settings) -> None:
+    name = "made-up-model-9f3c"
+    before = _sample("automate_llm_requests_total", provider="openai", model="other", outcome="ok")
+    with openai_server() as peer:
+        complete(QUESTION, model=name, api_key=peer.key, base_url=peer.url + "/v1", settings=settings)
+        with pytest.raises(UnknownModel):
+            complete(QUESTION, model="missing-model", api_key=peer.key, base_url=peer.url + "/v1",
+                     settings=settings)
+        priced = Settings(**{**settings.model_dump(), "llm_prices": {name: (1.0, 2.0)}})
+        complete(QUESTION, model=name, api_key=peer.key, base_url=peer.url + "/v1", settings=priced)
+    assert _sample("automate_llm_requests_total", provider="openai", model="other", outcome="ok") == before + 1
+    assert _sample("automate_llm_requests_total", provider="openai", model=name, outcome="ok") == 1
+    exposed = generate_latest(REGISTRY).decode()
+    assert 'model="missing-model"' not in exposed
+    # a dated name is counted under its family
+    with openai_server() as peer:
+        before = _sample("automate_llm_requests_total", provider="openai", model="gpt-4o", outcome="ok")
+        complete(QUESTION, model="gpt-4o-2099-01-01", api_key=peer.key, base_url=peer.url + "/v1",
+                 settings=settings)
+    assert _sample("automate_llm_requests_total", provider="openai", model="gpt-4o", outcome="ok") == before + 1
+    assert "gpt-4o-2099-01-01" not in generate_latest(REGISTRY).decode()
 
 
 def test_metrics_count_tokens_cost_and_outcomes(settings: Settings) -> None:

@@ -83,9 +83,12 @@ def test_a_templated_chat_step_with_structured_output(db_settings: Settings, pee
 
 
 def test_a_spent_budget_stops_the_step(db_settings: Settings, peer: LlmPeer) -> None:
-    set_budget(db_settings, "geo", tokens=1)
-    assert _run(db_settings, _workflow(), {"order_id": "ORD-1", "note": ""}).status == "SUCCESS"
-    execution = _run(db_settings, _workflow(), {"order_id": "ORD-2", "note": ""})
+    # a call reserves its prompt's estimate (about 23 tokens) and its max_tokens (20); it is charged 20
+    set_budget(db_settings, "geo", tokens=50)
+    definition = _workflow()
+    definition["steps"][0]["input"]["max_tokens"] = 20
+    assert _run(db_settings, definition, {"order_id": "ORD-1", "note": ""}).status == "SUCCESS"
+    execution = _run(db_settings, definition, {"order_id": "ORD-2", "note": ""})
     assert execution.status == "FAILED"
     runs = step_runs(db_settings, str(execution.id))
     assert [(r[0], r[2], r[3]) for r in runs] == [("ask", "FAILED", "llm.budget_exceeded")]

@@ -72,25 +72,26 @@ def test_structured_answers_are_cached_with_their_document(db_settings: Settings
 
 def test_a_spent_token_budget_stops_calls_before_they_are_sent(db_settings: Settings, peer: LlmPeer) -> None:
     set_budget(db_settings, "orders", tokens=20, period="day")
-    options = _options(peer, db_settings, automation="orders")
-    complete(HI, **options)  # 5 input + 6 output tokens
+    # each call reserves its prompt's estimate (8 tokens) and its max_tokens: 14 of the 20
+    options = _options(peer, db_settings, automation="orders", max_tokens=6)
+    complete(HI, **options)  # 5 input + 6 output tokens charged
     (budget,) = list_budgets(db_settings)
     assert (budget.automation, budget.tokens_used, budget.exceeded) == ("orders", 11, False)
-    complete(HI, **options)
-    with pytest.raises(LlmBudgetExceeded, match="22 of 20 tokens"):
+    with pytest.raises(LlmBudgetExceeded, match="11 of 20 tokens used or reserved, this call may use 14"):
         complete(HI, **options)
     with pytest.raises(LlmBudgetExceeded):
         list(stream(HI, **options))
-    assert len(peer.http.requests) == 2
+    assert len(peer.http.requests) == 1
     complete(HI, **_options(peer, db_settings, automation="billing"))  # another automation: no budget
     assert delete_budget(db_settings, "orders") and not delete_budget(db_settings, "orders")
     complete(HI, **options)
-    assert len(peer.http.requests) == 4
+    assert len(peer.http.requests) == 3
 
 
 def test_a_usd_budget_per_month(db_settings: Settings, peer: LlmPeer) -> None:
     set_budget(db_settings, "orders", usd="0.00005", period="month")
-    options = _options(peer, db_settings, automation="orders", model="gpt-4o")
+    # reserved: 8 * 2.5 + 2 * 10 = 40 micro-dollars; charged: what the server counted
+    options = _options(peer, db_settings, automation="orders", model="gpt-4o", max_tokens=2)
     first = complete(HI, **options)  # 5 * 2.5 + 6 * 10 = 72.5 micro-dollars
     assert first.cost_usd == pytest.approx(72.5e-6)
     with pytest.raises(LlmBudgetExceeded, match="month"):
@@ -133,7 +134,7 @@ def test_the_cli(db_settings: Settings, peer: LlmPeer) -> None:
 
     assert run("budget", "set", "orders", "--usd", "5", "--tokens", "1000", "--period", "month") == (
         0, "budget of orders: $5 and 1000 tokens per month\n")
-    complete(HI, **_options(peer, db_settings, automation="orders"))
+    complete(HI, **_options(peer, db_settings, automation="orders", max_tokens=10))
     code, listing = run("budget", "list")
     assert code == 0 and "orders" in listing and "month" in listing and "11" in listing and "ok" in listing
     code, used = run("usage")

@@ -1,11 +1,12 @@
-"""The LLM calls' tables: the response cache (``llm_cache``), budgets (``llm_budget``) and their usage
-(``llm_usage``)."""
+"""The LLM calls' tables: the response cache (``llm_cache``), budgets (``llm_budget``), their usage
+(``llm_usage``) and the reservations of calls in flight (``llm_reservation``)."""
 
 from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
 from typing import Any, NamedTuple
+from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
@@ -69,3 +70,22 @@ class LlmStore(Store):
     def usage(self, tenant: str, *, since: date, automation: str | None = None) -> list[UsageRow]:
         rows = self._all("usage", {"tenant": tenant, "since": since, "automation": automation})
         return [UsageRow(str(r[0]), r[1], int(r[2]), int(r[3]), int(r[4]), Decimal(r[5])) for r in rows]
+
+    def lock_budget(self, tenant: str, automation: str) -> tuple[str, Decimal | None, int | None] | None:
+        """The budget's period and limits, its row locked until the transaction ends; None: no budget."""
+        row = self._one("lock_budget", {"tenant": tenant, "automation": automation})
+        return None if row is None else (str(row[0]), row[1], None if row[2] is None else int(row[2]))
+
+    def spent(self, tenant: str, automation: str, *, since: date) -> tuple[int, Decimal]:
+        """Tokens and USD charged since ``since`` plus what live reservations hold (one snapshot)."""
+        row = self._one("budget_spent", {"tenant": tenant, "automation": automation, "since": since})
+        return (0, Decimal(0)) if row is None else (int(row[0]), Decimal(row[1]))
+
+    def add_reservation(self, reservation: UUID, tenant: str, automation: str, *, tokens: int, usd: Decimal,
+                        ttl_s: float) -> None:
+        self._execute("purge_reservations")
+        self._execute("add_reservation", {"id": reservation, "tenant": tenant, "automation": automation,
+                                          "tokens": tokens, "usd": usd, "ttl_s": ttl_s})
+
+    def delete_reservation(self, reservation: UUID) -> None:
+        self._execute("delete_reservation", {"id": reservation})

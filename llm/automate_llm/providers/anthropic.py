@@ -12,7 +12,7 @@ them or ``ANTHROPIC_BASE_URL``.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Generator, Iterator
 from typing import Any, ClassVar
 
 from automate.errors import LlmError, LlmRequestRefused
@@ -70,8 +70,9 @@ def _reply(request: ChatRequest, message: Any) -> Reply:
             texts.append(block.text)
     usage = getattr(message, "usage", None)
     return Reply(text="".join(texts), model=str(getattr(message, "model", None) or request.model),
-                 usage=Usage(input_tokens=int(getattr(usage, "input_tokens", 0) or 0),
-                             output_tokens=int(getattr(usage, "output_tokens", 0) or 0)))
+                 usage=None if usage is None else Usage(
+                     input_tokens=int(getattr(usage, "input_tokens", 0) or 0),
+                     output_tokens=int(getattr(usage, "output_tokens", 0) or 0)))
 
 
 class _StreamState:
@@ -133,7 +134,7 @@ class AnthropicBackend:
             failure = self._error(request, exc)
         raise failure  # outside the handler: the SDK's exception (its message) is not chained
 
-    def stream(self, request: ChatRequest, target: Target) -> Iterator[Piece]:
+    def stream(self, request: ChatRequest, target: Target) -> Generator[Piece]:
         import anthropic
 
         state = _StreamState()
@@ -149,7 +150,7 @@ class AnthropicBackend:
             return
         raise failure  # outside the handler: the SDK's exception (its message) is not chained
 
-    async def astream(self, request: ChatRequest, target: Target) -> AsyncIterator[Piece]:
+    async def astream(self, request: ChatRequest, target: Target) -> AsyncGenerator[Piece]:
         import anthropic
 
         state = _StreamState()

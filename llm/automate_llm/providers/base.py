@@ -10,10 +10,11 @@ model, the status and the error's type only.
 
 from __future__ import annotations
 
+import os
 import re
 import ssl
 import threading
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, Generator, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar, Protocol
@@ -34,10 +35,10 @@ __all__ = ["OUTPUT_TOOL", "Backend", "Piece", "Reply", "Target", "Usage", "error
 OUTPUT_TOOL = "structured_output"
 """The tool a provider without a JSON-schema mode is made to call with the structured answer."""
 
-_tls: ssl.SSLContext | None = None
+_tls: dict[tuple[str | None, str | None], ssl.SSLContext] = {}
 _tls_lock = threading.Lock()
 _KIND = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
-_CONTEXT_MARKERS = ("context_length", "context length", "maximum context", "too long", "too many tokens",
+_CONTEXT_MARKERS = ("context_length", "context length", "maximum context", "too many tokens",
                     "context window", "prompt is too long", "input is too long")
 
 
@@ -69,11 +70,12 @@ class Usage:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Reply:
-    """A provider's answer: its text (for a schema, the JSON document), the model that answered."""
+    """A provider's answer: its text (for a schema, the JSON document), the model that answered, and its
+    usage (None: the server reported none; the caller estimates it)."""
 
     text: str
     model: str
-    usage: Usage
+    usage: Usage | None
 
 
 Piece = str | Usage
@@ -92,9 +94,9 @@ class Backend(Protocol):
 
     async def asend(self, request: ChatRequest, target: Target) -> Reply: ...
 
-    def stream(self, request: ChatRequest, target: Target) -> Iterator[Piece]: ...
+    def stream(self, request: ChatRequest, target: Target) -> Generator[Piece]: ...
 
-    def astream(self, request: ChatRequest, target: Target) -> AsyncIterator[Piece]: ...
+    def astream(self, request: ChatRequest, target: Target) -> AsyncGenerator[Piece]: ...
 
 
 def error_kind(body: Any) -> str | None:
@@ -162,18 +164,27 @@ def unavailable(provider: str, model: str, exc: BaseException) -> LlmUnavailable
 
 
 def tls_context() -> ssl.SSLContext:
-    """The process's TLS context for the providers' HTTP clients (certifi's roots when installed).
+    """The process's TLS context for the providers' HTTP clients, trusting what httpx would: the
+    ``SSL_CERT_FILE`` or ``SSL_CERT_DIR`` environment variables when set, else certifi's roots (else the
+    system's).
 
     Loading the trust roots takes ~20 ms, which an SDK client made per call would spend every time; made
-    once, a client costs under a millisecond.
+    once per value of those variables, a client costs under a millisecond.
     """
-    global _tls
+    cert_file, cert_dir = os.environ.get("SSL_CERT_FILE") or None, os.environ.get("SSL_CERT_DIR") or None
     with _tls_lock:
-        if _tls is None:
-            try:
-                import certifi
+        context = _tls.get((cert_file, cert_dir))
+        if context is None:
+            if cert_file is not None and os.path.isfile(cert_file):
+                context = ssl.create_default_context(cafile=cert_file)
+            elif cert_dir is not None and os.path.isdir(cert_dir):
+                context = ssl.create_default_context(capath=cert_dir)
+            else:
+                try:
+                    import certifi
 
-                _tls = ssl.create_default_context(cafile=certifi.where())
-            except ImportError:
-                _tls = ssl.create_default_context()
-        return _tls
+                    context = ssl.create_default_context(cafile=certifi.where())
+                except ImportError:
+                    context = ssl.create_default_context()
+            _tls[(cert_file, cert_dir)] = context
+        return context

@@ -10,9 +10,10 @@ schema is answered through a tool the model must call (``toolChoice``), as with 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Generator, Iterator
 from typing import Any, ClassVar
 
 from automate.errors import LlmError, LlmKeyMissing, LlmRequestRefused
@@ -22,6 +23,7 @@ from automate_llm.providers.base import (
     Reply,
     Target,
     Usage,
+    looks_like_context,
     retry_after_of,
     status_error,
     unavailable,
@@ -85,10 +87,10 @@ def _reply(request: ChatRequest, answer: dict[str, Any]) -> Reply:
             break
         if "text" in block:
             texts.append(str(block["text"]))
-    usage = answer.get("usage") or {}
+    usage = answer.get("usage")
     return Reply(text="".join(texts), model=request.model,
-                 usage=Usage(input_tokens=int(usage.get("inputTokens") or 0),
-                             output_tokens=int(usage.get("outputTokens") or 0)))
+                 usage=None if not usage else Usage(input_tokens=int(usage.get("inputTokens") or 0),
+                                                    output_tokens=int(usage.get("outputTokens") or 0)))
 
 
 def _pieces(event: dict[str, Any]) -> Iterator[Piece]:
@@ -127,7 +129,7 @@ class BedrockBackend:
             code = str(error.get("Code") or "")
             status = int(meta.get("HTTPStatusCode") or 0) or _STATUS.get(code, 400)
             kind = code if code.replace("Exception", "").isalnum() else None
-            context = "too long" in str(error.get("Message") or "").lower()
+            context = status == 400 and looks_like_context(error.get("Message"))  # read, never quoted
             return status_error(self.name, request.model, status, kind=kind,
                                 body="input is too long" if context else None,
                                 retry_after=retry_after_of(meta.get("HTTPHeaders")))
@@ -136,9 +138,9 @@ class BedrockBackend:
         if isinstance(exc, boto.NoRegionError):
             return LlmRequestRefused(f"bedrock needs a region for model {request.model}: set "
                                      f"AUTOMATE_AWS_REGION or AWS_DEFAULT_REGION")
-        if isinstance(exc, boto.ParamValidationError):
-            return LlmRequestRefused(f"bedrock refused the request for model {request.model} "
-                                     f"({type(exc).__name__})")
+        if isinstance(exc, _boto_classes(_CONFIGURATION)):  # retrying cannot help: a typo, a missing profile
+            return LlmRequestRefused(f"bedrock cannot be called for model {request.model}: its AWS "
+                                     f"configuration is wrong ({type(exc).__name__})")
         if isinstance(exc, boto.BotoCoreError | OSError):
             return unavailable(self.name, request.model, exc)
         return LlmRequestRefused(f"bedrock call for model {request.model} failed ({type(exc).__name__})")
@@ -146,32 +148,48 @@ class BedrockBackend:
     def send(self, request: ChatRequest, target: Target) -> Reply:
         from botocore.exceptions import BotoCoreError, ClientError
 
+        client = None
         try:
-            return _reply(request, self._client(target).converse(**_params(request)))
+            client = self._client(target)
+            return _reply(request, client.converse(**_params(request)))
         except (BotoCoreError, ClientError, OSError) as exc:
             failure = self._error(request, exc)
+        finally:
+            if client is not None:
+                client.close()  # its connection pool
         raise failure  # outside the handler: the SDK's exception (its message) is not chained
 
     async def asend(self, request: ChatRequest, target: Target) -> Reply:
         return await asyncio.to_thread(self.send, request, target)
 
-    def stream(self, request: ChatRequest, target: Target) -> Iterator[Piece]:
+    def stream(self, request: ChatRequest, target: Target) -> Generator[Piece]:
         from botocore.exceptions import BotoCoreError, ClientError
 
+        client = events = None
         try:
-            answer = self._client(target).converse_stream(**_params(request))
-            for event in answer["stream"]:
+            client = self._client(target)
+            events = client.converse_stream(**_params(request))["stream"]
+            for event in events:
                 yield from _pieces(event)
         except (BotoCoreError, ClientError, OSError) as exc:
             failure = self._error(request, exc)
         else:
             return
+        finally:  # also when the consumer stops early (GeneratorExit): the response and the pool
+            if events is not None:
+                events.close()
+            if client is not None:
+                client.close()
         raise failure  # outside the handler: the SDK's exception (its message) is not chained
 
-    async def astream(self, request: ChatRequest, target: Target) -> AsyncIterator[Piece]:
+    async def astream(self, request: ChatRequest, target: Target) -> AsyncGenerator[Piece]:
         pieces = self.stream(request, target)
-        while (piece := await asyncio.to_thread(next, pieces, _END)) is not _END:
-            yield piece  # type: ignore[misc]
+        try:
+            while (piece := await asyncio.to_thread(next, pieces, _END)) is not _END:
+                yield piece  # type: ignore[misc]
+        finally:
+            with contextlib.suppress(ValueError):  # cancelled while a thread is in next(): closed after it
+                pieces.close()
 
 
 # Bedrock's error codes, for a ClientError without an HTTP status (an error inside an event stream).
@@ -179,3 +197,18 @@ _STATUS = {"ThrottlingException": 429, "ServiceUnavailableException": 503, "Inte
            "ModelTimeoutException": 408, "ModelNotReadyException": 429, "AccessDeniedException": 403,
            "UnrecognizedClientException": 403, "ResourceNotFoundException": 404, "ValidationException": 400,
            "ModelStreamErrorException": 500}
+
+
+def _boto_classes(names: tuple[str, ...]) -> tuple[type[BaseException], ...]:
+    from botocore import exceptions
+
+    return tuple(getattr(exceptions, name) for name in names if hasattr(exceptions, name))
+
+
+# BotoCoreError subclasses that say the configuration is wrong: not LlmUnavailable, not retried.
+_CONFIGURATION = ("InvalidRegionError", "ProfileNotFound", "UnknownServiceError",
+                  "InvalidConfigError", "InvalidEndpointConfigurationError", "UnknownEndpointError",
+                  "InvalidS3AddressingStyleError", "UnknownCredentialError",
+                  "InvalidRetryConfigurationError", "InvalidMaxRetryAttemptsError",
+                  "InvalidRetryModeError", "ConfigNotFound", "ConfigParseError",
+                  "UnknownSignatureVersionError", "UnsupportedSignatureVersionError")

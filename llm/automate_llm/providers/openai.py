@@ -11,7 +11,7 @@ usage in the last chunk (``stream_options.include_usage``). ``max_tokens`` goes 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Generator, Iterator
 from typing import Any, ClassVar
 
 from automate.errors import LlmError, LlmKeyMissing, LlmRequestRefused
@@ -68,10 +68,11 @@ def _reply(request: ChatRequest, completion: Any) -> Reply:
     message = choices[0].message
     if getattr(message, "refusal", None):
         raise LlmRequestRefused(f"openai model {request.model} refused to answer")
-    usage = getattr(completion, "usage", None)
+    usage = getattr(completion, "usage", None)  # compatible servers may leave it out: estimated then
     return Reply(text=message.content or "", model=str(getattr(completion, "model", None) or request.model),
-                 usage=Usage(input_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
-                             output_tokens=int(getattr(usage, "completion_tokens", 0) or 0)))
+                 usage=None if usage is None else Usage(
+                     input_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+                     output_tokens=int(getattr(usage, "completion_tokens", 0) or 0)))
 
 
 def _pieces(chunk: Any) -> Iterator[Piece]:
@@ -127,7 +128,7 @@ class OpenAIBackend:
             failure = self._error(request, exc)
         raise failure  # outside the handler: the SDK's exception (its message) is not chained
 
-    def stream(self, request: ChatRequest, target: Target) -> Iterator[Piece]:
+    def stream(self, request: ChatRequest, target: Target) -> Generator[Piece]:
         import openai
 
         try:
@@ -143,7 +144,7 @@ class OpenAIBackend:
             return
         raise failure  # outside the handler: the SDK's exception (its message) is not chained
 
-    async def astream(self, request: ChatRequest, target: Target) -> AsyncIterator[Piece]:
+    async def astream(self, request: ChatRequest, target: Target) -> AsyncGenerator[Piece]:
         import openai
 
         try:

@@ -44,13 +44,27 @@ def test_a_key_reference_is_resolved_and_never_shown(settings: Settings,
 def test_the_cache_key_is_made_only_when_asked_for(settings: Settings) -> None:
     assert prepare(HI, {"settings": settings}).cache_key is None
     cached = prepare(HI, {"settings": settings, "cache": True})
+    again = prepare(HI, {"settings": settings, "cache": True})
     other_key = prepare(HI, {"settings": settings, "cache": True, "api_key": "sk-other"})
-    assert cached.cache_key == other_key.cache_key  # the key is not part of it
+    assert cached.cache_key == again.cache_key
+    # another key, another entry: an answer got with one key is never served to a call with another
+    assert cached.cache_key != other_key.cache_key
+
+
+def test_the_cache_key_names_the_bedrock_region_boto3_would_use(settings: Settings,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    west = prepare(HI, {"settings": settings, "provider": "bedrock", "cache": True})
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    east = prepare(HI, {"settings": settings, "provider": "bedrock", "cache": True})
+    assert (west.target.region, east.target.region) == ("eu-west-1", "us-east-1")
+    assert west.cache_key != east.cache_key
 
 
 @pytest.mark.parametrize("options", [
     {"temprature": 0.5}, {"model": "bad model name"}, {"base_url": "ftp://x"}, {"timeout": 0},
-    {"max_retries": 11}, {"cache": "yes"}, {"automation": "Not A Slug"}, {"api_key": ""},
+    {"max_retries": 6}, {"timeout": 601}, {"cache": "yes"}, {"automation": "Not A Slug"}, {"api_key": ""},
     {"provider": "bedrock", "api_key": "sk-1"}, {"schema": {"type": 5}},
 ])
 def test_bad_options_are_usage_errors(settings: Settings, options: dict[str, object]) -> None:
@@ -61,3 +75,19 @@ def test_bad_options_are_usage_errors(settings: Settings, options: dict[str, obj
 def test_unknown_provider(settings: Settings) -> None:
     with pytest.raises(UnknownProvider):
         prepare(HI, {"settings": settings, "provider": "watson"})
+
+
+@pytest.mark.parametrize("key", ["sk-caf\u00e9-SECRETVALUE", "sk-abc\nSECRETVALUE", "sk-abc SECRETVALUE",
+                                 "sk-\x01SECRETVALUE", "x" * 4097])
+def test_a_key_that_cannot_go_in_a_header_is_refused_unquoted(settings: Settings, key: str,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MY_LLM_KEY", key)
+    for options in ({"api_key": key}, {"api_key": "$env:MY_LLM_KEY"}):
+        with pytest.raises((LlmKeyMissing, UsageError)) as failed:
+            prepare(HI, {"settings": settings, **options})
+        assert "SECRETVALUE" not in str(failed.value) + repr(failed.value) + repr(failed.value.args)
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+    other = Settings(llm_provider="anthropic")
+    with pytest.raises(LlmKeyMissing, match="OPENAI_API_KEY .* not a usable key") as failed:
+        prepare(HI, {"settings": other, "provider": "openai"})
+    assert "SECRETVALUE" not in repr(failed.value.args)

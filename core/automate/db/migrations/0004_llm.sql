@@ -16,7 +16,7 @@ CREATE TABLE llm_budget (
     tenant      text        NOT NULL,
     automation  text        NOT NULL,
     period      text        NOT NULL CHECK (period IN ('day', 'month')),
-    usd_limit   numeric(14, 6) CHECK (usd_limit >= 0),
+    usd_limit   numeric(18, 8) CHECK (usd_limit >= 0),       -- up to budgets.MAX_USD (1e8)
     token_limit bigint      CHECK (token_limit >= 0),
     updated_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant, automation),
@@ -34,3 +34,15 @@ CREATE TABLE llm_usage (
     cost_usd      numeric(16, 8) NOT NULL DEFAULT 0,
     PRIMARY KEY (tenant, automation, day)
 );
+
+-- What calls in flight may still spend (reserved before a call, removed when it is charged or fails; a
+-- crashed worker's reservation stops counting at expires_at).
+CREATE TABLE llm_reservation (
+    id         uuid           PRIMARY KEY,
+    tenant     text           NOT NULL,
+    automation text           NOT NULL,
+    tokens     bigint         NOT NULL CHECK (tokens >= 0),
+    usd        numeric(20, 8) NOT NULL CHECK (usd >= 0),
+    expires_at timestamptz    NOT NULL
+);
+CREATE INDEX llm_reservation_budget ON llm_reservation (tenant, automation, expires_at);

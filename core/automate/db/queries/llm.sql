@@ -53,3 +53,33 @@ FROM llm_usage
 WHERE tenant = %(tenant)s AND day >= %(since)s AND (%(automation)s::text IS NULL OR automation = %(automation)s)
 ORDER BY day DESC, automation
 LIMIT 1000
+
+-- name: lock_budget
+-- The budget's row, locked until the transaction ends: reservations of one automation queue here, so
+-- each one sees the usage and reservations committed before it (see budgets.reserve).
+SELECT period, usd_limit, token_limit FROM llm_budget
+WHERE tenant = %(tenant)s AND automation = %(automation)s
+FOR UPDATE
+
+-- name: budget_spent
+-- Tokens and USD of the period: what was charged and what live reservations may still spend, read in one
+-- statement (one snapshot: a reservation settled meanwhile is counted once, as usage or as reserved).
+SELECT (SELECT coalesce(sum(input_tokens + output_tokens), 0) FROM llm_usage
+        WHERE tenant = %(tenant)s AND automation = %(automation)s AND day >= %(since)s)
+     + (SELECT coalesce(sum(tokens), 0) FROM llm_reservation
+        WHERE tenant = %(tenant)s AND automation = %(automation)s AND expires_at > now()),
+       (SELECT coalesce(sum(cost_usd), 0) FROM llm_usage
+        WHERE tenant = %(tenant)s AND automation = %(automation)s AND day >= %(since)s)
+     + (SELECT coalesce(sum(usd), 0) FROM llm_reservation
+        WHERE tenant = %(tenant)s AND automation = %(automation)s AND expires_at > now())
+
+-- name: add_reservation
+INSERT INTO llm_reservation (id, tenant, automation, tokens, usd, expires_at)
+VALUES (%(id)s, %(tenant)s, %(automation)s, %(tokens)s, %(usd)s, now() + make_interval(secs => %(ttl_s)s))
+
+-- name: delete_reservation
+DELETE FROM llm_reservation WHERE id = %(id)s
+
+-- name: purge_reservations
+-- A bounded sweep of expired reservations (a crashed worker's).
+DELETE FROM llm_reservation WHERE id IN (SELECT id FROM llm_reservation WHERE expires_at <= now() LIMIT 100)
