@@ -27,6 +27,8 @@ class Limits:
     stop_sequences: int = 4
     stop_chars: int = 200
     schema_bytes: int = 64 * 1024
+    schema_depth: int = 32  # subschemas within subschemas
+    schema_nesting: int = 128  # JSON levels of the whole schema (each subschema takes two or three)
     max_tokens: int = 1_000_000
 
 
@@ -101,9 +103,10 @@ def parse_messages(messages: Any, limits: Limits = LIMITS) -> tuple[Message, ...
         role, content = item.get("role"), _text(item.get("content"), index)
         if role not in ROLES:
             raise UsageError(f"messages[{index}].role must be one of {', '.join(ROLES)}")
-        extra = set(item) - {"role", "content", "name"}
-        if extra:
-            raise UsageError(f"messages[{index}] has fields no provider takes: {', '.join(sorted(extra))}")
+        extra = set(item) - {"role", "content"}
+        if extra:  # "name" too: Anthropic and Bedrock have no such field, and it would change the answer
+            raise UsageError(f"messages[{index}] has fields not sent: {', '.join(sorted(extra))} "
+                             f"(a message is role and content)")
         total += len(content)
         if total > limits.content_chars:
             raise UsageError(f"the messages hold more than {limits.content_chars} characters")
@@ -124,10 +127,13 @@ def _text(content: Any, index: int) -> str:
 
 
 def parse_schema(schema: Any, limits: Limits = LIMITS) -> dict[str, Any] | None:
-    """Check that ``schema`` is a JSON schema of an object or array a model can answer with.
+    """Check that ``schema`` is a JSON schema of an object or array a model can answer with, and that
+    checking an answer against it is bounded: at most :attr:`Limits.schema_depth` schemas deep, only
+    local ``$ref`` (``#`` or ``#/...``) that resolve, no ``pattern`` / ``patternProperties`` (Python's
+    regular expressions can take exponential time on a crafted answer).
 
     Raises:
-        UsageError: Not a valid JSON schema (Draft 2020-12), or over the size limit.
+        UsageError: Not a valid JSON schema (Draft 2020-12), over the limits, or one of the above.
     """
     if schema is None:
         return None
@@ -136,17 +142,87 @@ def parse_schema(schema: Any, limits: Limits = LIMITS) -> dict[str, Any] | None:
 
     if not isinstance(schema, Mapping):
         raise UsageError("schema must be a JSON schema (an object)")
+    _check_nesting(schema, limits.schema_nesting)  # before anything recursive (json.dumps, jsonschema)
     try:
         size = len(json.dumps(schema))
     except (TypeError, ValueError):
         raise UsageError("schema must be JSON") from None
     if size > limits.schema_bytes:
         raise UsageError(f"schema is larger than {limits.schema_bytes} bytes")
+    _walk_schema(schema, limits.schema_depth)
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
         raise UsageError(f"schema is not a valid JSON schema: {exc.message}") from None
     return dict(schema)
+
+
+# Keywords whose value is a schema, a map of names to schemas, or a list of schemas (Draft 2020-12).
+_ONE = frozenset({"items", "additionalProperties", "not", "if", "then", "else", "contains", "propertyNames",
+                  "unevaluatedItems", "unevaluatedProperties", "additionalItems", "contentSchema"})
+_MAP = frozenset({"properties", "$defs", "definitions", "dependentSchemas"})
+_LIST = frozenset({"allOf", "anyOf", "oneOf", "prefixItems"})
+_REFUSED = frozenset({"pattern", "patternProperties", "$dynamicRef", "$recursiveRef"})
+
+
+def _check_nesting(value: Any, limit: int) -> None:
+    """Refuse JSON nested deeper than ``limit`` (iteratively: no recursion to exhaust)."""
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if depth > limit:
+            raise UsageError(f"schema is nested deeper than {limit} levels")
+        if isinstance(item, Mapping):
+            pending.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend((v, depth + 1) for v in item)
+
+
+def _walk_schema(root: Mapping[str, Any], limit: int) -> None:
+    """Every subschema, iteratively: depth, refused keywords, ``$ref`` local and resolvable."""
+    pending: list[tuple[Any, int]] = [(root, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if not isinstance(node, Mapping):
+            continue  # a boolean schema, or a type error check_schema reports
+        if depth > limit:
+            raise UsageError(f"schema nests subschemas deeper than {limit} levels")
+        refused = _REFUSED.intersection(node)
+        if refused:
+            raise UsageError(f"schema uses {', '.join(sorted(refused))}, which answers are not checked "
+                             f"against (regular expressions can take unbounded time): use enum, or check "
+                             f"the value after the call")
+        if "$id" in node and node is not root:
+            raise UsageError("schema may name an $id only at its root (references are resolved locally)")
+        ref = node.get("$ref")
+        if ref is not None:
+            _resolve(root, ref)
+        for keyword, value in node.items():
+            if keyword in _ONE:
+                pending.append((value, depth + 1))
+            elif keyword in _MAP and isinstance(value, Mapping):
+                pending.extend((v, depth + 1) for v in value.values())
+            elif keyword in _LIST and isinstance(value, list | tuple):
+                pending.extend((v, depth + 1) for v in value)
+
+
+def _resolve(root: Mapping[str, Any], ref: Any) -> None:
+    """Check that ``ref`` is ``#`` or a JSON pointer ``#/...`` into ``root`` that leads somewhere."""
+    from urllib.parse import unquote
+
+    if not isinstance(ref, str) or not (ref == "#" or ref.startswith("#/")):
+        raise UsageError("schema $ref must be local: '#' or '#/...' (a JSON pointer into the schema)")
+    node: Any = root
+    for raw in ref[2:].split("/") if ref != "#" else []:
+        part = unquote(raw).replace("~1", "/").replace("~0", "~")
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+        elif isinstance(node, list | tuple) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            raise UsageError(f"schema $ref {ref[:200]!r} does not resolve within the schema")
+    if not isinstance(node, Mapping | bool):
+        raise UsageError(f"schema $ref {ref[:200]!r} does not lead to a schema")
 
 
 def parse_parameters(*, temperature: Any, max_tokens: Any, top_p: Any, stop: Any, limits: Limits = LIMITS

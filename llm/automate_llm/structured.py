@@ -33,10 +33,17 @@ def parse_output(text: str, schema: Mapping[str, Any], *, provider: str, model: 
     fenced = _FENCE.match(text)
     try:
         document = json.loads(fenced.group("body") if fenced else text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise LlmOutputInvalid(f"{provider} model {model} answered something other than JSON "
                                f"({len(text)} characters) where a schema was asked for") from None
-    error = best_match(Draft202012Validator(schema).iter_errors(document))
+    failure: LlmOutputInvalid | None = None
+    try:
+        error = best_match(Draft202012Validator(schema).iter_errors(document))
+    except Exception as exc:  # a document too deep to check, a reference that cannot be followed...
+        failure = LlmOutputInvalid(f"{provider} model {model} answered JSON that could not be checked "
+                                   f"against the schema ({type(exc).__name__})")
+    if failure is not None:
+        raise failure  # outside the handler: nothing of the answer is chained
     if error is not None:
         path = "/" + "/".join(str(part) for part in error.absolute_path)
         raise LlmOutputInvalid(f"{provider} model {model} answered JSON that violates the schema at {path} "

@@ -80,3 +80,18 @@ def _sdk_message(provider: str, url: str) -> str:
         anthropic.Anthropic(api_key=KEY, base_url=url, max_retries=0).messages.create(
             model="claude-3-5-haiku-latest", max_tokens=10, messages=messages)  # type: ignore[arg-type]
     return str(failed.value)
+
+
+@pytest.mark.parametrize("key", ["sk-proj-LEAKCHECK-caf\u00e9-9f8e7d6c", "sk-proj-LEAKCHECK\r\nX-Evil: 1",
+                                 "sk-proj-LEAKCHECK\x7f9f8e7d6c", "sk-proj LEAKCHECK 9f8e7d6c"])
+def test_a_key_that_cannot_go_in_a_header_appears_nowhere(key: str, caplog: pytest.LogCaptureFixture) -> None:
+    # httpx would refuse it with an error quoting the header ('Bearer sk-...') in its args
+    caplog.set_level(logging.DEBUG)
+    with openai_server() as peer:
+        options = {"api_key": key, "base_url": peer.url + "/v1", "max_retries": 0}
+        for call in _calls(options):
+            with pytest.raises(LlmKeyMissing, match="not a usable key") as failed:
+                call()
+            assert "LEAKCHECK" not in _everything_about(failed.value) + repr(failed.value.args)
+        assert peer.http.requests == []
+    assert "LEAKCHECK" not in caplog.text

@@ -17,7 +17,7 @@ from automate.runtime import Runtime
 from automate.secrets.admin import set_secret
 from automate_connectors.connections import set_connection
 from automate_llm import set_budget
-from tests.integration.llm_peers import LlmPeer, openai_server
+from tests.integration.llm_peers import LlmPeer, anthropic_server, openai_server
 from tests.integration.runtime_support import apply_workflow, step_runs
 
 pytestmark = pytest.mark.integration
@@ -113,3 +113,28 @@ def test_the_model_must_be_written_out(db_settings: Settings, peer: LlmPeer) -> 
     definition["steps"][0]["input"]["model"] = "{{ execution.context.model }}"
     with pytest.raises(WorkflowValidationError, match="model must be written out"):
         apply_workflow(db_settings, definition)
+
+
+def test_a_step_cannot_send_its_connection_s_key_to_another_provider(
+        db_settings: Settings, peer: LlmPeer, monkeypatch: pytest.MonkeyPatch) -> None:
+    with anthropic_server() as other:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", other.url)
+        monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+        definition = _workflow()
+        definition["steps"][0]["input"].update(provider="anthropic", model="claude-3-5-haiku-latest")
+        execution = _run(db_settings, definition, {"order_id": "ORD-4", "note": ""})
+        assert execution.status == "FAILED"
+        rows = _rows(db_settings, str(execution.id))
+        assert rows["ask"]["error_code"] == "usage" and "connection is for openai" in rows["ask"]["error"]
+        assert other.http.requests == [] and peer.http.requests == []
+
+
+def test_a_connection_s_server_never_gets_the_worker_s_own_key(
+        db_settings: Settings, peer: LlmPeer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-worker-own-key-0000")
+    set_connection(db_settings, "openai-main", "llm", {"provider": "openai", "base_url": peer.url + "/v1"})
+    execution = _run(db_settings, _workflow(), {"order_id": "ORD-5", "note": ""})
+    assert execution.status == "FAILED"
+    rows = _rows(db_settings, str(execution.id))
+    assert rows["ask"]["error_code"] == "usage" and "must set api_key" in rows["ask"]["error"]
+    assert peer.http.requests == []

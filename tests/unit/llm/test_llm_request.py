@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from automate.errors import UsageError
+from automate.errors import LlmOutputInvalid, UsageError
 from automate_llm.cache import cache_key
 from automate_llm.request import ChatRequest, Message, parse_messages, parse_parameters, parse_schema
+from automate_llm.structured import parse_output
 
 
 def test_messages_are_checked_and_frozen() -> None:
@@ -69,3 +70,66 @@ def test_system_messages_are_set_apart_for_providers_that_want_them() -> None:
                                  Message(role="system", content="B")))
     assert request.system == "A\n\nB"
     assert [m.content for m in request.turns] == ["Q"]
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string"}
+    for _ in range(depth):
+        schema = {"type": "object", "properties": {"a": schema}}
+    return schema
+
+
+def test_a_schema_is_bounded_before_anything_recursive_reads_it() -> None:
+    assert parse_schema(_nested(30)) is not None
+    for deep in (_nested(40), _nested(5000)):  # 5000: json.dumps and jsonschema would hit RecursionError
+        with pytest.raises(UsageError, match="deeper than"):
+            parse_schema(deep)
+    raw: Any = []
+    for _ in range(5000):
+        raw = [raw]
+    with pytest.raises(UsageError, match="deeper than"):
+        parse_schema({"enum": raw})
+
+
+@pytest.mark.parametrize("ref", ["http://example.com/schema.json", "other.json#/x", "#/$defs/missing",
+                                 "#/properties/a/type", "#anchor", 5])
+def test_refs_must_be_local_and_resolve(ref: Any) -> None:
+    with pytest.raises(UsageError, match=r"\$ref"):
+        parse_schema({"type": "object", "properties": {"a": {"$ref": ref}}})
+
+
+def test_local_refs_are_accepted() -> None:
+    schema = {"$defs": {"city": {"type": "string"}, "a/b": {"type": "integer"}},
+              "type": "object", "properties": {"city": {"$ref": "#/$defs/city"}, "n": {"$ref": "#/$defs/a~1b"},
+                                               "self": {"$ref": "#"}}}
+    assert parse_schema(schema) == schema
+
+
+@pytest.mark.parametrize("schema", [
+    {"type": "string", "pattern": "^(a+)+$"},
+    {"type": "object", "patternProperties": {"^(a+)+$": {"type": "string"}}},
+    {"type": "object", "properties": {"x": {"items": {"pattern": "a"}}}},
+    {"type": "object", "properties": {"x": {"$id": "http://example.com/x", "type": "string"}}},
+])
+def test_regular_expressions_and_nested_ids_are_refused(schema: dict[str, Any]) -> None:
+    with pytest.raises(UsageError):
+        parse_schema(schema)
+
+
+def test_a_property_may_be_called_pattern() -> None:
+    schema = {"type": "object", "properties": {"pattern": {"type": "string"}}}
+    assert parse_schema(schema) == schema
+
+
+def test_an_answer_too_deep_to_check_is_output_invalid() -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    with pytest.raises(LlmOutputInvalid):
+        parse_output(deep, {"type": "array"}, provider="openai", model="m")
+    nested = "[" * 5_000 + "]" * 5_000  # parses; checking it against items recursion would not
+    with pytest.raises(LlmOutputInvalid):
+        parse_output(nested, {"type": "array", "items": {"$ref": "#"}}, provider="openai", model="m")
+
+
+def test_a_message_name_is_refused_rather_than_dropped() -> None:
+    with pytest.raises(UsageError, match="name"):
+        parse_messages([{"role": "user", "content": "Hi", "name": "alice"}])
