@@ -1,9 +1,11 @@
 """``index_documents``, ``query``, ``delete_documents`` and ``describe_endpoint``: the library calls
 (and, through ``rag.connector``, the ``rag.index`` and ``rag.query`` steps).
 
-``index_documents`` checks every document, chunks and embeds all of them before it writes anything, then
-makes one write to the store (see each store for its atomicity); an endpoint it creates on first use is
-created in the same Postgres transaction, taken back (and its data removed) when the call fails.
+``index_documents`` checks every document, reads the endpoint's configuration in a short transaction,
+chunks and embeds everything with no database connection held, then opens a second short transaction
+that creates the endpoint if it is unknown (insert-or-get, the row held ``FOR SHARE``) and makes the one
+store write. An endpoint this call created is taken back with its data when the write or the commit
+fails. Index maintenance (LanceDB) runs after the commit, best effort.
 ``query`` costs one endpoint lookup in Postgres, one embedding and one store search; the embedder and the
 opened store are kept per process.
 """
@@ -16,14 +18,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from automate.config import Settings, get_settings
-from automate.errors import RagDocumentInvalid, RagError
+from automate.errors import RagDocumentInvalid, RagError, RagUnavailable
 from rag.chunking import chunk_text
-from rag.config import check_slug
+from rag.config import EndpointConfig, check_slug, endpoint_config
 from rag.documents import check_documents
 from rag.embedders import embedder_for
-from rag.endpoints import Endpoint, get_endpoint, get_or_create, transaction
-from rag.filters import check_filter
-from rag.stores import Chunk, StoreStats, open_store
+from rag.endpoints import Endpoint, get_endpoint, get_or_create, lookup, transaction, writing
+from rag.filters import check_filter, check_text
+from rag.stores import Chunk, StoreStats, VectorStore, open_store
 
 __all__ = ["MAX_CHUNKS", "MAX_QUERY", "MAX_TOP_K", "EndpointStats", "delete_documents", "describe_endpoint",
            "index_documents", "query"]
@@ -68,30 +70,74 @@ def index_documents(endpoint: str, documents: Sequence[Mapping[str, Any]], *, te
     tenant = tenant or settings.tenant
     check_slug(endpoint)
     docs = check_documents(documents)
-    with transaction(settings) as conn:
-        found, created = get_or_create(conn, endpoint, tenant, settings)
-        config = found.config
-        chunks: list[Chunk] = []
-        for doc in docs:
-            chunks.extend(Chunk(doc=doc.id, n=n, content=text, metadata=doc.metadata)
-                          for n, text in enumerate(chunk_text(doc.content, config.chunk_size,
-                                                              config.chunk_overlap)))
-            if len(chunks) > MAX_CHUNKS:
-                raise RagDocumentInvalid(f"the documents make more than {MAX_CHUNKS} chunks: index fewer per "
-                                         "call")
+    known = lookup(endpoint, tenant, settings)
+    config = known.config if known is not None else endpoint_config(None, settings=settings)
+    for _attempt in range(2):
+        chunks = _chunks(docs, config)
         vectors = embedder_for(config.embedder, tenant=tenant, settings=settings).embed(
             [c.content for c in chunks])
-        store = open_store(found, settings=settings)
-        try:
-            store.replace([d.id for d in docs], chunks, vectors)
-        except BaseException:
-            if created:  # the rollback takes the endpoint back; its data goes too
-                store.drop()
-            raise
-    _log.info("indexed %d documents (%d chunks) into %s", len(docs), len(chunks), endpoint,
-              extra={"action": "rag.indexed", "tenant": tenant, "endpoint": endpoint,
-                     "endpoint_created": created, "documents": len(docs), "chunks": len(chunks)})
-    return len(docs)
+        outcome = _write(endpoint, tenant, settings, config, [d.id for d in docs], chunks, vectors)
+        if isinstance(outcome, EndpointConfig):  # a concurrent creator stored another configuration
+            config = outcome
+            continue
+        _log.info("indexed %d documents (%d chunks) into %s", len(docs), len(chunks), endpoint,
+                  extra={"action": "rag.indexed", "tenant": tenant, "endpoint": endpoint,
+                         "endpoint_created": outcome[1], "documents": len(docs), "chunks": len(chunks)})
+        outcome[0].maintain()  # after the commit: no connection held through an index build
+        return len(docs)
+    raise RagUnavailable(f"endpoint {endpoint}'s configuration changed during the call: try again")
+
+
+def _chunks(docs: Sequence[Any], config: EndpointConfig) -> list[Chunk]:
+    chunks: list[Chunk] = []
+    for doc in docs:
+        chunks.extend(Chunk(doc=doc.id, n=n, content=text, metadata=doc.metadata)
+                      for n, text in enumerate(chunk_text(doc.content, config.chunk_size,
+                                                          config.chunk_overlap)))
+        if len(chunks) > MAX_CHUNKS:
+            raise RagDocumentInvalid(f"the documents make more than {MAX_CHUNKS} chunks: index fewer per "
+                                     "call")
+    return chunks
+
+
+def _write(endpoint: str, tenant: str, settings: Settings, config: EndpointConfig, doc_ids: list[str],
+           chunks: list[Chunk], vectors: Any) -> tuple[VectorStore, bool] | EndpointConfig:
+    """The store write in a short transaction that also creates the endpoint when unknown: the store and
+    whether the endpoint was created, or the configuration found when it is not ``config`` (nothing
+    written)."""
+    created = False
+    written = False
+    store: VectorStore | None = None
+    found: Endpoint | None = None
+    try:
+        with transaction(settings) as conn:
+            found, created = get_or_create(conn, endpoint, tenant, settings, config)
+            if found.config != config:
+                return found.config
+            store = open_store(found, settings=settings)
+            store.replace(doc_ids, chunks, vectors)
+            written = True
+        return store, created
+    except BaseException:
+        if created and store is not None and found is not None:
+            _take_back(found, store, settings, committed_maybe=written)
+        raise
+
+
+def _take_back(found: Endpoint, store: VectorStore, settings: Settings, *, committed_maybe: bool) -> None:
+    """Remove the data of an endpoint this call created and whose row did not commit. The row's insert
+    was this call's, uncommitted: no other call could write under its id. When the failure came at the
+    commit itself, the row is looked up first: its data is dropped only when the row is certainly not
+    there."""
+    try:
+        if committed_maybe:
+            again = lookup(found.slug, found.tenant, settings)
+            if again is not None and again.id == found.id:
+                return
+        store.drop()
+    except Exception as exc:
+        _log.warning("the data of an endpoint that was not created stays (%s)", type(exc).__name__,
+                     extra={"action": "rag.orphan_data", "tenant": found.tenant, "endpoint_id": found.id})
 
 
 def query(endpoint: str, query_text: str, top_k: int = 5, filters: Mapping[str, Any] | None = None, *,
@@ -120,6 +166,7 @@ def query(endpoint: str, query_text: str, top_k: int = 5, filters: Mapping[str, 
     settings = settings or get_settings()
     if not isinstance(query_text, str) or not query_text.strip() or len(query_text) > MAX_QUERY:
         raise RagError(f"query_text must be a non-blank string of at most {MAX_QUERY} characters")
+    check_text(query_text, "query_text", RagError)
     if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_TOP_K:
         raise RagError(f"top_k must be an integer from 1 to {MAX_TOP_K}")
     checked = check_filter(filters)
@@ -149,8 +196,13 @@ def delete_documents(endpoint: str, ids: Sequence[str], *, tenant: str | None = 
     """
     if isinstance(ids, str) or not all(isinstance(i, str) and i for i in ids):
         raise RagDocumentInvalid("ids must be a list of document ids")
-    found = get_endpoint(endpoint, tenant=tenant, settings=settings)
-    open_store(found, settings=settings or get_settings()).delete(list(ids))
+    for each in ids:
+        check_text(each, "an id", RagDocumentInvalid)
+    settings = settings or get_settings()
+    tenant = tenant or settings.tenant
+    check_slug(endpoint)
+    with writing(endpoint, tenant, settings) as found:  # a concurrent delete_endpoint waits for us
+        open_store(found, settings=settings).delete(list(ids))
 
 
 def describe_endpoint(endpoint: str, *, tenant: str | None = None, settings: Settings | None = None

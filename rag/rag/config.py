@@ -29,6 +29,7 @@ _URL = re.compile(r"^https?://[^\s]{1,500}$")
 _STORE_FIELDS = {"lancedb": {"kind", "index", "index_min_rows", "nprobes", "refine_factor"},
                  "pinecone": {"kind", "host", "api_key", "namespace"}}
 _NAMESPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,7 +41,8 @@ class EmbedderConfig:
         model: The embeddings model (openai; default ``text-embedding-3-small``).
         dimension: The vectors' dimension; checked against every answer (openai; wordllama: 256).
         base_url: The server (openai; default: the SDK's, or ``OPENAI_BASE_URL``).
-        api_key: A secret reference to the key (openai; default: the SDK's ``OPENAI_API_KEY``).
+        api_key: A secret reference to the key (openai; default: the SDK's ``OPENAI_API_KEY``, only when
+            no ``base_url`` is set: a ``base_url`` requires an ``api_key`` reference).
     """
 
     kind: str = "wordllama"
@@ -64,7 +66,8 @@ class StoreConfig:
         refine_factor: lancedb: candidates re-ranked with exact distances, as a multiple of top_k.
         host: pinecone: the index's data-plane host (``https://<index>-<project>.svc...``).
         api_key: pinecone: a secret reference to the key.
-        namespace: pinecone: default ``<tenant>.<endpoint id>``.
+        namespace: pinecone: a suffix; the namespace is ``<tenant folder>.<namespace>``, by default
+            ``<tenant folder>.<endpoint id>`` (``rag.stores.pinecone_namespace``).
     """
 
     kind: str = "lancedb"
@@ -157,9 +160,13 @@ def _embedder(value: Any) -> EmbedderConfig:
                 or section.get("api_key"):
             raise RagEndpointInvalid("the wordllama embedder takes no settings (model l2_supercat, 256 dims)")
         return EmbedderConfig(kind=kind, model="l2_supercat", dimension=256)
+    base_url = _optional(section.get("base_url"), "embedder base_url", _URL)
+    api_key = _reference(section.get("api_key"), "embedder api_key")
+    if base_url is not None and api_key is None:  # else the SDK would send OPENAI_API_KEY to that host
+        raise RagEndpointInvalid("an openai embedder with a base_url needs its own api_key reference "
+                                 "(the process's OPENAI_API_KEY is never sent to another host)")
     return EmbedderConfig(kind=kind, model=model or "text-embedding-3-small", dimension=dimension,
-                          base_url=_optional(section.get("base_url"), "embedder base_url", _URL),
-                          api_key=_reference(section.get("api_key"), "embedder api_key"))
+                          base_url=base_url, api_key=api_key)
 
 
 def _store(value: Any) -> StoreConfig:
@@ -186,8 +193,11 @@ def _store(value: Any) -> StoreConfig:
     host = _optional(section.get("host"), "pinecone host", _URL)
     if host is None:
         raise RagEndpointInvalid("the pinecone store needs its index's host (https://...)")
+    namespace = _optional(section.get("namespace"), "pinecone namespace", _NAMESPACE)
+    if namespace is not None and _UUID.fullmatch(namespace):  # the shape of default namespaces' suffix
+        raise RagEndpointInvalid("a pinecone namespace cannot have the shape of an endpoint id (a uuid)")
     return StoreConfig(kind=kind, host=host, api_key=_reference(section.get("api_key"), "pinecone api_key"),
-                       namespace=_optional(section.get("namespace"), "pinecone namespace", _NAMESPACE))
+                       namespace=namespace)
 
 
 def _integer(value: Any, what: str, low: int, high: int) -> int:

@@ -15,7 +15,8 @@ from typing import Any
 
 from automate.errors import RagDocumentInvalid
 
-__all__ = ["MAX_CONTENT", "MAX_DOCUMENTS", "METADATA_KEY", "Document", "check_documents", "check_metadata"]
+__all__ = ["MAX_CONTENT", "MAX_DOCUMENTS", "MAX_INT", "METADATA_KEY", "Document", "check_documents",
+           "check_metadata", "check_text"]
 
 MAX_DOCUMENTS = 2_000  # per index_documents call
 MAX_CONTENT = 1_000_000  # characters per document
@@ -24,6 +25,7 @@ MAX_METADATA_BYTES = 4_096  # a document's metadata as JSON
 MAX_METADATA_KEYS = 32
 MAX_STRING = 1_000
 MAX_LIST = 64
+MAX_INT = 2**53  # integers beyond lose precision as the stores' doubles
 METADATA_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 # Printable ASCII (Pinecone lists ids by an ASCII prefix), no '#' (it separates a chunk's number:
 # '<doc id>#<n>'), not starting with a space.
@@ -35,6 +37,20 @@ class Document:
     id: str
     content: str
     metadata: Mapping[str, Any]
+
+
+def check_text(text: str, what: str, error: type[Exception]) -> str:
+    """``text`` if it encodes as UTF-8 (a lone surrogate such as ``"\\ud800"`` does not; every store and
+    embedder would fail on it with an untyped error).
+
+    Raises:
+        error: It does not (the message names ``what``, never the text).
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise error(f"{what} is not valid Unicode text (a lone surrogate)") from None
+    return text
 
 
 def check_documents(documents: object) -> list[Document]:
@@ -70,6 +86,7 @@ def check_documents(documents: object) -> list[Document]:
             raise RagDocumentInvalid(f"{where} ({ident!r}) needs content: a non-blank string")
         if len(content) > MAX_CONTENT:
             raise RagDocumentInvalid(f"{where} ({ident!r}): content over {MAX_CONTENT} characters")
+        check_text(content, f"{where} ({ident!r}): content", RagDocumentInvalid)
         metadata = check_metadata(doc.get("metadata"), f"{where} ({ident!r})")
         checked.append(Document(id=ident, content=content, metadata=metadata))
     return checked
@@ -98,7 +115,7 @@ def _value(value: object, where: str) -> Any:
     if isinstance(value, bool):
         return value
     if isinstance(value, int):
-        if abs(value) > 2**53:
+        if abs(value) > MAX_INT:
             raise RagDocumentInvalid(f"{where}: integers beyond ±2^53 lose precision in the stores")
         return value
     if isinstance(value, float):
@@ -108,10 +125,10 @@ def _value(value: object, where: str) -> Any:
     if isinstance(value, str):
         if len(value) > MAX_STRING:
             raise RagDocumentInvalid(f"{where}: strings are at most {MAX_STRING} characters")
-        return value
+        return check_text(value, where, RagDocumentInvalid)
     if isinstance(value, (list, tuple)):
         if len(value) > MAX_LIST or not all(isinstance(v, str) and len(v) <= MAX_STRING for v in value):
             raise RagDocumentInvalid(f"{where}: lists hold at most {MAX_LIST} strings")
-        return list(value)
+        return [check_text(v, where, RagDocumentInvalid) for v in value]
     raise RagDocumentInvalid(f"{where}: values are strings, numbers, booleans or lists of strings, not "
                              f"{type(value).__name__}")

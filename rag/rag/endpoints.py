@@ -7,6 +7,7 @@ transaction of its own write, so a failed first call leaves no endpoint behind.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,7 +23,9 @@ from automate.errors import RagEndpointInvalid, RagEndpointNotFound, RagUnavaila
 from rag.config import EndpointConfig, check_slug, endpoint_config
 
 __all__ = ["Endpoint", "create_endpoint", "delete_endpoint", "get_endpoint", "get_or_create",
-           "list_endpoints", "transaction"]
+           "list_endpoints", "lookup", "transaction", "writing"]
+
+_log = logging.getLogger("automate.rag")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -91,10 +94,26 @@ def create_endpoint(slug: str, *, embedder: str | Mapping[str, Any] | None = Non
     config = endpoint_config(None, settings=settings, embedder=embedder, store=store, chunk_size=chunk_size,
                              chunk_overlap=chunk_overlap)
     with transaction(settings) as conn:
+        if config.store.kind == "pinecone" and config.store.namespace:
+            _claim_namespace(conn, tenant, str(config.store.host), config.store.namespace)
         ident = RagEndpointStore(conn).insert(tenant, slug, config.to_json())
     if ident is None:
         raise RagEndpointInvalid(f"endpoint {slug} exists already")
     return Endpoint(slug=slug, id=ident, tenant=tenant, config=config)
+
+
+def _claim_namespace(conn: psycopg.Connection[Any], tenant: str, host: str, suffix: str) -> None:
+    """Refuse a Pinecone namespace another endpoint of the tenant stores into on the same host (the
+    namespace is ``<tenant folder>.<suffix>``: other tenants' are out of reach by construction). An
+    advisory lock on the host and namespace makes two concurrent creations take turns."""
+    from rag.stores import tenant_folder
+
+    store = RagEndpointStore(conn)
+    store.lock_key(f"rag-namespace:{host}:{tenant_folder(tenant)}.{suffix}")
+    users = store.namespace_users(host, suffix)
+    if any(tenant_folder(other) == tenant_folder(tenant) for other, _, _ in users):
+        raise RagEndpointInvalid(f"another endpoint already stores into pinecone namespace {suffix!r} on "
+                                 "this host")
 
 
 def get_endpoint(slug: str, *, tenant: str | None = None, settings: Settings | None = None) -> Endpoint:
@@ -114,19 +133,29 @@ def get_endpoint(slug: str, *, tenant: str | None = None, settings: Settings | N
     return _endpoint(row, tenant, settings)
 
 
-def get_or_create(conn: psycopg.Connection[Any], slug: str, tenant: str, settings: Settings
-                  ) -> tuple[Endpoint, bool]:
-    """Endpoint ``slug`` on ``conn``'s transaction, created with the defaults when unknown; whether it was
-    created (the caller's rollback then takes it back)."""
+def lookup(slug: str, tenant: str, settings: Settings) -> Endpoint | None:
+    """Endpoint ``slug`` of ``tenant`` or None, in a short transaction of its own (a pooled connection is
+    held for one SELECT, not through the caller's embedding)."""
+    with transaction(settings) as conn:
+        row = RagEndpointStore(conn).get(tenant, slug)
+    return None if row is None else _endpoint(row, tenant, settings)
+
+
+def get_or_create(conn: psycopg.Connection[Any], slug: str, tenant: str, settings: Settings,
+                  config: EndpointConfig | None = None) -> tuple[Endpoint, bool]:
+    """Endpoint ``slug`` on ``conn``'s transaction, locked ``FOR SHARE`` (a concurrent
+    :func:`delete_endpoint` waits for the caller's commit), else created with ``config`` (default: the
+    settings' defaults); whether it was created (the caller's rollback then takes it back)."""
     store = RagEndpointStore(conn)
-    row = store.get(tenant, slug)
+    row = store.get(tenant, slug, for_share=True)
     if row is not None:
         return _endpoint(row, tenant, settings), False
-    config = endpoint_config(None, settings=settings)
+    config = config or endpoint_config(None, settings=settings)
     ident = store.insert(tenant, slug, config.to_json())
     if ident is None:  # created meanwhile by a concurrent call, committed before our insert returned
-        row = store.get(tenant, slug)
-        assert row is not None
+        row = store.get(tenant, slug, for_share=True)
+        if row is None:  # and deleted again since: rare enough to be retried by the caller
+            raise RagUnavailable(f"endpoint {slug} was created and deleted meanwhile: try again")
         return _endpoint(row, tenant, settings), False
     return Endpoint(slug=slug, id=ident, tenant=tenant, config=config), True
 
@@ -142,19 +171,45 @@ def list_endpoints(*, tenant: str | None = None, settings: Settings | None = Non
 
 def delete_endpoint(slug: str, *, tenant: str | None = None, settings: Settings | None = None) -> bool:
     """Delete endpoint ``slug`` and its data (its LanceDB directory, its Pinecone namespace); False when
-    there was none. The row goes only once the data is gone (a failure keeps both).
+    there was none. The row goes only once the data is gone (a failure keeps both); a write in progress
+    (which holds the row ``FOR SHARE``) finishes first.
 
     Raises:
         RagUnavailable: The store could not remove the data (nothing was deleted).
     """
-    from rag.stores import open_store
+    from rag.stores import open_store, tenant_folder
 
     settings = settings or get_settings()
     tenant = tenant or settings.tenant
     check_slug(slug)
     with transaction(settings) as conn:
-        row = RagEndpointStore(conn).delete(tenant, slug)
+        store = RagEndpointStore(conn)
+        row = store.delete(tenant, slug)
         if row is None:
             return False
-        open_store(_endpoint(row, tenant, settings), settings=settings).drop()
+        endpoint = _endpoint(row, tenant, settings)
+        shared = endpoint.config.store.kind == "pinecone" and endpoint.config.store.namespace and any(
+            tenant_folder(other) == tenant_folder(tenant)
+            for other, _, _ in store.namespace_users(str(endpoint.config.store.host),
+                                                     endpoint.config.store.namespace))
+        if shared:  # another row names the namespace (written before the check existed): keep its data
+            _log.warning("endpoint %s deleted, its pinecone namespace kept: another endpoint uses it", slug,
+                         extra={"action": "rag.namespace_kept", "tenant": tenant, "endpoint": slug})
+        else:
+            open_store(endpoint, settings=settings).drop()
     return True
+
+
+@contextmanager
+def writing(slug: str, tenant: str, settings: Settings) -> Iterator[Endpoint]:
+    """Endpoint ``slug`` held ``FOR SHARE`` for the block (a write's short transaction: a concurrent
+    :func:`delete_endpoint` waits for it).
+
+    Raises:
+        RagEndpointNotFound: There is none.
+    """
+    with transaction(settings) as conn:
+        row = RagEndpointStore(conn).get(tenant, slug, for_share=True)
+        if row is None:
+            raise RagEndpointNotFound(f"no retrieval endpoint {slug}")
+        yield _endpoint(row, tenant, settings)

@@ -21,9 +21,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from automate.errors import RagFilterInvalid
-from rag.documents import METADATA_KEY
+from rag.documents import MAX_INT, METADATA_KEY, check_text
 
-__all__ = ["MAX_DEPTH", "MAX_NODES", "check_filter", "filter_fields", "to_lancedb_sql"]
+__all__ = ["MAX_DEPTH", "MAX_NODES", "check_filter", "check_text", "filter_fields", "to_lancedb_sql"]
 
 MAX_DEPTH = 6  # nested $and/$or
 MAX_NODES = 100  # conditions and values in one filter
@@ -108,8 +108,9 @@ def _check_condition(key: str, op: object, operand: object, budget: list[int]) -
         if not isinstance(operand, bool):
             raise RagFilterInvalid(f"$exists on {key!r} takes true or false")
     elif op in _COMPARE:
-        if isinstance(operand, bool) or not isinstance(operand, (int, float)) or not math.isfinite(operand):
+        if isinstance(operand, bool) or not isinstance(operand, (int, float)):
             raise RagFilterInvalid(f"{op} on {key!r} compares numbers only")
+        _scalar(operand, key)
     else:
         _scalar(operand, key)
 
@@ -117,13 +118,18 @@ def _check_condition(key: str, op: object, operand: object, budget: list[int]) -
 def _scalar(value: object, key: str) -> None:
     if isinstance(value, bool):
         return
-    if isinstance(value, (int, float)):
+    if isinstance(value, int):  # before isfinite: 10**400 overflows a float
+        if abs(value) > MAX_INT:
+            raise RagFilterInvalid(f"integers for {key!r} are within ±2^53, as in documents")
+        return
+    if isinstance(value, float):
         if not math.isfinite(value):
             raise RagFilterInvalid(f"the number for {key!r} must be finite")
         return
     if isinstance(value, str):
         if len(value) > MAX_VALUE or "\x00" in value:
             raise RagFilterInvalid(f"the string for {key!r} has more than {MAX_VALUE} characters or a NUL")
+        check_text(value, f"the string for {key!r}", RagFilterInvalid)
         return
     raise RagFilterInvalid(f"values for {key!r} are strings, numbers or booleans, not {type(value).__name__}")
 

@@ -76,9 +76,13 @@ class PineconePeer:
     namespaces: dict[str, dict[str, tuple[list[float], dict[str, Any]]]] = field(default_factory=dict)
     requests: list[Recorded] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    upserts_allowed: int | None = None  # upserts answered before every further one fails (400)
 
     def respond(self, request: Recorded) -> tuple[int, dict[str, str], bytes]:
         self.requests.append(request)
+        if len(request.body or b"") > 2 * 1024 * 1024:  # Pinecone's limit per request
+            return _answer(400, {"error": {"code": "INVALID_ARGUMENT",
+                                           "message": "Request size exceeds 2MB"}})
         if request.headers.get("api-key") != self.api_key:
             return _answer(401, {"error": {"code": "UNAUTHENTICATED", "message": "Invalid API Key"}})
         url = urlsplit(request.path)
@@ -99,6 +103,10 @@ class PineconePeer:
         return _answer(404, {"error": {"code": "NOT_FOUND", "message": url.path}})
 
     def _upsert(self, body: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+        if self.upserts_allowed is not None:
+            if self.upserts_allowed <= 0:
+                return _answer(400, {"error": {"code": "INVALID_ARGUMENT", "message": "refused"}})
+            self.upserts_allowed -= 1
         space = self.namespaces.setdefault(body.get("namespace", ""), {})
         for vector in body["vectors"]:
             if len(vector["values"]) != self.dimension:
@@ -172,6 +180,8 @@ class EmbeddingsPeer:
     api_key: str
     dimension: int
     status: int = 200  # set to answer every request with an error status
+    ragged: bool = False  # answer vectors of differing lengths
+    raw: bytes | None = None  # answer this body (status 200) instead
     http: HttpPeer | None = None
 
     @property
@@ -193,11 +203,14 @@ class EmbeddingsPeer:
             return _answer(self.status, {"error": {"message": "overloaded", "type": "server_error"}})
         if urlsplit(request.path).path != "/v1/embeddings":
             return _answer(404, {"error": {"message": "no such route", "type": "invalid_request_error"}})
+        if self.raw is not None:
+            return 200, dict(_JSON), self.raw
         body = json.loads(request.body)
         texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
         return _answer(200, {"object": "list", "model": body["model"],
                              "data": [{"object": "embedding", "index": i,
-                                       "embedding": toy_embedding(t, self.dimension)}
+                                       "embedding": toy_embedding(t, self.dimension + (i % 2 and
+                                                                                        self.ragged))}
                                       for i, t in enumerate(texts)],
                              "usage": {"prompt_tokens": len(texts), "total_tokens": len(texts)}})
 

@@ -146,8 +146,8 @@ def test_a_failed_first_call_creates_no_endpoint(s: Settings, monkeypatch: pytes
 def test_an_embedder_of_another_dimension_is_refused(s: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     with embeddings_server("sk-test", 8) as peer:
         monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-        rag.create_endpoint("kb", embedder={"kind": "openai", "base_url": peer.url, "model": "toy"},
-                            settings=s)
+        rag.create_endpoint("kb", embedder={"kind": "openai", "base_url": peer.url, "model": "toy",
+                                            "api_key": "$env:OPENAI_API_KEY"}, settings=s)
         rag.index_documents("kb", DOCS, settings=s)
         peer.dimension = 16  # the server's model changed under the endpoint
         rag.embedders.clear_embedders()
@@ -156,7 +156,7 @@ def test_an_embedder_of_another_dimension_is_refused(s: Settings, monkeypatch: p
         peer.dimension = 8
         assert rag.describe_endpoint("kb", settings=s).store.documents == 4
         rag.create_endpoint("fixed", embedder={"kind": "openai", "base_url": peer.url, "model": "toy",
-                                               "dimension": 12}, settings=s)
+                                               "api_key": "$env:OPENAI_API_KEY", "dimension": 12}, settings=s)
         with pytest.raises(RagDimensionMismatch, match="expects 12"):
             rag.index_documents("fixed", DOCS, settings=s)
 

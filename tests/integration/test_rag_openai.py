@@ -13,7 +13,7 @@ import pytest
 import rag
 from automate.config import Settings
 from automate.db.context import close_pools
-from automate.errors import RagEndpointInvalid, RagUnavailable
+from automate.errors import RagDimensionMismatch, RagEndpointInvalid, RagUnavailable
 from automate.secrets.admin import set_secret
 from rag.embedders import clear_embedders
 from rag.embedders.openai import BATCH
@@ -93,8 +93,37 @@ def test_a_failing_server_is_retryable_and_writes_nothing(s: Settings, peer: Emb
     assert (hit["id"], hit["content"]) == ("a", "first text")
 
 
-def test_no_key_anywhere_is_a_configuration_error(s: Settings, peer: EmbeddingsPeer) -> None:
-    rag.create_endpoint("kb", embedder={"kind": "openai", "base_url": peer.url}, settings=s)
+def test_a_base_url_without_its_own_key_is_refused(s: Settings, peer: EmbeddingsPeer,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)  # the process's key must never go to the endpoint's host
+    with pytest.raises(RagEndpointInvalid, match="needs its own api_key reference"):
+        rag.create_endpoint("kb", embedder={"kind": "openai", "base_url": peer.url}, settings=s)
+    assert peer.requests == []
+
+
+def test_no_key_anywhere_is_a_configuration_error(s: Settings, peer: EmbeddingsPeer,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", peer.url)  # the SDK's own settings: no base_url in the endpoint
+    rag.create_endpoint("kb", embedder={"kind": "openai"}, settings=s)
     with pytest.raises(RagEndpointInvalid, match="no API key"):
         rag.index_documents("kb", [{"id": "a", "content": "text"}], settings=s)
     assert peer.requests == []
+
+
+@pytest.mark.parametrize("answer", [b"[1, 2]", b"not json", b'{"data": "x"}',
+                                    b'{"data": [{"embedding": "abc", "index": 0}]}',
+                                    b'{"data": [{"embedding": [1, "x"], "index": 0}]}'])
+def test_answers_out_of_the_apis_shape_are_typed(s: Settings, peer: EmbeddingsPeer, answer: bytes) -> None:
+    _endpoint(s, peer)
+    peer.raw = answer
+    with pytest.raises(RagUnavailable):
+        rag.index_documents("kb", [{"id": "a", "content": "text"}], settings=s)
+    assert rag.describe_endpoint("kb", settings=s).store.chunks == 0  # nothing written
+
+
+def test_vectors_of_differing_lengths_are_a_dimension_mismatch(s: Settings, peer: EmbeddingsPeer) -> None:
+    _endpoint(s, peer)
+    peer.ragged = True
+    with pytest.raises(RagDimensionMismatch, match="differing lengths"):
+        rag.index_documents("kb", [{"id": "a", "content": "text"}, {"id": "b", "content": "more"}],
+                            settings=s)

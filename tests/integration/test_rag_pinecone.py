@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 import rag
@@ -62,7 +63,7 @@ def test_index_query_filter_reindex_delete(s: Settings, peer: PineconePeer) -> N
     _endpoint(s, peer)
     assert rag.index_documents("kb", DOCS, settings=s) == 3
     endpoint = rag.get_endpoint("kb", settings=s)
-    namespace = f"{s.tenant}-{endpoint.id}"
+    namespace = f"{s.tenant}.{endpoint.id}"
     stored = peer.namespaces[namespace]
     assert {i.split("#")[0] for i in stored} == {"pw", "2fa", "invoice"}
     assert len(stored) > 3  # 50-character chunks
@@ -117,7 +118,52 @@ def test_filters_are_checked_before_pinecone_sees_them(s: Settings, peer: Pineco
     assert len(peer.requests) == before
 
 
-def test_the_namespace_can_be_named(s: Settings, peer: PineconePeer) -> None:
+def test_the_namespace_can_be_named_and_is_prefixed_with_the_tenant(s: Settings, peer: PineconePeer) -> None:
     _endpoint(s, peer, namespace="support-en")
     rag.index_documents("kb", DOCS[:1], settings=s)
-    assert set(peer.namespaces) == {"support-en"}
+    assert set(peer.namespaces) == {f"{s.tenant}.support-en"}
+    # Another tenant naming the same namespace writes to its own; the same tenant cannot reuse it.
+    rag.create_endpoint("kb", store={"kind": "pinecone", "host": peer.url, "namespace": "support-en",
+                                     "api_key": "$env:RAG_TEST_PINECONE_KEY"}, tenant="globex", settings=s)
+    rag.index_documents("kb", DOCS[1:2], tenant="globex", settings=s)
+    assert set(peer.namespaces) == {f"{s.tenant}.support-en", "globex.support-en"}
+    with pytest.raises(RagEndpointInvalid, match="already stores into"):
+        _endpoint(s, peer, "kb2", namespace="support-en")
+    with pytest.raises(RagEndpointInvalid, match="uuid"):  # the shape of another endpoint's default
+        _endpoint(s, peer, "kb3", namespace=rag.get_endpoint("kb", settings=s).id)
+    assert rag.delete_endpoint("kb", tenant="globex", settings=s) is True
+    assert set(peer.namespaces) == {f"{s.tenant}.support-en"}  # the other tenant's data stays
+
+
+def test_delete_keeps_a_namespace_another_row_names(s: Settings, peer: PineconePeer) -> None:
+    _endpoint(s, peer, namespace="shared")
+    rag.index_documents("kb", DOCS[:1], settings=s)
+    config = rag.get_endpoint("kb", settings=s).config.to_json()
+    with psycopg.connect(s.dsn) as conn:  # a row written before the check existed
+        conn.execute("INSERT INTO rag_endpoint (id, tenant, slug, config) VALUES (gen_random_uuid(), %s, "
+                     "'legacy', %s::jsonb)", (s.tenant, json.dumps(config)))
+    assert rag.delete_endpoint("kb", settings=s) is True
+    assert set(peer.namespaces) == {f"{s.tenant}.shared"}
+    assert [r["id"] for r in rag.query("legacy", "password", settings=s)] == ["pw"]
+
+
+def test_upserts_stay_under_pinecones_request_size(s: Settings, peer: PineconePeer) -> None:
+    rag.create_endpoint("kb", store={"kind": "pinecone", "host": peer.url,
+                                     "api_key": "$env:RAG_TEST_PINECONE_KEY"},
+                        chunk_size=8000, chunk_overlap=0, settings=s)
+    docs = [{"id": f"d{i}", "content": " ".join(["crème brûlée façade"] * 420)} for i in range(120)]
+    assert rag.index_documents("kb", docs, settings=s) == 120
+    upserts = [r for r in peer.requests if r.path == "/vectors/upsert"]
+    assert len(upserts) > 2 and all(len(r.body) <= 2 * 1024 * 1024 for r in upserts)
+    assert rag.describe_endpoint("kb", settings=s).store.documents == 120
+
+
+def test_a_failed_upsert_removes_the_new_documents_it_wrote(s: Settings, peer: PineconePeer) -> None:
+    _endpoint(s, peer)
+    rag.index_documents("kb", DOCS[:1], settings=s)
+    before = set(peer.namespaces[f"{s.tenant}.{rag.get_endpoint('kb', settings=s).id}"])
+    peer.upserts_allowed = 1  # the call's first request passes, the second fails
+    new = [{"id": f"n{i}", "content": "a new document about printers and paper"} for i in range(150)]
+    with pytest.raises(RagEndpointInvalid, match="upsert answered 400"):
+        rag.index_documents("kb", new, settings=s)
+    assert set(peer.namespaces[f"{s.tenant}.{rag.get_endpoint('kb', settings=s).id}"]) == before

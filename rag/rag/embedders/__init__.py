@@ -83,7 +83,14 @@ def check_vectors(vectors: Any, count: int, expected: int | None, what: str) -> 
 
     from automate.errors import RagUnavailable
 
-    array = np.asarray(vectors, dtype=np.float32)
+    if isinstance(vectors, list):  # rows of differing lengths make no array (numpy's ValueError)
+        lengths = {len(row) if isinstance(row, (list, tuple)) else -1 for row in vectors}
+        if len(lengths) > 1 or -1 in lengths:
+            raise RagDimensionMismatch(f"{what} answered vectors of differing lengths")
+    try:
+        array = np.asarray(vectors, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise RagUnavailable(f"{what} answered something that is not vectors of numbers") from None
     if array.ndim != 2 or array.shape[0] != count:
         rows = array.shape[0] if array.ndim else 0
         raise RagUnavailable(f"{what} answered {rows} vectors for {count} texts")

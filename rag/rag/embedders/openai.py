@@ -2,7 +2,9 @@
 vLLM, Ollama, LM Studio, a local peer).
 
 The key is the endpoint's ``api_key`` reference, resolved when the embedder is made (kept five minutes:
-``rag.embedders.KEY_TTL_S``), else the SDK's own ``OPENAI_API_KEY``. The SDK retries 429, 5xx and
+``rag.embedders.KEY_TTL_S``), else the SDK's own ``OPENAI_API_KEY``, but only when the endpoint names no
+``base_url`` (an endpoint with a ``base_url`` must name its key: the process's OpenAI key never goes to
+another host). The SDK retries 429, 5xx and
 timeouts itself (twice, honouring ``retry-after``); what still fails becomes ``RagUnavailable``. Errors
 carry the status and the SDK's error type, never the SDK's message (a 401's message quotes the key).
 """
@@ -56,11 +58,16 @@ class OpenAIEmbedder:
         for start in range(0, len(texts), BATCH):
             batch = list(texts[start:start + BATCH])
             answer = self._call(batch)
-            ordered = sorted(answer.data, key=lambda item: item.index)
-            if len(ordered) != len(batch):
-                raise RagUnavailable(f"openai embeddings answered {len(ordered)} vectors for {len(batch)} "
+            try:  # the SDK does not validate answers (strict validation is off): a bad one is ours to catch
+                ordered = sorted(answer.data, key=lambda item: int(item.index))
+                got = [list(item.embedding) for item in ordered]
+            except (AttributeError, TypeError, ValueError):
+                raise RagUnavailable(f"openai embeddings ({self._model}) answered out of the API's "
+                                     "shape") from None
+            if len(got) != len(batch):
+                raise RagUnavailable(f"openai embeddings answered {len(got)} vectors for {len(batch)} "
                                      "texts")
-            rows.extend(list(item.embedding) for item in ordered)
+            rows.extend(got)
         return check_vectors(rows, len(texts), self._dimension, f"openai embeddings model {self._model}")
 
     def _call(self, batch: list[str]) -> Any:
@@ -76,6 +83,9 @@ class OpenAIEmbedder:
             retryable = status == 429 or status >= 500
             failure = (RagUnavailable(message, retry_after=_retry_after(exc)) if retryable
                        else RagEndpointInvalid(message))
+        except (openai.APIResponseValidationError, ValueError) as exc:  # not the API's shape, not JSON
+            failure = RagUnavailable(f"openai embeddings ({self._model}) answered out of the API's shape "
+                                     f"({type(exc).__name__})")
         except (openai.APIConnectionError, openai.APITimeoutError) as exc:
             failure = RagUnavailable(f"openai embeddings ({self._model}) out of reach ({type(exc).__name__})")
         raise failure

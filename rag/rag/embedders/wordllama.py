@@ -24,14 +24,31 @@ _model: Any = None
 _lock = threading.Lock()
 
 
+def _import_quietly() -> Any:
+    """``import wordllama`` with the root logger as it was: the package calls
+    ``logging.basicConfig(level=INFO)`` on import (``__init__``, ``inference``), which would add a stderr
+    handler to the host process's root logger and lower its level."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        import wordllama
+        import wordllama.inference
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    return wordllama
+
+
 def _load() -> Any:
     global _model
     with _lock:
         if _model is None:
             failed = ""
             try:
-                import wordllama
-                from wordllama import WordLlama
+                wordllama = _import_quietly()
+                WordLlama = wordllama.WordLlama
 
                 _model = WordLlama.load(cache_dir=Path(wordllama.__file__).parent, disable_download=True,
                                         dim=DIMENSION)

@@ -11,21 +11,36 @@ answers queries, re-ranked by exact distances (``refine_factor``); rows written 
 searched exactly until ``optimize()`` folds them in as a new index segment (after a write that left more
 than a tenth unindexed); at four segments the index is built again as one. ``index: exact`` never builds
 one.
+
+Index maintenance is best effort and runs after the write committed (``maintain``, called by
+``index_documents`` once its Postgres transaction is over): one process at a time per endpoint builds
+(a non-blocking ``flock`` on ``<endpoint dir>/index.lock``; whoever finds it held skips), and a failure (a
+concurrent writer preempting the index commit) is logged (action ``rag.index_maintenance_failed``) and
+retried by the next write, since every write checks the index again. The write itself never fails
+because of it.
+
+``drop`` renames the directory to a tombstone (``.<endpoint id>.deleted-<random>``) before removing it, so
+a failure leaves either all the data in place or none of it where the endpoint looks. A handle kept by
+another process whose directory went answers ``RagEndpointNotFound``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import logging
+import os
 import shutil
 import threading
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from automate.config import Settings
-from automate.errors import RagDimensionMismatch, RagUnavailable
+from automate.errors import RagDimensionMismatch, RagEndpointNotFound, RagUnavailable
 from rag.filters import FIELD, filter_fields, to_lancedb_sql
 from rag.stores import Chunk, Hit, StoreStats, forget_store, tenant_folder
 
@@ -38,6 +53,7 @@ TABLE = "chunks"
 POSTFILTER_FACTOR = 8  # chunks fetched per result wanted before a filter is applied afterwards
 MAX_SEGMENTS = 4  # index segments (one per optimize) before the index is built again as one
 _COLUMNS = ["doc", "content", "meta", "_distance"]
+_log = logging.getLogger("automate.rag")
 
 
 def data_dir(settings: Settings, tenant: str, endpoint_id: str) -> Path:
@@ -70,7 +86,7 @@ class LanceStore:
         self._id = endpoint.id
         self._dir = data_dir(settings, endpoint.tenant, endpoint.id)
         self._config = endpoint.config.store
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # _guard may run under it
         self._db: Any = None
         self._table: Any = None
 
@@ -86,21 +102,43 @@ class LanceStore:
         if self._table is None:
             with self._lock:
                 if self._table is None and (self._dir / f"{TABLE}.lance").exists():
-                    self._table = self._connect().open_table(TABLE)
+                    self._table = self._guard("open", lambda: self._connect().open_table(TABLE))
         return self._table
 
     def _created(self, dimension: int) -> Any:
         table = self._opened()
         if table is None:
             with self._lock:
-                self._dir.mkdir(parents=True, exist_ok=True)
-                self._table = self._connect().create_table(TABLE, schema=_schema(dimension), exist_ok=True)
+                if self._table is None:  # another thread may have made it while we waited
+                    self._dir.mkdir(parents=True, exist_ok=True)
+                    try:
+                        self._table = self._connect().create_table(TABLE, schema=_schema(dimension))
+                    except (ValueError, OSError, RuntimeError) as exc:
+                        # Another process made it first ("already exists"; exist_ok=True would compare
+                        # schemas, and the JSON columns read back as another type, so it always fails).
+                        if "already exists" not in str(exc) and not (self._dir / f"{TABLE}.lance").exists():
+                            raise RagUnavailable(f"the lancedb table could not be created "
+                                                 f"({type(exc).__name__})") from None
+                        self._table = self._guard("open", lambda: self._connect().open_table(TABLE))
                 table = self._table
         existing = table.schema.field("vector").type.list_size
         if existing != dimension:
             raise RagDimensionMismatch(f"the embedder gives {dimension}-dimension vectors, the endpoint's "
                                        f"index holds {existing}")
         return table
+
+    def _guard(self, what: str, fn: Callable[[], Any]) -> Any:
+        """``fn()``, LanceDB's untyped errors made typed (their messages name paths: not passed on)."""
+        try:
+            return fn()
+        except (OSError, RuntimeError, ValueError) as exc:
+            if not self._dir.exists():
+                with self._lock:
+                    self._table = None
+                    self._db = None
+                forget_store(self._tenant, self._id)
+                raise RagEndpointNotFound("the endpoint's data is gone (the endpoint was deleted)") from None
+            raise RagUnavailable(f"lancedb {what} failed ({type(exc).__name__})") from None
 
     def replace(self, doc_ids: Sequence[str], chunks: Sequence[Chunk], vectors: Any) -> None:
         import pyarrow as pa
@@ -113,17 +151,14 @@ class LanceStore:
             FIELD: [json.dumps(filter_fields(c.metadata), ensure_ascii=False) for c in chunks],
             "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), int(vectors.shape[1])),
         }, schema=_schema(int(vectors.shape[1])))  # the JSON columns as pa.json_: LanceDB stores JSONB
-        try:
-            (table.merge_insert("id").when_matched_update_all().when_not_matched_insert_all()
-             .when_not_matched_by_source_delete(f"doc IN {_sql_list(doc_ids)}").execute(data))
-        except (OSError, RuntimeError) as exc:
-            raise RagUnavailable(f"the lancedb table did not take the write ({type(exc).__name__})") from None
-        self._maintain_index(table)
+        self._guard("write", lambda: (
+            table.merge_insert("id").when_matched_update_all().when_not_matched_insert_all()
+            .when_not_matched_by_source_delete(f"doc IN {_sql_list(doc_ids)}").execute(data)))
 
     def delete(self, doc_ids: Sequence[str]) -> None:
         table = self._opened()
         if table is not None and doc_ids:
-            table.delete(f"doc IN {_sql_list(doc_ids)}")
+            self._guard("delete", lambda: table.delete(f"doc IN {_sql_list(doc_ids)}"))
 
     def search(self, vector: Any, limit: int, filters: Mapping[str, Any] | None) -> list[Hit]:
         table = self._opened()
@@ -154,25 +189,70 @@ class LanceStore:
                 query = query.refine_factor(self._config.refine_factor)
         if where is not None:
             query = query.where(where, prefilter=prefilter)
-        rows: list[dict[str, Any]] = query.select(_COLUMNS).to_arrow().to_pylist()
+        rows: list[dict[str, Any]] = self._guard("search",
+                                                 lambda: query.select(_COLUMNS).to_arrow().to_pylist())
         return rows
 
     def stats(self) -> StoreStats:
         table = self._opened()
         if table is None:
             return StoreStats(chunks=0, documents=0, dimension=None, index="none")
-        docs = table.search().select(["doc"]).limit(None).to_arrow().column("doc")
-        indexes = [i for i in table.list_indices() if "vector" in i.columns]
-        return StoreStats(chunks=table.count_rows(), documents=len(set(docs.to_pylist())),
-                          dimension=table.schema.field("vector").type.list_size,
-                          index=str(indexes[0].index_type) if indexes else "exact")
+
+        def read() -> StoreStats:
+            docs = table.search().select(["doc"]).limit(None).to_arrow().column("doc")
+            indexes = [i for i in table.list_indices() if "vector" in i.columns]
+            return StoreStats(chunks=table.count_rows(), documents=len(set(docs.to_pylist())),
+                              dimension=table.schema.field("vector").type.list_size,
+                              index=str(indexes[0].index_type) if indexes else "exact")
+
+        found: StoreStats = self._guard("stats", read)
+        return found
 
     def drop(self) -> None:
+        """Remove the endpoint's directory: renamed to a tombstone first (atomic), then removed; if the
+        removal fails the directory is renamed back and ``RagUnavailable`` raised (nothing deleted)."""
         with self._lock:
             self._table = None
             self._db = None
-            shutil.rmtree(self._dir, ignore_errors=True)
-        forget_store(self._tenant, self._id)
+            forget_store(self._tenant, self._id)
+            if not self._dir.exists():
+                return
+            tomb = self._dir.with_name(f".{self._dir.name}.deleted-{uuid.uuid4().hex[:12]}")
+            try:
+                os.rename(self._dir, tomb)
+            except OSError as exc:
+                raise RagUnavailable(f"the endpoint's data could not be removed ({type(exc).__name__})"
+                                     ) from None
+            try:
+                shutil.rmtree(tomb)
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    os.rename(tomb, self._dir)
+                raise RagUnavailable(f"the endpoint's data could not be removed ({type(exc).__name__})"
+                                     ) from None
+
+    def maintain(self) -> None:
+        """Best effort: build or fold the approximate index if due, by one process at a time; never
+        raises (a failure is logged and the next write tries again)."""
+        if self._config.index == "exact":
+            return
+        try:
+            table = self._opened()
+            if table is None:
+                return
+            with open(self._dir / "index.lock", "a+b") as lock:
+                try:
+                    fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:  # another process or thread is at it: its build covers ours
+                    return
+                try:
+                    self._maintain_index(table)
+                finally:
+                    fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+        except Exception as exc:
+            _log.warning("rag index maintenance failed, retried at the next write (%s)", type(exc).__name__,
+                         extra={"action": "rag.index_maintenance_failed", "tenant": self._tenant,
+                                "endpoint_id": self._id, "error": type(exc).__name__})
 
     def _maintain_index(self, table: Any) -> None:
         """Build the approximate index once the table is big enough; fold many new rows into it."""

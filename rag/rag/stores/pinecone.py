@@ -1,35 +1,63 @@
 """``pinecone``: an endpoint's chunks in a namespace of a Pinecone index (a dense index created with its
 ``dimension`` and the ``cosine`` metric), through the pinecone SDK's data plane.
 
-The namespace is the endpoint's ``namespace`` or ``<tenant>-<endpoint id>``. A chunk's metadata is the
+The namespace is ``<tenant folder>.<the endpoint's namespace>`` or ``<tenant folder>.<endpoint id>``
+(``rag.stores.pinecone_namespace``): user text is only ever a suffix, and ``create_endpoint`` refuses a
+namespace another endpoint of the tenant uses on the same host. A chunk's metadata is the
 document's, plus ``_doc``, ``_n`` and ``_content`` (the text: Pinecone keeps no other); user keys start
 with a letter, so they never meet these. Filters go to Pinecone as written (the syntax is Pinecone's).
 
 Re-indexing is not one transaction on Pinecone: the call lists the documents' chunk ids, upserts the new
-chunks, then deletes the ids no longer used. Upserting first means that a failure in between leaves a
-document with its new chunks and some stale ones (never with none); calling again converges.
+chunks (in requests of at most ``UPSERT_BATCH`` vectors and ``UPSERT_BYTES`` of JSON, well under
+Pinecone's 2 MB), then deletes the ids no longer used. Upserting first means that a failure in between
+leaves a document with its new chunks and some stale ones (never with none); calling again converges.
+When an upsert fails part-way, the call deletes the chunks it wrote for documents the namespace did not
+hold before (best effort): those documents are absent again; documents that existed keep whatever mix
+of old and new chunks the failed requests left (each is whole again at the next successful call).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from automate.config import Settings
 from automate.errors import RagDimensionMismatch, RagEndpointInvalid, RagFilterInvalid, RagUnavailable
-from rag.stores import Chunk, Hit, StoreStats, forget_store, tenant_folder
+from rag.stores import Chunk, Hit, StoreStats, forget_store, pinecone_namespace
 
 if TYPE_CHECKING:
     from rag.endpoints import Endpoint
 
-__all__ = ["PineconeStore"]
+__all__ = ["UPSERT_BYTES", "PineconeStore", "upsert_batches"]
 
 UPSERT_BATCH = 100
+UPSERT_BYTES = 1_000_000  # JSON per upsert request: Pinecone refuses more than 2 MB
+_log = logging.getLogger("automate.rag")
 DELETE_BATCH = 1_000
 MAX_LISTED = 1_000_000
 T = TypeVar("T")
+
+
+def upsert_batches(records: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """``records`` in consecutive batches of at most ``UPSERT_BATCH`` records and ``UPSERT_BYTES`` of JSON
+    (a record larger than that alone goes alone: Pinecone's own limit per vector is far below)."""
+    batches: list[list[dict[str, Any]]] = []
+    current: list[dict[str, Any]] = []
+    size = 0
+    for record in records:
+        each = len(json.dumps(record, ensure_ascii=False).encode()) + 2
+        if current and (len(current) >= UPSERT_BATCH or size + each > UPSERT_BYTES):
+            batches.append(current)
+            current, size = [], 0
+        current.append(record)
+        size += each
+    if current:
+        batches.append(current)
+    return batches
 
 
 class PineconeStore:
@@ -40,7 +68,7 @@ class PineconeStore:
         self._tenant = endpoint.tenant
         self._id = endpoint.id
         self._host = str(config.host)
-        self._namespace = config.namespace or f"{tenant_folder(endpoint.tenant)}-{endpoint.id}"
+        self._namespace = pinecone_namespace(endpoint.tenant, endpoint.id, config.namespace)
         self._key_ref = config.api_key
         self._settings = settings
         self._index: Any = None
@@ -110,17 +138,30 @@ class PineconeStore:
     def replace(self, doc_ids: Sequence[str], chunks: Sequence[Chunk], vectors: Any) -> None:
         self._check_dimension(int(vectors.shape[1]))
         index = self._client()
-        existing = {cid for doc in doc_ids for cid in self._chunk_ids(f"{doc}#")}
+        before = {doc: set(self._chunk_ids(f"{doc}#")) for doc in doc_ids}
+        existing = set().union(*before.values()) if before else set()
         records: list[dict[str, Any]] = []
         for i, c in enumerate(chunks):
             metadata: dict[str, Any] = dict(c.metadata)
             metadata.update({"_doc": c.doc, "_n": c.n, "_content": c.content})
             records.append({"id": c.id, "values": [float(x) for x in vectors[i]], "metadata": metadata})
-        for start in range(0, len(records), UPSERT_BATCH):
-            batch = records[start:start + UPSERT_BATCH]
-            self._call("upsert", lambda batch=batch: index.upsert(  # type: ignore[misc]
-                vectors=batch, namespace=self._namespace, show_progress=False))
+        try:
+            for batch in upsert_batches(records):
+                self._call("upsert", lambda batch=batch: index.upsert(  # type: ignore[misc]
+                    vectors=batch, namespace=self._namespace, show_progress=False))
+        except BaseException:
+            fresh = sorted(c.id for c in chunks if not before.get(c.doc))
+            try:
+                self._delete_ids(fresh)
+            except Exception as exc:
+                _log.warning("chunks of new documents stay after a failed upsert (%s)", type(exc).__name__,
+                             extra={"action": "rag.pinecone_cleanup_failed", "tenant": self._tenant,
+                                    "endpoint_id": self._id, "chunks": len(fresh)})
+            raise
         self._delete_ids(sorted(existing - {c.id for c in chunks}))
+
+    def maintain(self) -> None:
+        """Nothing to do: Pinecone keeps its own index."""
 
     def _delete_ids(self, ids: Sequence[str]) -> None:
         index = self._client()
