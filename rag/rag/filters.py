@@ -16,6 +16,7 @@ user text ever reaches the SQL unquoted.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -173,9 +174,11 @@ def _equals(key: str, value: Any) -> str:
         return f"json_get_bool({FIELD}, {_string('b_' + key)}) = {'true' if value else 'false'}"
     if isinstance(value, (int, float)):
         return f"json_get_float({FIELD}, {_string('n_' + key)}) = {_number(value)}"
-    literal = _string(value)
-    return (f"(json_get_string({FIELD}, {_string('s_' + key)}) = {literal} OR "
-            f"json_array_contains({FIELD}, {_string('$.l_' + key)}, {literal}))")
+    # json_array_contains compares with the element's JSON text (quotes, backslashes and control
+    # characters escaped, other characters as they are): the value is given in that form.
+    return (f"(json_get_string({FIELD}, {_string('s_' + key)}) = {_string(value)} OR "
+            f"json_array_contains({FIELD}, {_string('$.l_' + key)}, "
+            f"{_string(json.dumps(value, ensure_ascii=False)[1:-1])}))")
 
 
 def _not(predicate: str) -> str:

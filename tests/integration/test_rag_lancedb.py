@@ -226,3 +226,35 @@ def test_delete_endpoint_removes_its_data(s: Settings) -> None:
         assert conn.execute("SELECT count(*) FROM rag_endpoint").fetchone() == (0,)
     rag.index_documents("kb", DOCS[:1], settings=s)  # a new endpoint of the same slug starts empty
     assert ids(rag.query("kb", "billing invoice", top_k=5, settings=s)) == ["pw"]
+
+
+def test_backslashes_and_quotes_in_ids_and_filter_values(s: Settings) -> None:
+    odd = [{"id": "dir\\a", "content": "the backslash document about paths",
+            "metadata": {"path": "C:\\dir\\x'y", "tags": ["a\\b", "\\"]}},
+           {"id": "dir\\\\b", "content": "another document about paths", "metadata": {"path": "C:\\dir"}},
+           {"id": "plain", "content": "a third document about paths", "metadata": {"path": "C:dirx'y"}}]
+    assert rag.index_documents("kb", odd, settings=s) == 3
+    for filters, expected in [({"path": "C:\\dir\\x'y"}, {"dir\\a"}), ({"path": "C:\\dir"}, {"dir\\\\b"}),
+                              ({"path": {"$in": ["C:\\dir", "C:dirx'y"]}}, {"dir\\\\b", "plain"}),
+                              ({"tags": "a\\b"}, {"dir\\a"}), ({"tags": "\\"}, {"dir\\a"}),
+                              ({"path": {"$ne": "C:\\dir\\x'y"}}, {"dir\\\\b", "plain"})]:
+        assert set(ids(rag.query("kb", "paths", top_k=10, filters=filters, settings=s))) == expected, filters
+    rag.index_documents("kb", [{"id": "dir\\a", "content": "replaced text"}], settings=s)
+    assert rag.describe_endpoint("kb", settings=s).store.chunks == 3  # the same id: replaced, not added
+    rag.delete_documents("kb", ["dir\\a", "dir\\\\b"], settings=s)
+    assert ids(rag.query("kb", "paths", top_k=10, settings=s)) == ["plain"]
+
+
+def test_lone_surrogates_in_queries_and_ids_are_typed(s: Settings) -> None:
+    rag.index_documents("kb", DOCS, settings=s)
+    with pytest.raises(RagError, match="not valid Unicode"):
+        rag.query("kb", "password \ud800", settings=s)
+    with pytest.raises(RagFilterInvalid):
+        rag.query("kb", "password", filters={"category": "\udfff"}, settings=s)
+    with pytest.raises(RagFilterInvalid):
+        rag.query("kb", "password", filters={"year": {"$gt": 10**400}}, settings=s)
+    with pytest.raises(RagDocumentInvalid):
+        rag.delete_documents("kb", ["pw\ud800"], settings=s)
+    with pytest.raises(RagDocumentInvalid):
+        rag.index_documents("kb", [{"id": "x", "content": "text", "metadata": {"k": "\ud800"}}], settings=s)
+    assert rag.describe_endpoint("kb", settings=s).store.documents == 4

@@ -151,7 +151,7 @@ def test_upserts_stay_under_pinecones_request_size(s: Settings, peer: PineconePe
     rag.create_endpoint("kb", store={"kind": "pinecone", "host": peer.url,
                                      "api_key": "$env:RAG_TEST_PINECONE_KEY"},
                         chunk_size=8000, chunk_overlap=0, settings=s)
-    docs = [{"id": f"d{i}", "content": " ".join(["crème brûlée façade"] * 420)} for i in range(120)]
+    docs = [{"id": f"d{i}", "content": " ".join(["漢字の文書"] * 1300)} for i in range(120)]
     assert rag.index_documents("kb", docs, settings=s) == 120
     upserts = [r for r in peer.requests if r.path == "/vectors/upsert"]
     assert len(upserts) > 2 and all(len(r.body) <= 2 * 1024 * 1024 for r in upserts)

@@ -66,9 +66,11 @@ def test_the_seed_rag_examples_run_as_written(db_settings: Settings, tmp_path: P
     indexed = _run(INDEX_EXAMPLE, db_settings, home)
     assert indexed.returncode == 0, indexed.stderr
     assert indexed.stdout.strip() == "Indexed 2 documents"
+    assert indexed.stderr == ""  # importing wordllama must not configure the root logger (INFO to stderr)
 
     queried = _run(QUERY_EXAMPLE, db_settings, home)
     assert queried.returncode == 0, queried.stderr
+    assert queried.stderr == ""
     lines = queried.stdout.strip().splitlines()
     assert len(lines) == 2  # one document has the category
     assert lines[0].startswith("Score: 0.") and float(lines[0].split()[1]) > 0.3

@@ -121,7 +121,7 @@ class LanceStore:
                                                  f"({type(exc).__name__})") from None
                         self._table = self._guard("open", lambda: self._connect().open_table(TABLE))
                 table = self._table
-        existing = table.schema.field("vector").type.list_size
+        existing = self._guard("open", lambda: table.schema.field("vector").type.list_size)
         if existing != dimension:
             raise RagDimensionMismatch(f"the embedder gives {dimension}-dimension vectors, the endpoint's "
                                        f"index holds {existing}")
@@ -180,18 +180,21 @@ class LanceStore:
 
     def _nearest(self, table: Any, vector: Any, limit: int, where: str | None, *, prefilter: bool
                  ) -> list[dict[str, Any]]:
-        query = table.search(vector, vector_column_name="vector").distance_type("cosine").limit(limit)
-        if self._config.index == "exact":
-            query = query.bypass_vector_index()
-        else:
-            query = query.nprobes(self._config.nprobes)
-            if self._config.refine_factor:
-                query = query.refine_factor(self._config.refine_factor)
-        if where is not None:
-            query = query.where(where, prefilter=prefilter)
-        rows: list[dict[str, Any]] = self._guard("search",
-                                                 lambda: query.select(_COLUMNS).to_arrow().to_pylist())
-        return rows
+        def run() -> list[dict[str, Any]]:
+            query = table.search(vector, vector_column_name="vector").distance_type("cosine").limit(limit)
+            if self._config.index == "exact":
+                query = query.bypass_vector_index()
+            else:
+                query = query.nprobes(self._config.nprobes)
+                if self._config.refine_factor:
+                    query = query.refine_factor(self._config.refine_factor)
+            if where is not None:
+                query = query.where(where, prefilter=prefilter)
+            rows: list[dict[str, Any]] = query.select(_COLUMNS).to_arrow().to_pylist()
+            return rows
+
+        found: list[dict[str, Any]] = self._guard("search", run)
+        return found
 
     def stats(self) -> StoreStats:
         table = self._opened()

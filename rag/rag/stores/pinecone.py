@@ -49,7 +49,7 @@ def upsert_batches(records: Sequence[dict[str, Any]]) -> list[list[dict[str, Any
     current: list[dict[str, Any]] = []
     size = 0
     for record in records:
-        each = len(json.dumps(record, ensure_ascii=False).encode()) + 2
+        each = len(json.dumps(record).encode()) + 2  # ASCII-escaped: an upper bound of the wire size
         if current and (len(current) >= UPSERT_BATCH or size + each > UPSERT_BYTES):
             batches.append(current)
             current, size = [], 0

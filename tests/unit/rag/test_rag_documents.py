@@ -98,3 +98,47 @@ def test_credentials_are_references() -> None:
 def test_bad_slugs(slug: Any) -> None:
     with pytest.raises(RagEndpointInvalid):
         check_slug(slug)
+
+
+@pytest.mark.parametrize("document", [
+    {"id": "a", "content": "text \ud800"},
+    {"id": "a", "content": "text", "metadata": {"k": "\udfff"}},
+    {"id": "a", "content": "text", "metadata": {"tags": ["ok", "\ud800"]}},
+    {"id": "\ud800", "content": "text"},
+])
+def test_lone_surrogates_are_refused(document: dict[str, Any]) -> None:
+    with pytest.raises(RagDocumentInvalid):
+        check_documents([document])
+
+
+def test_a_base_url_needs_its_own_key_reference() -> None:
+    settings = Settings()
+    with pytest.raises(RagEndpointInvalid, match="needs its own api_key"):
+        endpoint_config(None, settings=settings, embedder={"kind": "openai", "base_url": "http://h/v1"})
+    config = endpoint_config(None, settings=settings, embedder={"kind": "openai", "base_url": "http://h/v1",
+                                                                "api_key": "$env:K"})
+    assert config.embedder.api_key == "$env:K"
+
+
+def test_pinecone_namespaces_are_suffixes_never_uuids() -> None:
+    from rag.stores import pinecone_namespace
+
+    with pytest.raises(RagEndpointInvalid, match="uuid"):
+        endpoint_config(None, settings=Settings(), store={
+            "kind": "pinecone", "host": "https://h", "namespace": "123e4567-e89b-12d3-a456-426614174000"})
+    assert pinecone_namespace("acme", "id-1", "docs") == "acme.docs"
+    assert pinecone_namespace("acme", "id-1", None) == "acme.id-1"
+    assert pinecone_namespace("a.b/c", "id-1", "docs").startswith("t-")  # a tenant folder holds no '.'
+
+
+def test_upsert_batches_stay_under_the_byte_budget() -> None:
+    import json
+
+    from rag.stores.pinecone import UPSERT_BATCH, UPSERT_BYTES, upsert_batches
+
+    records = [{"id": f"d{i}#0", "values": [0.1] * 256, "metadata": {"_content": "字" * 8000}}
+               for i in range(250)]
+    batches = upsert_batches(records)
+    assert [r for b in batches for r in b] == records
+    assert all(len(b) <= UPSERT_BATCH and len(json.dumps(b).encode()) <= UPSERT_BYTES for b in batches)
+    assert len(upsert_batches(records[:3])) == 1
