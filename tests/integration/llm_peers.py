@@ -28,17 +28,20 @@ from __future__ import annotations
 import binascii
 import json
 import struct
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
 
 from tests.integration.peers import HttpPeer, Recorded, http_peer
 
-__all__ = ["LlmPeer", "anthropic_server", "bedrock_server", "event_stream_message", "openai_server"]
+__all__ = ["LlmPeer", "anthropic_server", "bedrock_server", "event_stream_message", "openai_server",
+           "stalling_bedrock_server"]
 
 Answer = tuple[int, dict[str, str], bytes]
 JSON = {"Content-Type": "application/json"}
@@ -277,3 +280,43 @@ def bedrock_server(key_id: str = "AKIALLMTESTKEY") -> Iterator[LlmPeer]:
     with http_peer(lambda request: _bedrock(peer, request)) as http:
         peer = LlmPeer(http, key_id)
         yield peer
+
+
+@contextmanager
+def stalling_bedrock_server() -> Iterator[str]:
+    """A Bedrock ``converse-stream`` over a kept-alive HTTP/1.1 connection that sends its first piece and
+    then stalls (the rest never comes while the test runs): what a client must close when its consumer
+    leaves early. Yields the endpoint URL (any credentials are accepted)."""
+    release = threading.Event()
+    first = [event_stream_message("messageStart", {"role": "assistant"}),
+             event_stream_message("contentBlockDelta", {"delta": {"text": "The "}, "contentBlockIndex": 0})]
+    # empty deltas after it: botocore reads in 64 KiB chunks, so the piece is seen without the rest
+    first += [event_stream_message("contentBlockDelta", {"delta": {"text": ""}, "contentBlockIndex": 0})] * 800
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/vnd.amazon.eventstream")
+            self.send_header("Content-Length", "10000000")
+            self.end_headers()
+            self.wfile.write(b"".join(first))
+            self.wfile.flush()
+            release.wait(30)
+            self.close_connection = True
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()

@@ -24,7 +24,13 @@ from automate.errors import (
     UnknownModel,
 )
 from automate_llm import achat, acomplete, astream, chat, complete, get_provider, stream
-from tests.integration.llm_peers import LlmPeer, anthropic_server, bedrock_server, openai_server
+from tests.integration.llm_peers import (
+    LlmPeer,
+    anthropic_server,
+    bedrock_server,
+    openai_server,
+    stalling_bedrock_server,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -246,7 +252,8 @@ def test_a_model_outside_the_price_table_is_labelled_other(settings: Settings) -
                      settings=settings)
         priced = Settings(**{**settings.model_dump(), "llm_prices": {name: (1.0, 2.0)}})
         complete(QUESTION, model=name, api_key=peer.key, base_url=peer.url + "/v1", settings=priced)
-    assert _sample("automate_llm_requests_total", provider="openai", model="other", outcome="ok") == before + 1
+    other = _sample("automate_llm_requests_total", provider="openai", model="other", outcome="ok")
+    assert other == before + 1
     assert _sample("automate_llm_requests_total", provider="openai", model=name, outcome="ok") == 1
     exposed = generate_latest(REGISTRY).decode()
     assert 'model="missing-model"' not in exposed
@@ -255,7 +262,8 @@ def test_a_model_outside_the_price_table_is_labelled_other(settings: Settings) -
         before = _sample("automate_llm_requests_total", provider="openai", model="gpt-4o", outcome="ok")
         complete(QUESTION, model="gpt-4o-2099-01-01", api_key=peer.key, base_url=peer.url + "/v1",
                  settings=settings)
-    assert _sample("automate_llm_requests_total", provider="openai", model="gpt-4o", outcome="ok") == before + 1
+    family = _sample("automate_llm_requests_total", provider="openai", model="gpt-4o", outcome="ok")
+    assert family == before + 1
     assert "gpt-4o-2099-01-01" not in generate_latest(REGISTRY).decode()
 
 
@@ -276,3 +284,38 @@ def test_metrics_count_tokens_cost_and_outcomes(settings: Settings) -> None:
         before["automate_llm_requests_total"] + 1)
     assert _sample("automate_llm_request_seconds_count", **labels) == (
         before["automate_llm_request_seconds_count"] + 1)
+
+
+def _client_sockets_to(url: str) -> int:
+    """This process's open TCP sockets whose remote end is ``url``'s port (Linux's /proc)."""
+    import os
+    from urllib.parse import urlsplit
+
+    port = urlsplit(url).port
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        if os.path.exists(table):
+            with open(table) as lines:
+                for line in list(lines)[1:]:
+                    fields = line.split()
+                    if int(fields[2].rsplit(":", 1)[1], 16) == port:
+                        inodes.add(fields[9])
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        count += target.startswith("socket:[") and target[8:-1] in inodes
+    return count
+
+
+def test_a_bedrock_stream_left_early_closes_its_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIALLMTESTKEY")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local-secret")
+    with stalling_bedrock_server() as url:
+        for piece in stream(QUESTION, provider="bedrock", region="us-east-1", endpoint_url=url):
+            assert piece == "The "
+            assert _client_sockets_to(url) == 1  # the stream is open and still sending
+            break
+        assert _client_sockets_to(url) == 0

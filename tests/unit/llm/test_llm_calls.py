@@ -88,6 +88,6 @@ def test_a_key_that_cannot_go_in_a_header_is_refused_unquoted(settings: Settings
         assert "SECRETVALUE" not in str(failed.value) + repr(failed.value) + repr(failed.value.args)
     monkeypatch.setenv("OPENAI_API_KEY", key)
     other = Settings(llm_provider="anthropic")
-    with pytest.raises(LlmKeyMissing, match="OPENAI_API_KEY .* not a usable key") as failed:
+    with pytest.raises(LlmKeyMissing, match=r"OPENAI_API_KEY .* not a usable key") as failed:
         prepare(HI, {"settings": other, "provider": "openai"})
     assert "SECRETVALUE" not in repr(failed.value.args)

@@ -100,8 +100,9 @@ def test_refs_must_be_local_and_resolve(ref: Any) -> None:
 
 def test_local_refs_are_accepted() -> None:
     schema = {"$defs": {"city": {"type": "string"}, "a/b": {"type": "integer"}},
-              "type": "object", "properties": {"city": {"$ref": "#/$defs/city"}, "n": {"$ref": "#/$defs/a~1b"},
-                                               "self": {"$ref": "#"}}}
+              "type": "object",
+              "properties": {"city": {"$ref": "#/$defs/city"}, "n": {"$ref": "#/$defs/a~1b"},
+                             "self": {"$ref": "#"}}}
     assert parse_schema(schema) == schema
 
 
