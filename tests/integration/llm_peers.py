@@ -291,7 +291,8 @@ def stalling_bedrock_server() -> Iterator[str]:
     first = [event_stream_message("messageStart", {"role": "assistant"}),
              event_stream_message("contentBlockDelta", {"delta": {"text": "The "}, "contentBlockIndex": 0})]
     # empty deltas after it: botocore reads in 64 KiB chunks, so the piece is seen without the rest
-    first += [event_stream_message("contentBlockDelta", {"delta": {"text": ""}, "contentBlockIndex": 0})] * 800
+    empty = event_stream_message("contentBlockDelta", {"delta": {"text": ""}, "contentBlockIndex": 0})
+    first += [empty] * 800
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
