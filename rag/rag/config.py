@@ -67,7 +67,7 @@ class StoreConfig:
         host: pinecone: the index's data-plane host (``https://<index>-<project>.svc...``).
         api_key: pinecone: a secret reference to the key.
         namespace: pinecone: a suffix; the namespace is ``<tenant folder>.<namespace>``, by default
-            ``<tenant folder>.<endpoint id>`` (``rag.stores.pinecone_namespace``).
+            ``<tenant folder>.<endpoint id>`` (``rag.stores.pinecone.pinecone_namespace``).
     """
 
     kind: str = "lancedb"

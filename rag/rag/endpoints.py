@@ -1,8 +1,9 @@
 """Endpoints: a slug per tenant with its configuration, kept in Postgres (``rag_endpoint``).
 
 ``query`` looks its endpoint up with one indexed SELECT on a pooled connection (or the caller's
-transaction); ``index_documents`` creates an unknown endpoint with the settings' defaults inside the
-transaction of its own write, so a failed first call leaves no endpoint behind.
+transaction); ``index_documents`` reads it with :func:`lookup` before embedding, then creates an unknown
+endpoint with :func:`get_or_create` inside the short transaction of its store write (the row held ``FOR
+SHARE`` so that :func:`delete_endpoint` waits), so a failed first call leaves no endpoint behind.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from rag.endpoints import Endpoint
 
 __all__ = ["STORE_MODULES", "Chunk", "Hit", "StoreStats", "VectorStore", "clear_stores", "forget_store",
-           "open_store", "pinecone_namespace", "tenant_folder"]
+           "open_store", "tenant_folder"]
 
 STORE_MODULES: dict[str, str] = {
     "lancedb": "rag.stores.lancedb:LanceStore",
@@ -36,13 +36,6 @@ _TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 def tenant_folder(tenant: str) -> str:
     """A tenant's name where it is safe in a path or a namespace, else ``t-`` and its hash."""
     return tenant if _TENANT.fullmatch(tenant) else "t-" + hashlib.sha256(tenant.encode()).hexdigest()[:32]
-
-
-def pinecone_namespace(tenant: str, endpoint_id: str, suffix: str | None) -> str:
-    """An endpoint's Pinecone namespace: ``<tenant folder>.<suffix or endpoint id>``. A tenant folder holds
-    no ``.``, so the part before the first ``.`` always names the tenant: no endpoint's configuration can
-    reach another tenant's namespace."""
-    return f"{tenant_folder(tenant)}.{suffix or endpoint_id}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -2,7 +2,7 @@
 ``dimension`` and the ``cosine`` metric), through the pinecone SDK's data plane.
 
 The namespace is ``<tenant folder>.<the endpoint's namespace>`` or ``<tenant folder>.<endpoint id>``
-(``rag.stores.pinecone_namespace``): user text is only ever a suffix, and ``create_endpoint`` refuses a
+(``pinecone_namespace``): user text is only ever a suffix, and ``create_endpoint`` refuses a
 namespace another endpoint of the tenant uses on the same host. A chunk's metadata is the
 document's, plus ``_doc``, ``_n`` and ``_content`` (the text: Pinecone keeps no other); user keys start
 with a letter, so they never meet these. Filters go to Pinecone as written (the syntax is Pinecone's).
@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from automate.config import Settings
 from automate.errors import RagDimensionMismatch, RagEndpointInvalid, RagFilterInvalid, RagUnavailable
-from rag.stores import Chunk, Hit, StoreStats, forget_store, pinecone_namespace
+from rag.stores import Chunk, Hit, StoreStats, forget_store, tenant_folder
 
 if TYPE_CHECKING:
     from rag.endpoints import Endpoint
 
-__all__ = ["UPSERT_BYTES", "PineconeStore", "upsert_batches"]
+__all__ = ["UPSERT_BYTES", "PineconeStore", "pinecone_namespace", "upsert_batches"]
 
 UPSERT_BATCH = 100
 UPSERT_BYTES = 1_000_000  # JSON per upsert request: Pinecone refuses more than 2 MB
@@ -40,6 +40,13 @@ _log = logging.getLogger("automate.rag")
 DELETE_BATCH = 1_000
 MAX_LISTED = 1_000_000
 T = TypeVar("T")
+
+
+def pinecone_namespace(tenant: str, endpoint_id: str, suffix: str | None) -> str:
+    """An endpoint's Pinecone namespace: ``<tenant folder>.<suffix or endpoint id>``. A tenant folder holds
+    no ``.``, so the part before the first ``.`` always names the tenant: no endpoint's configuration can
+    reach another tenant's namespace."""
+    return f"{tenant_folder(tenant)}.{suffix or endpoint_id}"
 
 
 def upsert_batches(records: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:

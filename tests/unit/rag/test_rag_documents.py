@@ -121,7 +121,7 @@ def test_a_base_url_needs_its_own_key_reference() -> None:
 
 
 def test_pinecone_namespaces_are_suffixes_never_uuids() -> None:
-    from rag.stores import pinecone_namespace
+    from rag.stores.pinecone import pinecone_namespace
 
     with pytest.raises(RagEndpointInvalid, match="uuid"):
         endpoint_config(None, settings=Settings(), store={
