@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from automate.config import Settings, get_settings
-from automate.errors import LlmContextExceeded, LlmKeyMissing, UsageError
+from automate.errors import LlmContextExceeded, LlmKeyMissing, LlmRequestRefused, UsageError
 from automate.secrets import Reader, resolve
 from automate.secrets.references import REFERENCE
 from automate_llm.cache import cache_key
@@ -137,8 +137,13 @@ def _boto_region(provider: Backend) -> str | None:
     if provider.key_variable is not None:
         return None
     import boto3
+    from botocore.exceptions import BotoCoreError
 
-    region: str | None = boto3.session.Session().region_name
+    try:
+        region: str | None = boto3.session.Session().region_name
+    except BotoCoreError as exc:  # a profile that does not exist, a config file that does not parse
+        raise LlmRequestRefused(f"bedrock cannot be called: its AWS configuration is wrong "
+                                f"({type(exc).__name__})") from None
     return region
 
 

@@ -9,6 +9,7 @@ import asyncio
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -319,3 +320,15 @@ def test_a_bedrock_stream_left_early_closes_its_connection(monkeypatch: pytest.M
             assert _client_sockets_to(url) == 1  # the stream is open and still sending
             break
         assert _client_sockets_to(url) == 0
+
+
+@pytest.mark.parametrize("region", [None, "us-east-1"])
+def test_a_wrong_aws_configuration_is_refused_not_retried(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                          region: str | None) -> None:
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile")
+    with bedrock_server() as peer:
+        with pytest.raises(LlmRequestRefused, match="AWS configuration is wrong") as failed:
+            chat(QUESTION, provider="bedrock", region=region, endpoint_url=peer.url)
+        assert not failed.value.retryable and peer.http.requests == []
