@@ -38,7 +38,7 @@ def _section(text: str | None, what: str) -> str | dict[str, Any] | None:
 @click.option("--embedder", default=None,
               help='wordllama (offline, the default), openai, or a JSON object: \'{"kind": "openai", '
                    '"model": "text-embedding-3-small", "dimension": 1536, "base_url": "...", '
-                   '"api_key": "$secret:OPENAI_KEY"}\'.')
+                   '"api_key": "$secret:OPENAI_KEY"}\' (a base_url needs its own api_key reference).')
 @click.option("--store", default=None,
               help='lancedb (embedded, the default), pinecone, or a JSON object: \'{"kind": "lancedb", '
                    '"index": "auto|exact|ivf_pq|ivf_hnsw_sq"}\', \'{"kind": "pinecone", '
