@@ -275,8 +275,9 @@ class _Flow:
         """The stream ended early (the consumer stopped, was cancelled, or the provider failed): what
         was received is charged (estimated when the server sent no usage), else the reservation is
         released; the outcome is ``cancelled`` or the error's code. Never raises."""
-        if self.settled:
-            _outcome(self.call, error, self.started)
+        if self.settled:  # answered (from the cache, or the whole stream) before the error
+            if not isinstance(error, GeneratorExit | asyncio.CancelledError):
+                _outcome(self.call, error, self.started)
             return
         self.settled = True
         if not self.texts and self.usage is None:
