@@ -154,3 +154,20 @@ def test_a_table_whose_directory_went_is_a_typed_error(s: Settings) -> None:
     with pytest.raises((RagEndpointNotFound, RagUnavailable)) as failed:
         rag.query("kb", "note", settings=s)
     assert str(s.home) not in str(failed.value) and failed.value.__cause__ is None
+
+
+def test_a_failed_index_maintenance_is_logged_and_the_write_stands(s: Settings,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    rag.create_endpoint("kb", store={"kind": "lancedb", "index_min_rows": 256}, settings=s)
+    rag.index_documents("kb", _docs("a", 10), settings=s)
+    lock_path = data_dir(s, s.tenant, rag.get_endpoint("kb", settings=s).id) / "index.lock"
+    lock_path.unlink()
+    lock_path.mkdir()  # maintenance cannot even take its lock: it fails, the committed write stands
+    with caplog.at_level("WARNING", logger="automate.rag"):
+        assert rag.index_documents("kb", _docs("b", 300), settings=s) == 300
+    [record] = [r for r in caplog.records if getattr(r, "action", None) == "rag.index_maintenance_failed"]
+    assert record.error == "IsADirectoryError"  # type: ignore[attr-defined]
+    assert rag.describe_endpoint("kb", settings=s).store.documents == 310
+    lock_path.rmdir()
+    rag.index_documents("kb", _docs("c", 1), settings=s)  # the next write builds the index
+    assert rag.describe_endpoint("kb", settings=s).store.index == "IvfHnswSq"
