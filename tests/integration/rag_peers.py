@@ -182,6 +182,7 @@ class EmbeddingsPeer:
     status: int = 200  # set to answer every request with an error status
     ragged: bool = False  # answer vectors of differing lengths
     raw: bytes | None = None  # answer this body (status 200) instead
+    gate: threading.Event | None = None  # when set: each answer waits for it (at most 60 s)
     http: HttpPeer | None = None
 
     @property
@@ -203,6 +204,8 @@ class EmbeddingsPeer:
             return _answer(self.status, {"error": {"message": "overloaded", "type": "server_error"}})
         if urlsplit(request.path).path != "/v1/embeddings":
             return _answer(404, {"error": {"message": "no such route", "type": "invalid_request_error"}})
+        if self.gate is not None:
+            self.gate.wait(60)
         if self.raw is not None:
             return 200, dict(_JSON), self.raw
         body = json.loads(request.body)

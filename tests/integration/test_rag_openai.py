@@ -5,9 +5,11 @@ quote the key."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 import rag
@@ -127,3 +129,24 @@ def test_vectors_of_differing_lengths_are_a_dimension_mismatch(s: Settings, peer
     with pytest.raises(RagDimensionMismatch, match="differing lengths"):
         rag.index_documents("kb", [{"id": "a", "content": "text"}, {"id": "b", "content": "more"}],
                             settings=s)
+
+
+def test_no_database_connection_is_held_while_embedding(s: Settings, peer: EmbeddingsPeer) -> None:
+    _endpoint(s, peer)
+    peer.gate = threading.Event()
+    done: list[int] = []
+    thread = threading.Thread(target=lambda: done.append(
+        rag.index_documents("kb", [{"id": "a", "content": "text"}], settings=s)))
+    thread.start()
+    try:
+        while not peer.requests:  # the call is now inside the embedder, waiting for the server
+            assert thread.is_alive()
+        with psycopg.connect(s.dsn, autocommit=True) as conn:
+            open_transactions = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND state LIKE 'idle in transaction%%'").fetchone()
+    finally:
+        peer.gate.set()
+        thread.join()
+    assert open_transactions == (0,)
+    assert done == [1]
