@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -141,6 +142,7 @@ def test_no_database_connection_is_held_while_embedding(s: Settings, peer: Embed
     try:
         while not peer.requests:  # the call is now inside the embedder, waiting for the server
             assert thread.is_alive()
+            time.sleep(0.01)
         with psycopg.connect(s.dsn, autocommit=True) as conn:
             open_transactions = conn.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
@@ -150,3 +152,27 @@ def test_no_database_connection_is_held_while_embedding(s: Settings, peer: Embed
         thread.join()
     assert open_transactions == (0,)
     assert done == [1]
+
+
+def test_an_endpoint_created_meanwhile_with_another_configuration_is_used(
+        s: Settings, peer: EmbeddingsPeer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", peer.url)
+    defaults = Settings(**{**s.model_dump(), "rag_embedder": "openai"})
+    peer.gate = threading.Event()
+    done: list[int] = []
+    text = " ".join(f"word{i}" for i in range(60))  # 1 chunk at the default size, several at 100
+    thread = threading.Thread(target=lambda: done.append(
+        rag.index_documents("kb", [{"id": "a", "content": text}], settings=defaults)))
+    thread.start()
+    try:
+        while not peer.requests:  # the first call embeds with the defaults (the endpoint is unknown)
+            assert thread.is_alive()
+            time.sleep(0.01)
+        rag.create_endpoint("kb", embedder="openai", chunk_size=100, chunk_overlap=0, settings=defaults)
+    finally:
+        peer.gate.set()
+        thread.join()
+    assert done == [1]
+    assert rag.get_endpoint("kb", settings=s).config.chunk_size == 100
+    assert rag.describe_endpoint("kb", settings=s).store.chunks > 1  # chunked again with the stored config
