@@ -13,6 +13,7 @@ model              answer
                    name per case)
 ``busy-long``      429 with ``retry-after: 7`` every time
 ``no-usage``       the answer without its usage (openai: neither in the JSON nor in the stream)
+``fails-midway``   openai streams: two pieces, then an error event
 ``down``           503 every time
 ``missing-model``  404 (model not found)
 ``tiny-context``   400, the context-length error
@@ -133,7 +134,9 @@ def _openai(peer: LlmPeer, request: Recorded) -> Answer:
     events += [{**base, "choices": [{"index": 0, "delta": {"content": w}, "finish_reason": None}]}
                for w in _words(text)]
     events.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
-    if body.get("stream_options", {}).get("include_usage") and model != "no-usage":
+    if model == "fails-midway":  # two pieces, then an error event in place of the rest
+        events = [*events[:3], {"error": {"message": "The server had an error", "type": "server_error"}}]
+    elif body.get("stream_options", {}).get("include_usage") and model != "no-usage":
         events.append({**base, "choices": [], "usage": usage})
     sse = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
     return 200, {"Content-Type": "text/event-stream"}, sse.encode()

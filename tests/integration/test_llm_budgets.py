@@ -14,7 +14,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from automate.config import Settings
-from automate.errors import LlmBudgetExceeded, UsageError
+from automate.errors import LlmBudgetExceeded, LlmError, UsageError
 from automate_llm import astream, complete, list_budgets, set_budget, stream, usage
 from automate_llm.budgets import MAX_USD
 from tests.integration.llm_peers import LlmPeer, openai_server
@@ -83,6 +83,18 @@ def test_a_stream_stopped_after_its_first_piece_is_charged(db_settings: Settings
     assert (row.requests, row.input_tokens, row.output_tokens) == (2, 16, 2)
     assert float(row.cost_usd) == pytest.approx(2 * (8 * 2.5 + 1 * 10) / 1e6)
     assert REGISTRY.get_sample_value("automate_llm_requests_total", cancelled) == before + 2
+    assert _reservations(db_settings) == 0
+
+
+def test_a_stream_failing_part_way_is_charged_what_it_received(db_settings: Settings, peer: LlmPeer) -> None:
+    set_budget(db_settings, "orders", tokens=10_000)
+    received: list[str] = []
+    with pytest.raises(LlmError):
+        for piece in stream(HI, **_options(peer, db_settings, automation="orders", model="fails-midway")):
+            received.append(piece)
+    assert received == ["The ", "capital "]
+    (row,) = usage(db_settings, automation="orders")
+    assert (row.requests, row.input_tokens, row.output_tokens) == (1, 8, 2)
     assert _reservations(db_settings) == 0
 
 
