@@ -12,6 +12,15 @@ Pinecone receives the checked filter as it is. LanceDB receives SQL over a JSON 
 names): each type is read only with its own accessor, so a string never meets a numeric cast. Keys match
 ``[A-Za-z][A-Za-z0-9_]{0,63}`` and string values are written as SQL literals with quotes doubled, so no
 user text ever reaches the SQL unquoted.
+
+Equality and ``$in`` (the common filters) read a second column when the table has it: ``labels``, a list
+of ``<type>:<key>=<value>`` strings (``s:`` a string or an element of a list of strings, ``n:`` a number
+as a float's ``repr``, ``b:`` ``true``/``false``), with a LABEL_LIST index: ``array_has_any(labels,
+[...])`` / ``array_has_all`` are answered from the index instead of parsing every row's JSON (4-9 ms
+against 20-46 ms at 100,000 rows). A key is ``[A-Za-z][A-Za-z0-9_]*`` (no ``:`` nor ``=``), so a label
+splits unambiguously at its first ``=`` and the value after it needs no escaping; the type prefix keeps
+``"1"``, ``1`` and ``true`` apart, as the JSON accessors do. Ranges, ``$ne``, ``$nin`` and ``$exists``
+stay on the JSON column.
 """
 
 from __future__ import annotations
@@ -24,7 +33,8 @@ from typing import Any
 from automate.errors import RagFilterInvalid
 from rag.documents import MAX_INT, METADATA_KEY, check_text
 
-__all__ = ["MAX_DEPTH", "MAX_NODES", "check_filter", "check_text", "filter_fields", "to_lancedb_sql"]
+__all__ = ["LABELS", "MAX_DEPTH", "MAX_NODES", "check_filter", "check_text", "filter_fields", "labels_of",
+           "labels_only", "to_lancedb_sql"]
 
 MAX_DEPTH = 6  # nested $and/$or
 MAX_NODES = 100  # conditions and values in one filter
@@ -32,6 +42,39 @@ MAX_VALUE = 1_000  # characters of a string value
 _COMPARE = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 _OPERATORS = {"$eq", "$ne", "$in", "$nin", "$exists", *_COMPARE}
 FIELD = "fmeta"  # the LanceDB column of typed keys
+LABELS = "labels"  # the LanceDB list column of "<type>:<key>=<value>" strings (LABEL_LIST index)
+_LABELLED = {"$eq", "$in"}
+
+
+def _label(key: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return f"b:{key}={'true' if value else 'false'}"
+    if isinstance(value, (int, float)):
+        return f"n:{key}={float(value) + 0.0!r}"  # + 0.0: -0.0 is 0.0, as SQL's = has it
+    return f"s:{key}={value}"
+
+
+def labels_of(metadata: Mapping[str, Any]) -> list[str]:
+    """The ``labels`` of a document's checked metadata (a list of strings gives one label per element)."""
+    out: set[str] = set()
+    for key, value in metadata.items():
+        if isinstance(value, list):
+            out.update(_label(key, each) for each in value)
+        else:
+            out.add(_label(key, value))
+    return sorted(out)
+
+
+def labels_only(filters: Mapping[str, Any]) -> bool:
+    """Whether every condition of a checked filter is an equality or ``$in`` (answered by the labels'
+    index alone: the store can filter first without scanning the table)."""
+    for key, value in filters.items():
+        if key in ("$and", "$or"):
+            if not all(labels_only(each) for each in value):
+                return False
+        elif isinstance(value, Mapping) and not set(value) <= _LABELLED:
+            return False
+    return True
 
 
 def filter_fields(metadata: Mapping[str, Any]) -> dict[str, Any]:
@@ -135,23 +178,39 @@ def _scalar(value: object, key: str) -> None:
     raise RagFilterInvalid(f"values for {key!r} are strings, numbers or booleans, not {type(value).__name__}")
 
 
-def to_lancedb_sql(filters: Mapping[str, Any]) -> str:
-    """The SQL predicate of a filter :func:`check_filter` accepted."""
-    return _node(filters)
+def to_lancedb_sql(filters: Mapping[str, Any], *, labels: bool = False) -> str:
+    """The SQL predicate of a filter :func:`check_filter` accepted; with ``labels``, equalities and
+    ``$in`` read the ``labels`` column (the table must have it)."""
+    return _node(filters, labels)
 
 
-def _node(node: Mapping[str, Any]) -> str:
+def _node(node: Mapping[str, Any], labels: bool) -> str:
     parts: list[str] = []
+    wanted: list[str] = []  # labels that must all be present: one array_has_all
     for key, value in node.items():
         if key == "$and":
-            parts.append("(" + " AND ".join(_node(each) for each in value) + ")")
+            parts.append("(" + " AND ".join(_node(each, labels) for each in value) + ")")
         elif key == "$or":
-            parts.append("(" + " OR ".join(_node(each) for each in value) + ")")
+            parts.append("(" + " OR ".join(_node(each, labels) for each in value) + ")")
         elif isinstance(value, Mapping):
-            parts.extend(_condition(key, op, operand) for op, operand in value.items())
+            for op, operand in value.items():
+                if labels and op == "$eq":
+                    wanted.append(_label(key, operand))
+                elif labels and op == "$in":
+                    parts.append(_has("array_has_any", [_label(key, each) for each in operand]))
+                else:
+                    parts.append(_condition(key, op, operand))
+        elif labels:
+            wanted.append(_label(key, value))
         else:
             parts.append(_equals(key, value))
+    if wanted:
+        parts.insert(0, _has("array_has_all" if len(wanted) > 1 else "array_has_any", wanted))
     return parts[0] if len(parts) == 1 else "(" + " AND ".join(parts) + ")"
+
+
+def _has(function: str, labels: list[str]) -> str:
+    return f"{function}({LABELS}, [{', '.join(_string(each) for each in dict.fromkeys(labels))}])"
 
 
 def _condition(key: str, op: str, operand: Any) -> str:

@@ -2,15 +2,20 @@
 ``<AUTOMATE_HOME>/rag/<tenant>/<endpoint id>/chunks.lance``.
 
 Columns: ``id`` (``<doc>#<n>``), ``doc``, ``n``, ``content``, ``meta`` (the document's metadata as
-JSON, returned), ``fmeta`` (typed keys the filters read, see ``rag.filters``), ``vector``.
+JSON, returned), ``fmeta`` (typed keys the filters read, see ``rag.filters``), ``labels``
+(``<type>:<key>=<value>`` strings for equality and ``$in`` filters; a table made before it existed has
+none, and its filters read ``fmeta`` only), ``vector``.
 
 Re-indexing is one ``merge_insert`` on ``id``: new chunks inserted, existing ones updated, and chunks of
 this call's documents that the call no longer has deleted, in a single commit (a failure commits
 nothing). From ``index_min_rows`` chunks on, an approximate index (IVF_HNSW_SQ by default, or IVF_PQ)
-answers queries, re-ranked by exact distances (``refine_factor``); rows written after it was built are
-searched exactly until ``optimize()`` folds them in as a new index segment (after a write that left more
-than a tenth unindexed); at four segments the index is built again as one. ``index: exact`` never builds
-one.
+answers queries, re-ranked by exact distances (``refine_factor``), and a LABEL_LIST index serves the
+filters' ``labels`` (see ``rag.stores.lancedb_index``). ``index: exact`` never builds a vector index.
+
+A filter made only of equalities and ``$in`` is applied first (prefilter: answered by the labels' index,
+then the nearest matching chunks searched); any other filter is applied to the nearest
+``POSTFILTER_FACTOR`` x limit chunks first, and only when fewer than limit of them match is the whole
+table filtered first (its JSON parsed on every row).
 
 Index maintenance is best effort and runs after the write committed (``maintain``, called by
 ``index_documents`` once its Postgres transaction is over): one process at a time per endpoint builds
@@ -41,8 +46,9 @@ from typing import TYPE_CHECKING, Any
 
 from automate.config import Settings
 from automate.errors import RagDimensionMismatch, RagEndpointNotFound, RagUnavailable
-from rag.filters import FIELD, filter_fields, to_lancedb_sql
+from rag.filters import FIELD, LABELS, filter_fields, labels_of, labels_only, to_lancedb_sql
 from rag.stores import Chunk, Hit, StoreStats, forget_store, tenant_folder
+from rag.stores.lancedb_index import maintain_table
 
 if TYPE_CHECKING:
     from rag.endpoints import Endpoint
@@ -51,7 +57,6 @@ __all__ = ["LanceStore", "data_dir"]
 
 TABLE = "chunks"
 POSTFILTER_FACTOR = 8  # chunks fetched per result wanted before a filter is applied afterwards
-MAX_SEGMENTS = 4  # index segments (one per optimize) before the index is built again as one
 _COLUMNS = ["doc", "content", "meta", "_distance"]
 _log = logging.getLogger("automate.rag")
 
@@ -66,14 +71,16 @@ def _sql_list(values: Sequence[str]) -> str:
     return "(" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + ")"
 
 
-def _schema(dimension: int) -> Any:
+def _schema(dimension: int, *, labels: bool = True) -> Any:
     """The rows as written (the table reports its JSON columns as binary: JSONB; written as binary they
-    would be taken as JSONB already, and the filters could not read them)."""
+    would be taken as JSONB already, and the filters could not read them); ``labels=False``: a table
+    made before the ``labels`` column."""
     import pyarrow as pa
 
     return pa.schema([pa.field("id", pa.utf8()), pa.field("doc", pa.utf8()), pa.field("n", pa.int32()),
                       pa.field("content", pa.utf8()), pa.field("meta", pa.json_(pa.utf8())),
                       pa.field(FIELD, pa.json_(pa.utf8())),
+                      *([pa.field(LABELS, pa.list_(pa.utf8()))] if labels else []),
                       pa.field("vector", pa.list_(pa.float32(), dimension))])
 
 
@@ -89,6 +96,8 @@ class LanceStore:
         self._lock = threading.RLock()  # _guard may run under it
         self._db: Any = None
         self._table: Any = None
+        self._labels: bool | None = None  # whether the table has the labels column, once known
+        self._dimension: int | None = None  # the table's vectors', once read
 
     def _connect(self) -> Any:
         if self._db is None:
@@ -127,6 +136,12 @@ class LanceStore:
                                        f"index holds {existing}")
         return table
 
+    def _has_labels(self, table: Any) -> bool:
+        """Whether the table has the ``labels`` column (a table made before it has not)."""
+        if self._labels is None:
+            self._labels = bool(self._guard("open", lambda: LABELS in table.schema.names))
+        return self._labels
+
     def _guard(self, what: str, fn: Callable[[], Any]) -> Any:
         """``fn()``, LanceDB's untyped errors made typed (their messages name paths: not passed on)."""
         try:
@@ -135,6 +150,7 @@ class LanceStore:
             if not self._dir.exists():
                 with self._lock:
                     self._table = None
+                    self._labels = None
                     self._db = None
                 forget_store(self._tenant, self._id)
                 raise RagEndpointNotFound("the endpoint's data is gone (the endpoint was deleted)") from None
@@ -144,13 +160,18 @@ class LanceStore:
         import pyarrow as pa
 
         table = self._created(int(vectors.shape[1]))
-        data = pa.Table.from_pydict({
+        labels = self._has_labels(table)
+        columns: dict[str, Any] = {
             "id": [c.id for c in chunks], "doc": [c.doc for c in chunks], "n": [c.n for c in chunks],
             "content": [c.content for c in chunks],
             "meta": [json.dumps(dict(c.metadata), ensure_ascii=False) for c in chunks],
             FIELD: [json.dumps(filter_fields(c.metadata), ensure_ascii=False) for c in chunks],
             "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), int(vectors.shape[1])),
-        }, schema=_schema(int(vectors.shape[1])))  # the JSON columns as pa.json_: LanceDB stores JSONB
+        }
+        if labels:
+            columns[LABELS] = [labels_of(c.metadata) for c in chunks]
+        # the JSON columns as pa.json_: LanceDB stores JSONB
+        data = pa.Table.from_pydict(columns, schema=_schema(int(vectors.shape[1]), labels=labels))
         self._guard("write", lambda: (
             table.merge_insert("id").when_matched_update_all().when_not_matched_insert_all()
             .when_not_matched_by_source_delete(f"doc IN {_sql_list(doc_ids)}").execute(data)))
@@ -164,14 +185,23 @@ class LanceStore:
         table = self._opened()
         if table is None:
             return []
+        if self._dimension is None:
+            self._dimension = int(self._guard("open", lambda: table.schema.field("vector").type.list_size))
+        if len(vector) != self._dimension:
+            raise RagDimensionMismatch(f"the embedder gives {len(vector)}-dimension vectors, the endpoint's "
+                                       f"index holds {self._dimension}")
         if not filters:
             rows = self._nearest(table, vector, limit, None, prefilter=False)
+        elif self._has_labels(table) and labels_only(filters):
+            # Equalities and $in: the labels' index gives the matching rows (4-9 ms at 100,000 chunks),
+            # the search runs over them only: one search, whatever the filter's selectivity.
+            rows = self._nearest(table, vector, limit, to_lancedb_sql(filters, labels=True), prefilter=True)
         else:
             # A filter evaluated on every row (prefilter) parses each row's JSON: ~50 ms at 100,000
             # chunks. The nearest POSTFILTER_FACTOR x limit chunks filtered afterwards hold the nearest
             # matching ones whenever at least `limit` of them match; only a selective filter pays for
             # the prefiltered search after that.
-            where = to_lancedb_sql(filters)
+            where = to_lancedb_sql(filters, labels=self._has_labels(table))
             rows = self._nearest(table, vector, limit * POSTFILTER_FACTOR, where, prefilter=False)
             if len(rows) < limit:
                 rows = self._nearest(table, vector, limit, where, prefilter=True)
@@ -216,6 +246,7 @@ class LanceStore:
         removal fails the directory is renamed back and ``RagUnavailable`` raised (nothing deleted)."""
         with self._lock:
             self._table = None
+            self._labels = None
             self._db = None
             forget_store(self._tenant, self._id)
             if not self._dir.exists():
@@ -235,10 +266,8 @@ class LanceStore:
                                      ) from None
 
     def maintain(self) -> None:
-        """Best effort: build or fold the approximate index if due, by one process at a time; never
-        raises (a failure is logged and the next write tries again)."""
-        if self._config.index == "exact":
-            return
+        """Best effort: build or fold the indexes if due and remove old versions, by one process at a
+        time; never raises (a failure is logged and the next write tries again)."""
         try:
             table = self._opened()
             if table is None:
@@ -249,44 +278,10 @@ class LanceStore:
                 except BlockingIOError:  # another process or thread is at it: its build covers ours
                     return
                 try:
-                    self._maintain_index(table)
+                    maintain_table(table, self._config)
                 finally:
                     fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
         except Exception as exc:
             _log.warning("rag index maintenance failed, retried at the next write (%s)", type(exc).__name__,
                          extra={"action": "rag.index_maintenance_failed", "tenant": self._tenant,
                                 "endpoint_id": self._id, "error": type(exc).__name__})
-
-    def _maintain_index(self, table: Any) -> None:
-        """Build the approximate index once the table is big enough; fold many new rows into it."""
-        if self._config.index == "exact":
-            return
-        rows = table.count_rows()
-        if rows < self._config.index_min_rows:
-            return
-        indexes = [i for i in table.list_indices() if "vector" in i.columns]
-        if not indexes:
-            self._build_index(table, rows)
-            return
-        stats = table.index_stats(indexes[0].name)
-        if stats is None or stats.num_unindexed_rows <= max(self._config.index_min_rows // 4,
-                                                            stats.num_indexed_rows // 10):
-            return
-        if stats.num_indices >= MAX_SEGMENTS:  # each optimize() adds a segment every query searches
-            self._build_index(table, rows)
-        else:
-            table.optimize()
-
-    def _build_index(self, table: Any, rows: int) -> None:
-        dimension = table.schema.field("vector").type.list_size
-        from lancedb.index import IvfHnswSq, IvfPq
-
-        config: Any
-        if self._config.index == "ivf_pq":
-            sub = next(s for s in (dimension // 8, dimension // 16, dimension // 4, 1)
-                       if s >= 1 and dimension % s == 0)
-            config = IvfPq(distance_type="cosine", num_partitions=max(1, int(rows ** 0.5)),
-                           num_sub_vectors=sub)
-        else:
-            config = IvfHnswSq(distance_type="cosine", num_partitions=max(1, rows // 50_000))
-        table.create_index("vector", config=config)

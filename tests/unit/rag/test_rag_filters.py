@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from automate.errors import RagFilterInvalid
-from rag.filters import MAX_DEPTH, check_filter, filter_fields, to_lancedb_sql
+from rag.filters import MAX_DEPTH, check_filter, filter_fields, labels_of, labels_only, to_lancedb_sql
 
 
 def sql(filters: dict[str, Any]) -> str:
@@ -136,3 +136,56 @@ def test_integers_up_to_2_53_are_accepted() -> None:
 def test_lone_surrogates_are_refused(filters: dict[str, Any]) -> None:
     with pytest.raises(RagFilterInvalid, match="not valid Unicode"):
         check_filter(filters)
+
+
+def labelled(filters: dict[str, Any]) -> str:
+    checked = check_filter(filters)
+    assert checked is not None
+    return to_lancedb_sql(checked, labels=True)
+
+
+def test_labels_of_metadata_are_typed_and_one_per_list_element() -> None:
+    assert labels_of({"category": "auth", "n": 3, "x": -0.0, "ok": False, "tags": ["a", "b=c", "a"]}) == [
+        "b:ok=false", "n:n=3.0", "n:x=0.0", "s:category=auth", "s:tags=a", "s:tags=b=c"]
+    assert labels_of({}) == []
+
+
+def test_labels_keep_types_apart() -> None:
+    assert labels_of({"k": "1"}) != labels_of({"k": 1})
+    assert labels_of({"k": True}) != labels_of({"k": 1})
+    assert labels_of({"k": "true"}) != labels_of({"k": True})
+
+
+def test_equality_and_in_read_the_labels() -> None:
+    assert labelled({"category": "auth"}) == "array_has_any(labels, ['s:category=auth'])"
+    assert labelled({"year": {"$eq": 2020}}) == "array_has_any(labels, ['n:year=2020.0'])"
+    assert labelled({"a": "x", "ok": True}) == "array_has_all(labels, ['s:a=x', 'b:ok=true'])"
+    assert labelled({"k": {"$in": ["x", 1, False]}}) == (
+        "array_has_any(labels, ['s:k=x', 'n:k=1.0', 'b:k=false'])")
+    assert labelled({"$or": [{"a": "x"}, {"b": {"$in": ["y", "z"]}}]}) == (
+        "(array_has_any(labels, ['s:a=x']) OR array_has_any(labels, ['s:b=y', 's:b=z']))")
+
+
+def test_ranges_negations_and_exists_stay_on_the_json_column() -> None:
+    text = labelled({"a": "x", "year": {"$gte": 2020}, "b": {"$ne": "y"}, "c": {"$exists": True}})
+    assert text.startswith("(array_has_any(labels, ['s:a=x']) AND json_get_float(fmeta, 'n_year') >= 2020.0")
+    assert "coalesce((json_get_string(fmeta, 's_b') = 'y'" in text
+    assert "json_array_contains(fmeta, '$.present', 'c')" in text
+    assert "coalesce((" in labelled({"n": {"$nin": ["a", "b"]}})
+
+
+def test_labels_only_tells_which_filters_the_labels_answer_alone() -> None:
+    assert labels_only({"a": "x", "b": {"$in": [1, 2]}, "$or": [{"c": True}, {"d": {"$eq": "y"}}]})
+    assert not labels_only({"a": "x", "n": {"$gt": 1}})
+    assert not labels_only({"$and": [{"a": "x"}, {"b": {"$ne": "y"}}]})
+    assert not labels_only({"a": {"$exists": True}})
+    assert not labels_only({"a": {"$eq": "x", "$nin": ["y"]}})
+
+
+@pytest.mark.parametrize("value", ["x' OR '1'='1", "'; DROP TABLE chunks; --", "\\' OR true OR '", "it's",
+                                   "a'], ['b", "x=y"])
+def test_label_values_stay_inside_their_literal(value: str) -> None:
+    literal = "'" + ("s:category=" + value).replace("'", "''") + "'"
+    assert labelled({"category": value}) == f"array_has_any(labels, [{literal}])"
+    assert labelled({"category": {"$in": [value, "z"]}}) == (
+        f"array_has_any(labels, [{literal}, 's:category=z'])")
