@@ -15,11 +15,13 @@ from typing import Any
 from automate.config import Settings
 from automate.errors import RagEndpointInvalid
 
-__all__ = ["EMBEDDERS", "LANCEDB_INDEXES", "SLUG", "STORES", "EmbedderConfig", "EndpointConfig",
-           "StoreConfig", "check_slug", "endpoint_config"]
+__all__ = ["EMBEDDERS", "LANCEDB_INDEXES", "SLUG", "STORES", "WORDLLAMA_DIMENSION", "WORDLLAMA_DIMENSIONS",
+           "EmbedderConfig", "EndpointConfig", "StoreConfig", "check_slug", "endpoint_config"]
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 EMBEDDERS = ("wordllama", "openai")
+WORDLLAMA_DIMENSIONS = (64, 128, 256)  # l2_supercat's matryoshka truncations (WordLlama's trunc_dim)
+WORDLLAMA_DIMENSION = 256  # the default: see docs/rag.md (the best recall at 100,000 chunks)
 STORES = ("lancedb", "pinecone")
 LANCEDB_INDEXES = ("auto", "exact", "ivf_pq", "ivf_hnsw_sq")
 MAX_CHUNK_SIZE = 8_000  # characters: a chunk's text fits Pinecone's 40 KB of metadata per vector
@@ -37,9 +39,11 @@ class EmbedderConfig:
     """Which embedder turns text into vectors.
 
     Attributes:
-        kind: ``wordllama`` (offline, 256 dimensions) or ``openai`` (any OpenAI-compatible server).
+        kind: ``wordllama`` (offline, 64, 128 or 256 dimensions) or ``openai`` (any OpenAI-compatible
+            server).
         model: The embeddings model (openai; default ``text-embedding-3-small``).
-        dimension: The vectors' dimension; checked against every answer (openai; wordllama: 256).
+        dimension: The vectors' dimension; checked against every answer (openai; wordllama: 64, 128
+            or 256 (default)).
         base_url: The server (openai; default: the SDK's, or ``OPENAI_BASE_URL``).
         api_key: A secret reference to the key (openai; default: the SDK's ``OPENAI_API_KEY``, only when
             no ``base_url`` is set: a ``base_url`` requires an ``api_key`` reference).
@@ -156,10 +160,11 @@ def _embedder(value: Any) -> EmbedderConfig:
     if dimension is not None:
         dimension = _integer(dimension, "embedder dimension", 1, 16_384)
     if kind == "wordllama":
-        if model not in (None, "l2_supercat") or dimension not in (None, 256) or section.get("base_url") \
-                or section.get("api_key"):
-            raise RagEndpointInvalid("the wordllama embedder takes no settings (model l2_supercat, 256 dims)")
-        return EmbedderConfig(kind=kind, model="l2_supercat", dimension=256)
+        if model not in (None, "l2_supercat") or dimension not in (None, *WORDLLAMA_DIMENSIONS) \
+                or section.get("base_url") or section.get("api_key"):
+            raise RagEndpointInvalid("the wordllama embedder takes only a dimension: "
+                                     f"{', '.join(map(str, WORDLLAMA_DIMENSIONS))} (model l2_supercat)")
+        return EmbedderConfig(kind=kind, model="l2_supercat", dimension=dimension or WORDLLAMA_DIMENSION)
     base_url = _optional(section.get("base_url"), "embedder base_url", _URL)
     api_key = _reference(section.get("api_key"), "embedder api_key")
     if base_url is not None and api_key is None:  # else the SDK would send OPENAI_API_KEY to that host

@@ -23,7 +23,7 @@ from automate.errors import (
     RagUnavailable,
 )
 from rag.chunking import chunk_text
-from rag.stores.lancedb import data_dir
+from rag.stores.lancedb import _schema, data_dir
 from tests.integration.rag_peers import embeddings_server
 
 pytestmark = pytest.mark.integration
@@ -87,6 +87,14 @@ def test_first_index_creates_the_endpoint_and_query_finds_by_meaning(s: Settings
     ({"category": "x' OR '1'='1"}, set()),  # injection attempts match nothing and break nothing
     ({"category": "billing') OR (1=1"}, set()),
     ({"category": "'; DROP TABLE chunks; --"}, set()),
+    ({"category": "a'], ['s:category=billing"}, set()),  # a value never leaves its label literal
+    ({"year": 2024.0}, {"pw"}),  # numbers compare as floats: 2024 == 2024.0
+    ({"public": False}, {"refund"}),
+    ({"category": "billing", "year": 2019}, {"invoice"}),  # several equalities: all must hold
+    ({"tags": "login", "category": {"$in": ["security", "billing"]}}, {"2fa"}),
+    ({"year": {"$in": [2019, "2021"]}}, {"invoice"}),  # "2021" is a string: never the number 2021
+    ({"public": {"$in": [True]}, "year": {"$gte": 2022}}, {"pw"}),  # labels and JSON together
+    ({"$or": [{"category": "billing", "public": False}, {"tags": {"$in": ["account"]}}]}, {"refund", "pw"}),
 ])
 def test_filters(s: Settings, filters: dict[str, Any], expected: set[str]) -> None:
     rag.index_documents("kb", DOCS, settings=s)
@@ -212,6 +220,41 @@ def test_the_approximate_index_is_built_and_answers(s: Settings) -> None:
         "needle"]
     filtered = rag.query("big", "Note about battery", top_k=5, filters={"topic": "battery"}, settings=s)
     assert len(filtered) == 5 and all(r["metadata"]["topic"] == "battery" for r in filtered)
+    # The labels' index exists with the vector index, and a filter the labels do not answer alone
+    # (postfilter first, then prefilter) finds the far document too.
+    import lancedb
+
+    folder = data_dir(s, s.tenant, rag.get_endpoint("big", settings=s).id)
+    indexed = {c for i in lancedb.connect(str(folder)).open_table("chunks").list_indices() for c in i.columns}
+    assert indexed == {"vector", "labels"}
+    assert ids(rag.query("big", docs[5]["content"], top_k=3, filters={"topic": "rare", "x": {"$ne": 1}},
+                         settings=s)) == ["needle"]
+
+
+def test_a_table_made_before_the_labels_column_still_filters(s: Settings) -> None:
+    import lancedb
+
+    endpoint = rag.create_endpoint("old", settings=s)
+    folder = data_dir(s, s.tenant, endpoint.id)
+    folder.mkdir(parents=True)
+    dimension = endpoint.config.embedder.dimension
+    assert dimension is not None
+    lancedb.connect(str(folder)).create_table("chunks", schema=_schema(dimension, labels=False))
+    rag.index_documents("old", DOCS, settings=s)
+    for filters, expected in [({"category": "billing"}, {"invoice", "refund"}),
+                              ({"tags": "login"}, {"pw", "2fa"}),
+                              ({"category": {"$in": ["security"]}, "year": {"$gte": 2020}}, {"2fa"})]:
+        assert set(ids(rag.query("old", "account help", top_k=10, filters=filters, settings=s))) == expected
+
+
+@pytest.mark.parametrize("dimension", [64, 256])
+def test_wordllama_dimensions(s: Settings, dimension: int) -> None:
+    rag.create_endpoint("kb", embedder={"kind": "wordllama", "dimension": dimension}, settings=s)
+    rag.index_documents("kb", DOCS, settings=s)
+    assert rag.describe_endpoint("kb", settings=s).store.dimension == dimension
+    assert ids(rag.query("kb", "How do I reset my password?", top_k=1, settings=s)) == ["pw"]
+    with pytest.raises(RagEndpointInvalid, match="64, 128, 256"):
+        rag.create_endpoint("bad", embedder={"kind": "wordllama", "dimension": 100}, settings=s)
 
 
 def test_delete_endpoint_removes_its_data(s: Settings) -> None:

@@ -15,6 +15,7 @@ import rag
 from automate.config import Settings
 from automate.db.context import close_pools
 from automate.errors import RagDimensionMismatch, RagEndpointInvalid, RagFilterInvalid
+from rag.config import WORDLLAMA_DIMENSION
 from tests.integration.rag_peers import PineconePeer, pinecone_server
 
 pytestmark = pytest.mark.integration
@@ -42,7 +43,7 @@ def s(db_settings: Settings, tmp_path: Path) -> Iterator[Settings]:
 
 @pytest.fixture
 def peer() -> Iterator[PineconePeer]:
-    with pinecone_server(KEY, 256) as server:
+    with pinecone_server(KEY, WORDLLAMA_DIMENSION) as server:
         yield server
 
 
@@ -67,7 +68,7 @@ def test_index_query_filter_reindex_delete(s: Settings, peer: PineconePeer) -> N
     stored = peer.namespaces[namespace]
     assert {i.split("#")[0] for i in stored} == {"pw", "2fa", "invoice"}
     assert len(stored) > 3  # 50-character chunks
-    assert all(len(values) == 256 for values, _ in stored.values())
+    assert all(len(values) == WORDLLAMA_DIMENSION for values, _ in stored.values())
     pw_chunks = sorted(i for i in stored if i.startswith("pw#"))
     assert stored[pw_chunks[0]][1]["_content"].startswith("To reset your password")
 
@@ -87,7 +88,7 @@ def test_index_query_filter_reindex_delete(s: Settings, peer: PineconePeer) -> N
     assert sorted(i for i in stored if i.startswith("pw#")) == ["pw#0"]  # the stale chunks are gone
     assert stored["pw#0"][1]["_content"] == "Passwords reset from Settings."
     stats = rag.describe_endpoint("kb", settings=s).store
-    assert (stats.documents, stats.chunks, stats.dimension) == (3, len(stored), 256)
+    assert (stats.documents, stats.chunks, stats.dimension) == (3, len(stored), WORDLLAMA_DIMENSION)
 
     rag.delete_documents("kb", ["invoice"], settings=s)
     assert not any(i.startswith("invoice#") for i in stored)

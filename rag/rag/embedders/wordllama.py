@@ -1,4 +1,6 @@
-"""``wordllama``: the offline default embedder (256 dimensions, weights and tokenizer inside its wheel).
+"""``wordllama``: the offline default embedder (weights and tokenizer inside its wheel); 64, 128 or 256
+dimensions: ``l2_supercat`` is trained matryoshka-style, so its first 64 or 128 dimensions (WordLlama's
+``trunc_dim``) are an embedding of their own.
 
 ``WordLlama.load()`` alone would try to download the tokenizer; pointing ``cache_dir`` at the installed
 package's own folder with ``disable_download=True`` loads everything from the wheel, so a fresh machine
@@ -14,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from automate.config import Settings
-from automate.errors import RagUnavailable
-from rag.config import EmbedderConfig
+from automate.errors import RagEndpointInvalid, RagUnavailable
+from rag.config import WORDLLAMA_DIMENSIONS, EmbedderConfig
 
 __all__ = ["DIMENSION", "WordLlamaEmbedder"]
 
-DIMENSION = 256
-_model: Any = None
+DIMENSION = 256  # the model's full dimension
+_models: dict[int, Any] = {}
 _lock = threading.Lock()
 
 
@@ -41,36 +43,39 @@ def _import_quietly() -> Any:
     return wordllama
 
 
-def _load() -> Any:
-    global _model
+def _load(dimension: int) -> Any:
     with _lock:
-        if _model is None:
+        if dimension not in _models:
             failed = ""
             try:
                 wordllama = _import_quietly()
                 WordLlama = wordllama.WordLlama
 
-                _model = WordLlama.load(cache_dir=Path(wordllama.__file__).parent, disable_download=True,
-                                        dim=DIMENSION)
+                _models[dimension] = WordLlama.load(
+                    cache_dir=Path(wordllama.__file__).parent, disable_download=True, dim=DIMENSION,
+                    trunc_dim=None if dimension == DIMENSION else dimension)
             except Exception as exc:  # a broken install: no weights, no tokenizer
                 failed = type(exc).__name__
-            if _model is None:
+            if dimension not in _models:
                 raise RagUnavailable(f"the wordllama model did not load ({failed})")
-        return _model
+        return _models[dimension]
 
 
 class WordLlamaEmbedder:
     """Embeds with WordLlama's ``l2_supercat`` model, offline."""
 
     def __init__(self, config: EmbedderConfig, *, tenant: str, settings: Settings) -> None:
-        self._model = _load()
+        if config.dimension not in WORDLLAMA_DIMENSIONS:  # the configuration's parser refuses others
+            raise RagEndpointInvalid(f"wordllama gives {WORDLLAMA_DIMENSIONS} dimensions")
+        self._dimension = int(config.dimension)
+        self._model = _load(self._dimension)
 
     @property
     def dimension(self) -> int | None:
-        return DIMENSION
+        return self._dimension
 
     def embed(self, texts: Sequence[str]) -> Any:
         from rag.embedders import check_vectors
 
         vectors = self._model.embed(list(texts), norm=True, return_np=True, batch_size=256)
-        return check_vectors(vectors, len(texts), DIMENSION, "wordllama")
+        return check_vectors(vectors, len(texts), self._dimension, "wordllama")
