@@ -3,7 +3,7 @@
 Run from the repository root, with the local stack's Postgres up (``automate up``)::
 
     .venv/bin/python tests/bench/bench_rag.py [--docs 1124] [--chunks 100000] [--runs 3] [--queries 300]
-        [--skip-quality] [--skip-speed] [--out report.json]
+        [--dim 128] [--skip-quality] [--skip-speed] [--out report.json]
 
 Everything runs in a throwaway database (created, migrated, dropped) and a throwaway ``AUTOMATE_HOME``.
 
@@ -11,7 +11,8 @@ Everything runs in a throwaway database (created, migrated, dropped) and a throw
    configuration indexes the corpus into a fresh endpoint through ``rag.index_documents`` and answers
    every question through ``rag.query(top_k=10)``; recall@5 (share of questions whose labelled document
    is among the first five) and MRR@10, without and with a ``{"product": ...}`` filter. Rows: wordllama
-   on LanceDB exact / auto (the default) / IVF_HNSW_SQ / IVF_PQ (the approximate ones forced from 256
+   (``--dim`` dimensions, and the others on LanceDB exact) on LanceDB exact / auto (the default) /
+   IVF_HNSW_SQ / IVF_PQ (the approximate ones forced from 256
    rows on, so the small corpus goes through them), exact with 160-character chunks (2-3 per document,
    so chunking and the per-document ranking are exercised); the ``openai`` embedder against a local
    OpenAI-compatible ``/v1/embeddings`` server that serves wordllama's vectors cut to 64/128/256
@@ -21,7 +22,7 @@ Everything runs in a throwaway database (created, migrated, dropped) and a throw
    (how far word overlap alone gets) and wordllama with numpy exact search at 256/128/64 dimensions.
 2. Speed: ``--chunks`` synthetic chunks (the corpus's articles over more products; the first 960 are the
    labelled set's articles, so its questions still have answers) indexed into a default endpoint
-   (wordllama, LanceDB ``auto``) in calls of 2,000: chunks/s. Then query latency end to end
+   (wordllama at ``--dim``, LanceDB ``auto``) in calls of 2,000: chunks/s. Then query latency end to end
    (``rag.query``, top 5: embedding, the endpoint's row from Postgres, the search), p50 and p99 over
    ``--queries`` questions, median of ``--runs`` rounds, without filter and with a filter on the product
    line (1/8 of the rows) and on the product (20 rows).
@@ -52,6 +53,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +68,7 @@ import rag
 from automate.config import Settings, get_settings
 from automate.db import dsn_of_database, migrate
 from automate.db.admin import DatabaseAdmin
+from rag.config import WORDLLAMA_DIMENSION, WORDLLAMA_DIMENSIONS
 from tests.integration.peers import Recorded, http_peer
 
 BATCH = 2_000  # documents per index_documents call (rag's limit)
@@ -240,7 +243,7 @@ def pinecone_peer() -> Any:
     return getattr(rag_peers, "pinecone_server", None)
 
 
-def run_quality(settings: Settings, corpus: Corpus) -> list[dict[str, Any]]:
+def run_quality(settings: Settings, corpus: Corpus, dim: int) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = [{"embedder": "(none: TF-IDF words)", "store": "numpy exact",
                                    **tfidf_baseline(corpus)}]
     for dim in (256, 128, 64):
@@ -248,38 +251,43 @@ def run_quality(settings: Settings, corpus: Corpus) -> list[dict[str, Any]]:
                      **wordllama_exact(corpus, dim)})
     os.environ[KEY_ENV] = "bench-local-key"  # the local servers' key, read through $env:
     rag.index_documents("warm-up", corpus.documents[:2], settings=settings)  # loads rag's wordllama model
-    wordllama(256).embed(["warm"])
+    wordllama(dim).embed(["warm"])
+    embedder = {"kind": "wordllama", "dimension": dim}
     stores = {"lancedb exact": {"kind": "lancedb", "index": "exact"},
               "lancedb auto (default)": "lancedb",
               "lancedb ivf_hnsw_sq": {"kind": "lancedb", "index": "ivf_hnsw_sq", "index_min_rows": 256},
               "lancedb ivf_pq": {"kind": "lancedb", "index": "ivf_pq", "index_min_rows": 256}}
     for n, (label, store) in enumerate(stores.items()):
         log(f"quality: wordllama / {label}")
-        rows.append({"embedder": "wordllama 256", "store": label,
-                     **rag_quality(settings, f"q-store-{n}", corpus, embedder="wordllama", store=store)})
+        rows.append({"embedder": f"wordllama {dim}", "store": label,
+                     **rag_quality(settings, f"q-store-{n}", corpus, embedder=embedder, store=store)})
+    for other in (d for d in (64, 128, 256) if d != dim):
+        log(f"quality: wordllama {other} / lancedb exact")
+        rows.append({"embedder": f"wordllama {other}", "store": "lancedb exact", **rag_quality(
+            settings, f"q-wordllama-{other}", corpus, embedder={"kind": "wordllama", "dimension": other},
+            store={"kind": "lancedb", "index": "exact"})})
     log("quality: wordllama / lancedb exact, chunks of 160 characters (overlap 32)")
-    rows.append({"embedder": "wordllama 256", "store": "lancedb exact, 160-char chunks", **rag_quality(
-        settings, "q-chunked", corpus, embedder="wordllama", store={"kind": "lancedb", "index": "exact"},
+    rows.append({"embedder": f"wordllama {dim}", "store": "lancedb exact, 160-char chunks", **rag_quality(
+        settings, "q-chunked", corpus, embedder=embedder, store={"kind": "lancedb", "index": "exact"},
         chunk_size=160, chunk_overlap=32)})
     with embeddings_server() as url:
-        for dim in (256, 128, 64):
-            wordllama(dim)
-            log(f"quality: openai embedder (local server, wordllama-{dim}) / lancedb exact")
-            embedder = {"kind": "openai", "model": f"wordllama-{dim}", "dimension": dim, "base_url": url,
-                        "api_key": f"$env:{KEY_ENV}"}
-            rows.append({"embedder": f"openai API, local server ({dim})", "store": "lancedb exact",
-                         **rag_quality(settings, f"q-openai-{dim}", corpus, embedder=embedder,
-                                       store={"kind": "lancedb", "index": "exact"})})
+        wordllama(dim)
+        log(f"quality: openai embedder (local server, wordllama-{dim}) / lancedb exact")
+        remote = {"kind": "openai", "model": f"wordllama-{dim}", "dimension": dim, "base_url": url,
+                  "api_key": f"$env:{KEY_ENV}"}
+        rows.append({"embedder": f"openai API, local server ({dim})", "store": "lancedb exact",
+                     **rag_quality(settings, f"q-openai-{dim}", corpus, embedder=remote,
+                                   store={"kind": "lancedb", "index": "exact"})})
     server = pinecone_peer()
     if server is None:
         log("quality: no local Pinecone server in tests/integration/rag_peers.py: Pinecone skipped")
-        rows.append({"embedder": "wordllama 256", "store": "pinecone: skipped (no local server)"})
+        rows.append({"embedder": f"wordllama {dim}", "store": "pinecone: skipped (no local server)"})
     else:
         log("quality: wordllama / pinecone (local data-plane server)")
-        with server("bench-local-key", 256) as peer:
+        with server("bench-local-key", dim) as peer:
             store = {"kind": "pinecone", "host": peer.url, "api_key": f"$env:{KEY_ENV}"}
-            rows.append({"embedder": "wordllama 256", "store": "pinecone (local server)",
-                         **rag_quality(settings, "q-pinecone", corpus, embedder="wordllama", store=store)})
+            rows.append({"embedder": f"wordllama {dim}", "store": "pinecone (local server)",
+                         **rag_quality(settings, "q-pinecone", corpus, embedder=embedder, store=store)})
     return rows
 
 
@@ -297,9 +305,10 @@ def latency(calls: Sequence[Callable[[], Any]], runs: int) -> dict[str, float]:
     return {"p50_ms": round(statistics.median(p50), 2), "p99_ms": round(statistics.median(p99), 2)}
 
 
-def run_speed(settings: Settings, corpus: Corpus, chunks: int, runs: int, queries: int) -> dict[str, Any]:
+def run_speed(settings: Settings, corpus: Corpus, chunks: int, runs: int, queries: int, dim: int
+              ) -> dict[str, Any]:
     slug = "speed"
-    rag.create_endpoint(slug, settings=settings)
+    rag.create_endpoint(slug, embedder={"kind": "wordllama", "dimension": dim}, settings=settings)
     batch_s: list[float] = []
     for batch in batched(speed_documents(chunks), BATCH):
         start = time.perf_counter()
@@ -313,8 +322,8 @@ def run_speed(settings: Settings, corpus: Corpus, chunks: int, runs: int, querie
                 "slow_calls": {f"{(n + 1) * BATCH} chunks": round(t, 1) for n, t in enumerate(batch_s)
                                if t > 4 * statistics.median(batch_s)}}
     asked = [corpus.questions[i % len(corpus.questions)] for i in range(queries)]
-    lines = {d["metadata"]["product"]: d["metadata"]["line"] for d in corpus.documents if "product" in
-             d["metadata"]}
+    lines = {d["metadata"]["product"]: d["metadata"]["line"] for d in corpus.documents
+             if "product" in d["metadata"]}
     variants: dict[str, Callable[[Question], Any]] = {
         "no filter": lambda q: None,
         "filter line (1/8 of rows)": lambda q: {"line": lines[q.product]},
@@ -330,7 +339,7 @@ def run_speed(settings: Settings, corpus: Corpus, chunks: int, runs: int, querie
         answers = [ranked_docs(rag.query(slug, q.text, top_k=TOP, filters=make(q), settings=settings))
                    for q in corpus.questions]
         query[name]["recall@5"] = quality(answers, corpus.questions)["recall@5"]
-    model = wordllama()
+    model = wordllama(dim)
     query["(wordllama embedding of the question alone)"] = latency(
         [lambda q=q: model.embed([q.text], norm=True) for q in asked], runs)
     return {"indexing": indexing, "query": query}
@@ -361,7 +370,7 @@ def run_stores(settings: Settings, corpus: Corpus, runs: int) -> list[dict[str, 
     asked = corpus.questions
     lines = {d["metadata"]["product"]: d["metadata"]["line"] for d in corpus.documents
              if "product" in d["metadata"]}
-    qvec = wordllama().embed([q.text for q in asked], norm=True).astype(np.float32)
+    qvec = wordllama(int(vectors.shape[1])).embed([q.text for q in asked], norm=True).astype(np.float32)
     # The 10th best exact similarity of each query: a found chunk counts when it scores as high, so that
     # the many near-twin chunks (equal scores) do not count against an index that returns another twin.
     tenth = [float(np.sort(vectors @ v)[-TOP]) for v in qvec]
@@ -415,11 +424,16 @@ def run_stores(settings: Settings, corpus: Corpus, runs: int) -> list[dict[str, 
             index.expansion_search = ef
             rows.append(row(f"usearch HNSW f32 (in memory, M {index.connectivity}, ef {ef})", built,
                             lambda v, _: [ids[k] for k in index.search(v, TOP).keys]))
-    size = sum(p.stat().st_size for p in data_dir(settings, endpoint.tenant, endpoint.id).rglob("*")
-               if p.is_file())
+    folder = data_dir(settings, endpoint.tenant, endpoint.id)
+    size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
     rows.append({"store": f"(lancedb on disk: {size / 1e6:.0f} MB for {len(ids)} chunks, "
                           f"{len(table.list_versions())} versions; numpy in memory: "
                           f"{vectors.nbytes / 1e6:.0f} MB of vectors)"})
+    # rag's maintenance removes versions older than its grace period (10 minutes): all of these, then.
+    took, _ = timed([lambda: table.optimize(cleanup_older_than=timedelta(0))])
+    size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    rows.append({"store": f"(lancedb on disk once the old versions are removed: {size / 1e6:.0f} MB, "
+                          f"{len(table.list_versions())} versions; optimize {took[0] / 1000:.1f} s)"})
     return rows
 
 
@@ -440,23 +454,23 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=100_000, help="chunks in the speed endpoint")
     parser.add_argument("--runs", type=int, default=3, help="timed rounds (medians)")
     parser.add_argument("--queries", type=int, default=300, help="queries per timed round")
+    parser.add_argument("--dim", type=int, default=WORDLLAMA_DIMENSION, choices=WORDLLAMA_DIMENSIONS,
+                        help="wordllama's dimension for the speed endpoint and the quality rows")
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--out")
     args = parser.parse_args()
-    import wordllama  # its import calls logging.basicConfig(level=INFO): every library's INFO on stderr
-
+    import wordllama  # noqa: F401  (its import calls logging.basicConfig(level=INFO))
     logging.getLogger().setLevel(logging.WARNING)
-    assert wordllama
 
     corpus = build(products=max(2, round(args.docs * 48 / 1124)))
     report: dict[str, Any] = {"documents": len(corpus.documents), "questions": len(corpus.questions)}
     began = time.perf_counter()
     with bench_settings(get_settings()) as settings:
         if not args.skip_quality:
-            report["quality"] = run_quality(settings, corpus)
+            report["quality"] = run_quality(settings, corpus, args.dim)
         if not args.skip_speed:
-            report["speed"] = run_speed(settings, corpus, args.chunks, args.runs, args.queries)
+            report["speed"] = run_speed(settings, corpus, args.chunks, args.runs, args.queries, args.dim)
             report["stores"] = run_stores(settings, corpus, args.runs)
     report["seconds"] = round(time.perf_counter() - began)
     print(f"\n## Retrieval quality: {report['documents']} documents, {report['questions']} questions\n")
@@ -465,7 +479,7 @@ def main() -> None:
                                         "mrr@10 filtered", "index_docs_per_s", "query_p50_ms"]))
     if "speed" in report:
         indexing = report["speed"]["indexing"]
-        print(f"\n## Speed: {indexing['chunks']} chunks, wordllama + LanceDB (default endpoint)\n")
+        print(f"\n## Speed: {indexing['chunks']} chunks, wordllama {args.dim} + LanceDB (auto index)\n")
         print(f"Indexing: {indexing['chunks_per_s']} chunks/s ({indexing['seconds']} s in "
               f"{indexing['calls']} calls of {BATCH}; a call's median {indexing['call_median_s']} s; "
               f"slow calls, by the table's size after them: {indexing['slow_calls']})\n")
