@@ -246,9 +246,9 @@ def pinecone_peer() -> Any:
 def run_quality(settings: Settings, corpus: Corpus, dim: int) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = [{"embedder": "(none: TF-IDF words)", "store": "numpy exact",
                                    **tfidf_baseline(corpus)}]
-    for dim in (256, 128, 64):
-        rows.append({"embedder": f"wordllama {dim} (direct)", "store": "numpy exact",
-                     **wordllama_exact(corpus, dim)})
+    for size in (256, 128, 64):
+        rows.append({"embedder": f"wordllama {size} (direct)", "store": "numpy exact",
+                     **wordllama_exact(corpus, size)})
     os.environ[KEY_ENV] = "bench-local-key"  # the local servers' key, read through $env:
     rag.index_documents("warm-up", corpus.documents[:2], settings=settings)  # loads rag's wordllama model
     wordllama(dim).embed(["warm"])
@@ -258,7 +258,7 @@ def run_quality(settings: Settings, corpus: Corpus, dim: int) -> list[dict[str, 
               "lancedb ivf_hnsw_sq": {"kind": "lancedb", "index": "ivf_hnsw_sq", "index_min_rows": 256},
               "lancedb ivf_pq": {"kind": "lancedb", "index": "ivf_pq", "index_min_rows": 256}}
     for n, (label, store) in enumerate(stores.items()):
-        log(f"quality: wordllama / {label}")
+        log(f"quality: wordllama {dim} / {label}")
         rows.append({"embedder": f"wordllama {dim}", "store": label,
                      **rag_quality(settings, f"q-store-{n}", corpus, embedder=embedder, store=store)})
     for other in (d for d in (64, 128, 256) if d != dim):
@@ -266,7 +266,7 @@ def run_quality(settings: Settings, corpus: Corpus, dim: int) -> list[dict[str, 
         rows.append({"embedder": f"wordllama {other}", "store": "lancedb exact", **rag_quality(
             settings, f"q-wordllama-{other}", corpus, embedder={"kind": "wordllama", "dimension": other},
             store={"kind": "lancedb", "index": "exact"})})
-    log("quality: wordllama / lancedb exact, chunks of 160 characters (overlap 32)")
+    log(f"quality: wordllama {dim} / lancedb exact, chunks of 160 characters (overlap 32)")
     rows.append({"embedder": f"wordllama {dim}", "store": "lancedb exact, 160-char chunks", **rag_quality(
         settings, "q-chunked", corpus, embedder=embedder, store={"kind": "lancedb", "index": "exact"},
         chunk_size=160, chunk_overlap=32)})
