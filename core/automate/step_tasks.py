@@ -13,17 +13,20 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from automate.config import Settings
+from automate.errors import ErrorCodes, RecordError
 from automate.records import Records
-from automate.topics import retry_topic, tier_for, workflow_topic
+from automate.topics import is_workflow_topic, retry_topic, tier_for, workflow_topic
 
 if TYPE_CHECKING:
     from automate.transport import AsyncProducer
 
-__all__ = ["ATTEMPT_HEADER", "DUE_AT_HEADER", "TARGET_HEADER", "StepTask", "header", "send_step_task"]
+__all__ = ["ATTEMPT_HEADER", "DUE_AT_HEADER", "TARGET_HEADER", "StepTask", "header", "read_retry_headers",
+           "send_step_task"]
 
 DUE_AT_HEADER = "automate_due_at"  # epoch milliseconds
 ATTEMPT_HEADER = "automate_attempt"
 TARGET_HEADER = "automate_target"  # the workflow topic the task goes back to once due
+_LATEST_DUE_MS = 253_402_300_799_999  # 9999-12-31: a due time beyond is no time at all
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,3 +67,41 @@ def header(msg: Any, name: str) -> str | None:
             except UnicodeDecodeError:
                 return None
     return None
+
+
+def read_retry_headers(settings: Settings, msg: Any) -> tuple[float, str]:
+    """When a retry-tier record is due (epoch seconds) and the workflow topic it goes back to, read from
+    its headers, trusting none of them.
+
+    Raises:
+        RecordError: The record cannot be forwarded (it is dead-lettered with the code):
+            ``retry.headers_undecodable`` (headers or a needed value not UTF-8), ``retry.header_missing``,
+            ``retry.due_at_invalid`` (not epoch milliseconds), ``retry.target_forbidden`` (not a
+            workflow topic of ``settings``' topic prefix).
+    """
+    try:
+        headers = msg.headers() or ()
+    except (UnicodeDecodeError, ValueError, TypeError) as exc:  # keys the client cannot decode
+        raise RecordError(ErrorCodes.RETRY_HEADERS_UNDECODABLE,
+                          f"headers not readable: {exc}"[:300]) from None
+    found: dict[str, str] = {}
+    for key, value in headers:
+        if key in (DUE_AT_HEADER, TARGET_HEADER) and value is not None:
+            try:
+                found[key] = bytes(value).decode()
+            except UnicodeDecodeError:
+                raise RecordError(ErrorCodes.RETRY_HEADERS_UNDECODABLE,
+                                  f"header {key} is not UTF-8") from None
+    missing = [name for name in (DUE_AT_HEADER, TARGET_HEADER) if not found.get(name)]
+    if missing:
+        raise RecordError(ErrorCodes.RETRY_HEADER_MISSING, f"header {', '.join(missing)} missing or empty")
+    text = found[DUE_AT_HEADER]
+    if not (text.isascii() and text.isdigit() and len(text) <= 15 and int(text) <= _LATEST_DUE_MS):
+        raise RecordError(ErrorCodes.RETRY_DUE_AT_INVALID,
+                          f"header {DUE_AT_HEADER} is not epoch milliseconds: {text[:40]!r}")
+    target = found[TARGET_HEADER]
+    if not is_workflow_topic(settings, target):
+        raise RecordError(ErrorCodes.RETRY_TARGET_FORBIDDEN,
+                          f"header {TARGET_HEADER} names no workflow topic of {settings.topic_prefix!r}: "
+                          f"{target[:120]!r}")
+    return int(text) / 1000, target

@@ -29,6 +29,7 @@ __all__ = [
     "dlq_topic",
     "ensure_topics",
     "events_topic",
+    "is_workflow_topic",
     "retry_topic",
     "tier_for",
     "workflow_topic",
@@ -72,6 +73,16 @@ def workflow_topic(settings: Settings, slug: str) -> str:
 def workflow_topics_pattern(settings: Settings) -> str:
     """A regular expression (librdkafka's ``^`` form) naming every workflow topic."""
     return "^" + re.escape(settings.topic("workflow.")) + ".*"
+
+
+_SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")  # a workflow slug (SLUG_PATTERN of the workflow files)
+
+
+def is_workflow_topic(settings: Settings, name: str) -> bool:
+    """Whether ``name`` is the topic of a workflow of this deployment (its prefix): the only topics a
+    retried step task may go back to."""
+    stem = settings.topic("workflow.")
+    return name.startswith(stem) and _SLUG.fullmatch(name[len(stem):]) is not None
 
 
 def retry_topic(settings: Settings, tier: RetryTier) -> str:

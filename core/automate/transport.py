@@ -208,7 +208,7 @@ class AsyncProducer:
         while not self._closed:
             self._producer.poll(0.05)
 
-    async def send(self, topic: str, value: bytes, key: str | None = None,
+    async def send(self, topic: str, value: bytes | None, key: str | bytes | None = None,
                    headers: list[tuple[str, str | bytes | None]] | None = None) -> None:
         """Produce one record and wait for its acknowledgement.
 
@@ -232,7 +232,8 @@ class AsyncProducer:
 
         while True:
             try:
-                self._producer.produce(topic, value=value, key=key.encode() if key else None,
+                self._producer.produce(topic, value=value,
+                                       key=key.encode() if isinstance(key, str) and key else key or None,
                                        headers=headers, on_delivery=on_delivery)
                 break
             except BufferError:

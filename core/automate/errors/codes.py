@@ -45,6 +45,10 @@ class ErrorCodes(StrEnum):
     REQUEST_UNDELIVERABLE = "request.undeliverable"
     AUTOMATION_UNKNOWN = "automation.unknown"
     EXECUTION_UNKNOWN = "execution.unknown"
+    RETRY_HEADER_MISSING = "retry.header_missing"  # a retry-tier record without its due time or target
+    RETRY_HEADERS_UNDECODABLE = "retry.headers_undecodable"  # its headers are not UTF-8
+    RETRY_DUE_AT_INVALID = "retry.due_at_invalid"  # automate_due_at is not epoch milliseconds
+    RETRY_TARGET_FORBIDDEN = "retry.target_forbidden"  # automate_target is no workflow topic of ours
     # rules
     RULES_ERROR = "rules.error"
     RULES_INVALID_RULE = "rules.invalid_rule"
@@ -66,6 +70,7 @@ class ErrorCodes(StrEnum):
     EXECUTION = "execution"
     EXECUTION_NOT_REPLAYABLE = "execution.not_replayable"
     EXECUTION_TIMEOUT = "execution.timeout"
+    EXECUTION_CONTEXT_INVALID = "execution.context_invalid"  # a context Postgres cannot store (NUL)
     EXECUTION_CANCELED = "canceled"
     # steps
     STEP = "step"
@@ -76,6 +81,7 @@ class ErrorCodes(StrEnum):
     OUTPUT = "output"
     OUTPUT_NOT_JSON = "output.not_json"
     OUTPUT_TOO_LARGE = "output.too_large"
+    OUTPUT_NOT_STORABLE = "output.not_storable"  # JSON Postgres refuses: a NUL character
     INPUT_INVALID = "input.invalid"
     ACTION_UNKNOWN = "action.unknown"
     ACTION_INTERNAL = "action.internal"

@@ -3,6 +3,11 @@ then re-produces the record to its workflow topic and commits.
 
 A tier has one fixed delay, so records in a partition become due in the order they arrive: holding a
 partition at its first record not yet due holds back nothing that is due.
+
+Nothing in a record is trusted (:func:`automate.step_tasks.read_retry_headers`): a record without a
+readable due time and target, or whose target is not a workflow topic of this deployment's prefix, or
+that the broker refuses to take on its target, is dead-lettered (``poison``, with its code) in its turn,
+and the worker goes on with the next.
 """
 
 from __future__ import annotations
@@ -18,13 +23,18 @@ from typing import Any
 
 from automate import transport
 from automate.config import Settings
-from automate.step_tasks import DUE_AT_HEADER, TARGET_HEADER, header
-from automate.topics import RETRY_TIERS, retry_topic
-from automate.transport import FAILOVER, AsyncProducer, TopicPartition, take
+from automate.dead_letters import DeadLetter
+from automate.errors import ErrorCodes, RecordError, TransportError
+from automate.records import Records
+from automate.step_tasks import read_retry_headers
+from automate.topics import RETRY_TIERS, dlq_topic, retry_topic
+from automate.transport import FAILOVER, AsyncProducer, KafkaException, TopicPartition, take
 
 __all__ = ["RetryWorker", "run_retry_worker"]
 
 log = logging.getLogger("automate.runtime.retry")
+
+Entry = tuple[float, Any, "str | RecordError"]  # due (epoch s), the record, its target or why it has none
 
 
 class RetryWorker:
@@ -32,6 +42,7 @@ class RetryWorker:
         self.settings = settings
         self.group = group or f"{settings.topic_prefix}-retry"
         self.forwarded = 0
+        self.dead_lettered = 0
         self.late_ms: collections.deque[float] = collections.deque(maxlen=100_000)  # for benchmarks
         self._stop = asyncio.Event()
 
@@ -42,11 +53,13 @@ class RetryWorker:
         consumer = transport.consumer(self.settings, self.group, **{"fetch.wait.max.ms": 100}, **FAILOVER)
         io = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="automate-retry-consumer")
         loop = asyncio.get_running_loop()
+        records = await loop.run_in_executor(io, Records.load, self.settings)
         producer = AsyncProducer(self.settings)
         # Per partition, the records fetched but not yet due, in order (a tier's records fall due in the
         # order they arrive). While a partition holds any, it is paused: nothing more is fetched for it,
-        # and nothing is skipped, so no seek (and no refetch delay) is needed when it resumes.
-        held: dict[tuple[str, int], collections.deque[tuple[float, Any]]] = {}
+        # and nothing is skipped, so no seek (and no refetch delay) is needed when it resumes. A record
+        # that cannot be read is due at once (0), its error in place of a target: dead-lettered in turn.
+        held: dict[tuple[str, int], collections.deque[Entry]] = {}
 
         def revoked(_consumer: Any, parts: list[Any]) -> None:
             for part in parts:  # another worker reads them again from the committed offset
@@ -56,24 +69,35 @@ class RetryWorker:
         await loop.run_in_executor(io, lambda: consumer.subscribe(topics, on_revoke=revoked,
                                                                   on_lost=revoked))
 
-        async def send(msg: Any, due: float) -> None:
-            target = header(msg, TARGET_HEADER)
-            if target is None:
-                log.warning("retry record without a target dropped",
-                            extra={"action": "retry.no_target", "topic": msg.topic()})
+        async def dead_letter(msg: Any, error: RecordError) -> None:
+            log.warning("retry record dead-lettered", extra={
+                "action": "retry.dead_letter", "code": str(error.code), "topic": msg.topic(),
+                "offset": msg.offset()})
+            letter = DeadLetter.poison(code=error.code, message=error.message, source_topic=msg.topic(),
+                                       original=msg.value())
+            await producer.send(dlq_topic(self.settings), letter.encode(records))
+            self.dead_lettered += 1
+
+        async def send(due: float, msg: Any, target: str | RecordError) -> None:
+            if isinstance(target, RecordError):
+                await dead_letter(msg, target)
                 return
-            await producer.send(target, msg.value(), key=(msg.key() or b"").decode() or None,
-                                headers=msg.headers())
+            try:
+                await producer.send(target, msg.value(), key=msg.key(), headers=msg.headers())
+            except (TransportError, KafkaException) as exc:  # e.g. no such workflow topic
+                await dead_letter(msg, RecordError(ErrorCodes.REQUEST_UNDELIVERABLE,
+                                                   f"not delivered to {target}: {exc}"[:500]))
+                return
             self.forwarded += 1
             self.late_ms.append((time.time() - due) * 1000)
 
-        async def forward(due_now: list[tuple[float, Any]]) -> None:
+        async def forward(due_now: list[Entry]) -> None:
             """Re-produce all at once (acknowledged), then commit each partition past its last one."""
             if not due_now:
                 return
-            await asyncio.gather(*(send(msg, due) for due, msg in due_now))
+            await asyncio.gather(*(send(*entry) for entry in due_now))
             last: dict[tuple[str, int], int] = {}
-            for _, msg in due_now:
+            for _, msg, _ in due_now:
                 last[(msg.topic(), msg.partition())] = msg.offset() + 1
             commits = [TopicPartition(t, p, o) for (t, p), o in last.items()]
             await loop.run_in_executor(io, functools.partial(consumer.commit, offsets=commits,
@@ -82,7 +106,7 @@ class RetryWorker:
         try:
             while not self._stop.is_set():
                 now = time.time()
-                due_now: list[tuple[float, Any]] = []
+                due_now: list[Entry] = []
                 for tp, queue in list(held.items()):
                     while queue and queue[0][0] <= now:
                         due_now.append(queue.popleft())
@@ -100,15 +124,19 @@ class RetryWorker:
                     if msg.error():
                         continue
                     tp = (msg.topic(), msg.partition())
-                    due = int(header(msg, DUE_AT_HEADER) or 0) / 1000
+                    target: str | RecordError
+                    try:
+                        due, target = read_retry_headers(self.settings, msg)
+                    except RecordError as exc:
+                        due, target = 0.0, exc
                     if tp in held:
-                        held[tp].append((due, msg))
+                        held[tp].append((due, msg, target))
                     elif due > time.time():
-                        held[tp] = collections.deque([(due, msg)])
+                        held[tp] = collections.deque([(due, msg, target)])
                         await loop.run_in_executor(io, consumer.pause,
                                                    [TopicPartition(msg.topic(), msg.partition())])
                     else:
-                        due_now.append((due, msg))
+                        due_now.append((due, msg, target))
                 await forward(due_now)
         finally:
             await loop.run_in_executor(io, consumer.close)
