@@ -5,6 +5,7 @@ ends typed (a dead letter with its code, a FAILED step and execution) and the wo
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 import uuid
@@ -15,13 +16,20 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
+from psycopg_pool import AsyncConnectionPool
 
 from automate.config import Settings
+from automate.events import run_workflow
+from automate.models import Automation, Execution
 from automate.records import Records
+from automate.runtime import Runtime
+from automate.runtime.engine import Engine, Outcome
 from automate.runtime.retry_worker import RetryWorker
-from automate.step_tasks import DUE_AT_HEADER, TARGET_HEADER
-from automate.topics import ensure_topics
+from automate.step_tasks import DUE_AT_HEADER, TARGET_HEADER, StepTask
+from automate.topics import ensure_topics, tier_for, workflow_topic
 from automate.transport import delete_topics
+from tests.integration.peers import http_peer
+from tests.integration.runtime_support import Workers, apply_workflow, status_of, step_runs
 from tests.support import assert_eventually, consume, header
 
 pytestmark = pytest.mark.integration
@@ -138,3 +146,142 @@ def test_retry_worker_dead_letters_what_it_cannot_trust_and_goes_on(db_settings:
         assert len(letters) == len(hostile)  # the dead-letter topic holds the letters only
     finally:
         delete_topics(s, foreign_prefix + ".")
+
+
+# --- Retry-After beyond the policy ------------------------------------------------------------------
+
+
+def test_retry_after_is_capped_by_the_policy_max(connector_settings: Settings) -> None:
+    s = connector_settings
+    with http_peer(lambda _r: (429, {"Retry-After": "31536000"}, b"slow down")) as peer:
+        automation_id = apply_workflow(s, {"slug": "patient", "name": "p", "tenant": s.tenant, "steps": [
+            {"id": "call", "action": "http.request", "input": {"url": f"{peer.url}/busy"},
+             "retry": {"max_attempts": 3, "initial": "100ms", "max": "2s"}},
+        ]})
+        scheduled: list[StepTask] = []
+
+        async def schedule(task: StepTask) -> None:
+            scheduled.append(task)
+
+        async def body() -> Outcome:
+            async with AsyncConnectionPool(s.dsn, min_size=1, max_size=4, open=False) as pool:
+                engine = Engine(s, pool, mode="deferred", scheduler=schedule)
+                try:
+                    return await engine.start(_request(s, automation_id, "patient", {}))
+                finally:
+                    await engine.writer.close()
+                    await engine.reader.close()
+
+        before = time.time()
+        outcome = asyncio.run(body())
+        after = time.time()
+    assert outcome is Outcome.WAITING and len(peer.requests) == 1
+    [task] = scheduled
+    assert (task.step_id, task.attempt, task.reason) == ("call", 2, "retry")
+    assert before <= task.due_at <= after + 2.0  # the policy's max, not the server's year
+    assert tier_for(task.due_at - before).delay_s <= 10.0
+    assert [(r[1], r[2], r[3]) for r in step_runs(s, task.execution_id)] == [(1, "RETRYING", "http.429")]
+
+
+# --- waits of no length, values Postgres cannot store ------------------------------------------------
+
+
+def _request(settings: Settings, automation_id: str, slug: str, context: dict[str, Any]) -> dict[str, Any]:
+    return {"execution_id": str(uuid.uuid4()), "tenant": settings.tenant, "automation_id": automation_id,
+            "workflow_slug": slug, "workflow_version": 1, "event_id": str(uuid.uuid4()),
+            "event_type": "test.hostile", "context": json.dumps(context),
+            "requested_at": int(time.time() * 1000)}
+
+
+WAIT_FROM_CONTEXT = [{"id": "pause", "action": "core.wait", "input": {"seconds": "{{ execution.context.s }}"},
+                      "retry": {"max_attempts": 3}},
+                     {"id": "after", "action": "core.log", "needs": ["pause"], "input": {"message": "late"}}]
+
+
+@pytest.mark.parametrize("seconds", ["nan", "NaN", "inf", "-inf", -1, "-0.5", "soon", "", [1], {"a": 1}, True,
+                                     "1e400"])
+def test_a_wait_of_no_length_fails_the_execution_typed(db_settings: Settings, seconds: object) -> None:
+    s = db_settings
+    apply_workflow(s, {"slug": "bad-wait", "name": "w", "steps": WAIT_FROM_CONTEXT})
+    automation = Automation.objects.get(slug="bad-wait", settings=s)
+    execution = Execution.objects.create(automation=automation, context={"s": seconds}, settings=s)
+    Runtime(s).run_execution(execution.id)
+    execution.refresh_from_db()
+    assert execution.status == "FAILED"
+    assert execution.error is not None and execution.error["code"] == "input.invalid"
+    assert step_runs(s, execution.id) == [("pause", 1, "FAILED", "input.invalid")]  # permanent: no retry
+
+
+def test_a_wait_template_error_fails_the_execution(db_settings: Settings) -> None:
+    s = db_settings
+    apply_workflow(s, {"slug": "broken-wait", "name": "w", "steps": [
+        {"id": "pause", "action": "core.wait", "input": {"seconds": "{{ execution.context.x.y.z }}"}}]})
+    automation = Automation.objects.get(slug="broken-wait", settings=s)
+    execution = Execution.objects.create(automation=automation, context={}, settings=s)
+    Runtime(s).run_execution(execution.id)
+    execution.refresh_from_db()
+    assert execution.status == "FAILED" and execution.error is not None
+    assert execution.error["code"] == "template"
+
+
+def test_a_nul_character_in_a_step_output_fails_the_execution_typed(connector_settings: Settings) -> None:
+    s = connector_settings
+    body = b'{"name": "x\\u0000y"}'
+    with http_peer(lambda _r: (200, {"Content-Type": "application/json"}, body)) as peer:
+        apply_workflow(s, {"slug": "nul-out", "name": "n", "tenant": s.tenant, "steps": [
+            {"id": "call", "action": "http.request", "input": {"url": f"{peer.url}/x"}}]})
+        automation = Automation.objects.get(slug="nul-out", settings=s)
+        execution = Execution.objects.create(automation=automation, context={}, settings=s)
+        Runtime(s).run_execution(execution.id)
+    execution.refresh_from_db()
+    assert execution.status == "FAILED"
+    assert execution.error is not None and execution.error["code"] == "output.not_storable"
+    assert step_runs(s, execution.id) == [("call", 1, "FAILED", "output.not_storable")]
+
+
+def test_the_runtime_worker_fails_hostile_executions_typed_and_goes_on(connector_settings: Settings) -> None:
+    s = connector_settings
+    with http_peer(lambda _r: (200, {"Content-Type": "application/json"}, b'{"k\\u0000": 1}')) as peer:
+        apply_workflow(s, {"slug": "bad-wait", "name": "w", "tenant": s.tenant, "steps": WAIT_FROM_CONTEXT})
+        apply_workflow(s, {"slug": "nul-out", "name": "n", "tenant": s.tenant, "steps": [
+            {"id": "call", "action": "http.request", "input": {"url": f"{peer.url}/x"}}]})
+        apply_workflow(s, {"slug": "echo", "name": "e", "tenant": s.tenant, "steps": [
+            {"id": "shape", "action": "core.transform", "input": {"v": "{{ execution.context.v }}"}},
+            {"id": "log", "action": "core.log", "needs": ["shape"], "input": {"message": "ok"}}]})
+        automation_id = Automation.objects.get(slug="echo", settings=s).id
+        with Workers(s):
+            bad_wait = _run(s, "bad-wait", {"s": "nan"})
+            nul_out = _run(s, "nul-out", {})
+            nul_context = _produce_request(s, str(automation_id), "echo", '{"v": "a\\u0000b"}')
+            good = _run(s, "echo", {"v": 1})
+            assert_eventually(lambda: status_of(s, good) == "SUCCESS", timeout=60, interval=0.2)
+            assert_eventually(lambda: all(status_of(s, ident) == "FAILED"
+                                          for ident in (bad_wait, nul_out, nul_context)), timeout=60)
+        codes = {ident: Execution.objects.get(id=ident, settings=s).error["code"]  # type: ignore[index]
+                 for ident in (bad_wait, nul_out, nul_context)}
+    assert codes == {bad_wait: "input.invalid", nul_out: "output.not_storable",
+                     nul_context: "execution.context_invalid"}
+    records = Records.load(s)
+    letters = consume(s.bootstrap_servers, s.topic("dlq"), lambda m: len(m) >= 3, timeout=30)
+    found = {(r["execution_id"], r["error_code"]) for r in (records.decode(m.value())[1] for m in letters)}
+    assert found == {(bad_wait, "input.invalid"), (nul_out, "output.not_storable"),
+                     (nul_context, "execution.context_invalid")}
+
+
+def _run(settings: Settings, slug: str, payload: dict[str, Any]) -> str:
+    from automate_core.outbox.relay import Relay
+
+    execution_id = run_workflow(slug, payload, settings=settings)
+    with Relay(settings) as relay:
+        relay.drain()
+    return execution_id
+
+
+def _produce_request(settings: Settings, automation_id: str, slug: str, context: str) -> str:
+    """An ExecutionRequest put straight on its workflow topic (another producer than run_workflow)."""
+    request = {**_request(settings, automation_id, slug, {}), "context": context}
+    producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
+    producer.produce(workflow_topic(settings, slug), value=Records.load(settings).encode("ExecutionRequest",
+                     request), key=request["execution_id"].encode())
+    producer.flush(30)
+    return str(request["execution_id"])

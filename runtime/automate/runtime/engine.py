@@ -18,7 +18,6 @@ workflow's pure steps and its end commit at once; if the worker dies first, they
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import time
@@ -28,7 +27,6 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal, NamedTuple
 
-import orjson
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
@@ -48,6 +46,7 @@ from automate.rules import compile_rule
 from automate.runtime import templating
 from automate.runtime.actions import ActionContext, is_pure, registry
 from automate.runtime.actions.base import checked_output
+from automate.runtime.guards import describe, has_nul, loads, wait_seconds
 from automate.runtime.state import StateReader, StateWriter, Write
 from automate.runtime.workflows import StepSpec, WorkflowSpec
 from automate.step_tasks import StepTask
@@ -228,7 +227,10 @@ class Engine:
                 "tenant": str(request["tenant"])[:64]})
             return Outcome.MISSING
         slug, spec = version.slug, version.spec
-        context = _loads(request["context"])
+        context = loads(request["context"])
+        refused = has_nul(context)  # Postgres cannot store it: the execution is created FAILED, empty
+        if refused:
+            context = {}
         timeout = spec.timeout if spec.timeout is not None else FOREVER_S
         ident = str(request["execution_id"])
         create = {
@@ -238,7 +240,7 @@ class Engine:
         }
         run = _Run(ident, version.tenant, "RUNNING", context, request.get("event_id"), slug, spec,
                    deadline=time.time() + timeout)
-        if version.pure:
+        if version.pure and not refused:
             # Nothing outside the execution happens before its end, so it is written once, at the end (or
             # when a step fails or must wait, before that). Found already there, it is resumed instead.
             run.unborn = {**create, "started_at": time.time()}
@@ -249,6 +251,11 @@ class Engine:
         written = await self.writer.write("create_execution", create)
         if not written.created:
             return await self.advance(ident)
+        if refused:
+            error = {"code": ErrorCodes.EXECUTION_CONTEXT_INVALID,
+                     "message": "the context holds a NUL character (\\u0000), which cannot be stored"}
+            await self._dead_letter(run, None, 0, error)
+            return await self._finish(run, "FAILED", error)
         return await self._advance(run, None)
 
     async def advance(self, execution_id: str, resume: Resume | None = None, *,
@@ -337,19 +344,18 @@ class Engine:
             if step.when is not None and not compile_rule(step.when).evaluate(run.scope()):
                 await self._record(run, step, attempt, "SKIPPED", started, output=None)
                 return None
-            if step.action == WAIT_ACTION:
-                await self._wait_step(run, step, attempt, reason, started)
-                return None
             try:
+                if step.action == WAIT_ACTION:
+                    await self._wait_step(run, step, attempt, reason, started)
+                    return None
                 rendered = templating.render(step.input, run.scope()) if step.input else {}
                 output = await self._call(run, step, attempt, rendered)
             except (StepError, TemplateError, OutputError) as exc:
-                error = _describe(exc)
+                error = describe(exc)
                 retryable = isinstance(exc, StepError) and exc.retryable
                 if step.retry.should_retry(error["code"], retryable, attempt):
-                    delay = step.retry.delay(attempt, self.rng)
-                    if isinstance(exc, StepError) and exc.retry_after:
-                        delay = max(delay, exc.retry_after)
+                    # A server's Retry-After counts, capped at the policy's max.
+                    delay = step.retry.next_delay(attempt, self.rng, retry_after=exc.retry_after)
                     if self.mode == "inline":
                         await self._record(run, step, attempt, "RETRYING", started, error=error)
                         await asyncio.sleep(delay)
@@ -368,13 +374,12 @@ class Engine:
 
     async def _wait_step(self, run: _Run, step: StepSpec, attempt: int, reason: str,
                          started: float) -> None:
-        rendered = templating.render(step.input, run.scope())
-        seconds = float(rendered.get("seconds", 0))
+        seconds = wait_seconds(templating.render(step.input, run.scope()))
         if reason == "wait":  # the deferred task came back: the wait is over
             await self._record(run, step, attempt, "SUCCESS", started, output={"waited": seconds})
             return
-        if self.mode == "inline" or seconds <= 0:
-            await asyncio.sleep(max(seconds, 0))
+        if self.mode == "inline" or seconds == 0:
+            await asyncio.sleep(seconds)
             await self._record(run, step, attempt, "SUCCESS", started, output={"waited": seconds})
             return
         await self._record(run, step, attempt, "RETRYING", started,
@@ -472,25 +477,16 @@ class Engine:
                                                "status": status, "tenant": run.tenant})
         return Outcome(status)
 
-    async def _dead_letter(self, run: _Run, step: StepSpec, attempt: int, error: dict[str, Any]) -> None:
+    async def _dead_letter(self, run: _Run, step: StepSpec | None, attempt: int,
+                           error: dict[str, Any]) -> None:
         if self.dead_letters is None:
             return
-        await self.dead_letters(DeadLetter.step(
-            execution_id=run.id, tenant=run.tenant, workflow_slug=run.slug, step_id=step.id, attempt=attempt,
-            code=error["code"], message=error["message"]))
-
-
-def _loads(text: str) -> Any:
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:  # what only the json module reads, e.g. NaN from another producer
-        return json.loads(text)
+        await self.dead_letters(DeadLetter(
+            kind="step", execution_id=run.id, tenant=run.tenant, workflow_slug=run.slug,
+            step_id=step.id if step else None, attempt=attempt if step else None,
+            error_code=str(error["code"]), error_message=error["message"][:2000]))
 
 
 class _Exists(AutomateError):
     """An execution run as unborn turned out to exist already (its request was delivered again)."""
 
-
-def _describe(exc: Exception) -> dict[str, Any]:
-    code = getattr(exc, "code", ErrorCodes.INTERNAL)
-    return {"code": str(code), "message": str(exc)[:2000]}

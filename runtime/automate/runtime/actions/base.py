@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from automate.errors import ErrorCodes, OutputError
+from automate.runtime.guards import json_has_nul
 from automate_connectors.context import ActionContext
 
 __all__ = ["Action", "ActionContext", "checked_output", "is_pure"]
@@ -41,7 +42,8 @@ def checked_output(output: Any, max_bytes: int) -> dict[str, Any]:
     """``output`` as a step's output: a JSON object of at most ``max_bytes``.
 
     Raises:
-        OutputError: Not a JSON object (``output.not_json``), or too large (``output.too_large``).
+        OutputError: Not a JSON object (``output.not_json``), too large (``output.too_large``), or
+            holding a NUL character, which Postgres ``jsonb`` cannot store (``output.not_storable``).
     """
     if not output and isinstance(output, dict):  # the common case of an empty output, checked cheaply
         return {}
@@ -55,4 +57,7 @@ def checked_output(output: Any, max_bytes: int) -> dict[str, Any]:
     if len(text) > max_bytes:
         raise OutputError(f"step output is {len(text)} bytes, above AUTOMATE_MAX_STEP_OUTPUT_BYTES="
                           f"{max_bytes}", code=ErrorCodes.OUTPUT_TOO_LARGE)
+    if json_has_nul(text):
+        raise OutputError("step output holds a NUL character (\\u0000), which cannot be stored",
+                          code=ErrorCodes.OUTPUT_NOT_STORABLE)
     return dict(output)

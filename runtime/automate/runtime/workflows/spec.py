@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import random
 from fnmatch import fnmatchcase
 from typing import Annotated, Any, Final, Literal, Protocol
@@ -111,6 +112,16 @@ class RetryPolicy(BaseModel):
             draw = rng.random() if rng is not None else random.random()
             base *= 1.0 - self.jitter + 2.0 * self.jitter * draw
         return min(base, self.max)
+
+    def next_delay(self, attempt: int, rng: _RandomSource | None = None, *,
+                   retry_after: float | None = None) -> float:
+        """The wait before the next attempt: :meth:`delay`, or longer if the other side asked for it
+        (``retry_after``, e.g. HTTP ``Retry-After``), but never longer than ``max``: a server cannot
+        park a step beyond its policy."""
+        delay = self.delay(attempt, rng)
+        if retry_after is not None and math.isfinite(retry_after) and retry_after > delay:
+            delay = min(retry_after, self.max)
+        return delay
 
     def should_retry(self, error_code: str, retryable: bool, attempt: int) -> bool:
         """Whether attempt number ``attempt`` (1 is the first), failed with ``error_code``, gets another."""
