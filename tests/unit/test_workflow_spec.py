@@ -402,3 +402,10 @@ def test_the_policy_is_frozen_and_refuses_unknown_keys() -> None:
         RetryPolicy.model_validate({"attempts": 3})
     assert policy.model_dump() == {"max_attempts": 3, "backoff": "exponential", "initial": 1.0, "max": 600.0,
                                    "jitter": 0.2, "retry_on": None}
+
+
+@pytest.mark.parametrize(("retry_after", "expected"), [
+    (None, 1.0), (0.5, 1.0), (1.5, 1.5), (31536000.0, 2.0), (float("inf"), 1.0), (float("nan"), 1.0)])
+def test_retry_after_counts_but_never_beyond_max(retry_after: float | None, expected: float) -> None:
+    policy = RetryPolicy(initial=1, max=2, jitter=0)
+    assert policy.next_delay(1, retry_after=retry_after) == expected

@@ -1,0 +1,67 @@
+"""The engine's checks of values it cannot trust: a wait's seconds, NUL characters, headers of retry
+records (automate.runtime.guards, automate.step_tasks.read_retry_headers)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from automate.config import Settings
+from automate.errors import RecordError, StepError
+from automate.runtime.guards import describe, has_nul, json_has_nul, wait_seconds
+from automate.step_tasks import DUE_AT_HEADER, TARGET_HEADER, read_retry_headers
+from automate.topics import is_workflow_topic
+
+
+@pytest.mark.parametrize("seconds", [0, 1, 2.5, "3", "0.25"])
+def test_a_wait_takes_finite_seconds_at_least_zero(seconds: object) -> None:
+    assert wait_seconds({"seconds": seconds}) == float(seconds)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("seconds", ["nan", "inf", "-inf", -1, "soon", "", None, True, [1], {}, "1e400"])
+def test_a_wait_of_no_length_is_a_permanent_input_error(seconds: object) -> None:
+    with pytest.raises(StepError) as raised:
+        wait_seconds({"seconds": seconds})
+    assert raised.value.code == "input.invalid" and raised.value.retryable is False
+
+
+def test_nul_characters_are_found_in_values_keys_and_json_text() -> None:
+    assert has_nul({"a": ["x", {"b\x00": 1}]}) and has_nul("\x00") and not has_nul({"a": "\\u0000"})
+    assert json_has_nul(json.dumps({"a": "x\x00"})) and not json_has_nul(json.dumps({"a": "\\u0000"}))
+    assert describe(ValueError("bad\x00byte"))["message"] == "bad\ufffdbyte"
+
+
+class _Msg:
+    def __init__(self, headers: list[tuple[str, Any]] | None) -> None:
+        self._headers = headers
+
+    def headers(self) -> list[tuple[str, Any]] | None:
+        return self._headers
+
+
+SETTINGS = Settings(topic_prefix="tp")
+
+
+@pytest.mark.parametrize(("headers", "code"), [
+    (None, "retry.header_missing"),
+    ([(DUE_AT_HEADER, b"1")], "retry.header_missing"),
+    ([(DUE_AT_HEADER, b"x"), (TARGET_HEADER, b"tp.workflow.a")], "retry.due_at_invalid"),
+    ([(DUE_AT_HEADER, b"1" * 16), (TARGET_HEADER, b"tp.workflow.a")], "retry.due_at_invalid"),
+    ([(DUE_AT_HEADER, b"\xff"), (TARGET_HEADER, b"tp.workflow.a")], "retry.headers_undecodable"),
+    ([(DUE_AT_HEADER, b"1"), (TARGET_HEADER, b"other.workflow.a")], "retry.target_forbidden"),
+    ([(DUE_AT_HEADER, b"1"), (TARGET_HEADER, b"tp.events")], "retry.target_forbidden"),
+])
+def test_retry_headers_that_cannot_be_trusted_are_typed(headers: Any, code: str) -> None:
+    with pytest.raises(RecordError) as raised:
+        read_retry_headers(SETTINGS, _Msg(headers))
+    assert raised.value.code == code
+
+
+def test_retry_headers_give_the_due_time_and_an_own_workflow_topic() -> None:
+    headers = [(DUE_AT_HEADER, b"1500"), (TARGET_HEADER, b"tp.workflow.order-flow")]
+    assert read_retry_headers(SETTINGS, _Msg(headers)) == (1.5, "tp.workflow.order-flow")
+    assert is_workflow_topic(SETTINGS, "tp.workflow.a-1")
+    assert not is_workflow_topic(SETTINGS, "tp.workflow.")
+    assert not is_workflow_topic(SETTINGS, "tp.workflow.A")
