@@ -285,3 +285,25 @@ def _produce_request(settings: Settings, automation_id: str, slug: str, context:
                      request), key=request["execution_id"].encode())
     producer.flush(30)
     return str(request["execution_id"])
+
+
+def test_retry_worker_dead_letters_a_task_for_a_workflow_topic_that_does_not_exist(
+        db_settings: Settings) -> None:
+    s = db_settings
+    good_topic = s.topic("workflow.good")
+    ensure_topics(s, [good_topic], partitions=1)
+    tier = s.topic("retry.1s")
+    now = str(int(time.time() * 1000)).encode()
+    producer = Producer({"bootstrap.servers": s.bootstrap_servers})
+    producer.produce(tier, value=b"nowhere", partition=0,
+                     headers=[(DUE_AT_HEADER, now), (TARGET_HEADER, s.topic("workflow.nowhere").encode())])
+    producer.produce(tier, value=b"good", partition=0,
+                     headers=[(DUE_AT_HEADER, now), (TARGET_HEADER, good_topic.encode())])
+    producer.flush(30)
+    with retry_worker(s) as worker:
+        delivered = consume(s.bootstrap_servers, good_topic, lambda m: len(m) >= 1, timeout=90)
+        assert_eventually(lambda: worker.dead_lettered == 1, timeout=90)
+    assert [m.value() for m in delivered] == [b"good"] and worker.forwarded == 1
+    letters = consume(s.bootstrap_servers, s.topic("dlq"), lambda m: len(m) >= 1, timeout=30)
+    _, letter = Records.load(s).decode(letters[0].value())
+    assert (letter["error_code"], letter["original"]) == ("request.undeliverable", b"nowhere")

@@ -54,7 +54,9 @@ class RetryWorker:
         io = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="automate-retry-consumer")
         loop = asyncio.get_running_loop()
         records = await loop.run_in_executor(io, Records.load, self.settings)
-        producer = AsyncProducer(self.settings)
+        # A target that passed the checks but does not exist (no such workflow) fails after 5 s, not
+        # librdkafka's 30: meanwhile the due records of the same batch wait for it.
+        producer = AsyncProducer(self.settings, **{"topic.metadata.propagation.max.ms": 5000})
         # Per partition, the records fetched but not yet due, in order (a tier's records fall due in the
         # order they arrive). While a partition holds any, it is paused: nothing more is fetched for it,
         # and nothing is skipped, so no seek (and no refetch delay) is needed when it resumes. A record
