@@ -5,7 +5,8 @@ A letter is a ``DeadLetter`` record. Its ``kind`` says what failed:
 
 - ``poison``: a record no stage could read (its bytes kept in ``original``, its topic in
   ``source_topic``): an event without its CloudEvents headers or with an undecodable body, a request
-  the runtime could not decode, a request the processors could not deliver;
+  the runtime could not decode, a request the processors could not deliver, a retry-tier record the
+  retry worker cannot trust (``retry.*`` codes) or could not put back on its workflow topic;
 - ``step``: a step failed for good (permanent, or out of attempts) and failed its execution, or a
   request or task named an automation version or an execution that does not exist.
 
