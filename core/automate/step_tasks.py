@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from automate.config import Settings
 from automate.errors import ErrorCodes, RecordError
 from automate.records import Records
-from automate.topics import is_workflow_topic, retry_topic, tier_for, workflow_topic
+from automate.topics import RETRY_TIERS, is_workflow_topic, retry_topic, tier_for, workflow_topic
 
 if TYPE_CHECKING:
     from automate.transport import AsyncProducer
@@ -27,6 +27,7 @@ DUE_AT_HEADER = "automate_due_at"  # epoch milliseconds
 ATTEMPT_HEADER = "automate_attempt"
 TARGET_HEADER = "automate_target"  # the workflow topic the task goes back to once due
 _LATEST_DUE_MS = 253_402_300_799_999  # 9999-12-31: a due time beyond is no time at all
+CLOCK_SLACK_S = 60.0  # how far the clocks of the runtime and the retry worker may disagree
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +77,9 @@ def read_retry_headers(settings: Settings, msg: Any) -> tuple[float, str]:
     Raises:
         RecordError: The record cannot be forwarded (it is dead-lettered with the code):
             ``retry.headers_undecodable`` (headers or a needed value not UTF-8), ``retry.header_missing``,
-            ``retry.due_at_invalid`` (not epoch milliseconds), ``retry.target_forbidden`` (not a
-            workflow topic of ``settings``' topic prefix).
+            ``retry.due_at_invalid`` (not epoch milliseconds, or on a tier other than the longest,
+            later than that tier's delay from now allows: it would hold the partition),
+            ``retry.target_forbidden`` (not a workflow topic of ``settings``' topic prefix).
     """
     try:
         headers = msg.headers() or ()
@@ -99,9 +101,14 @@ def read_retry_headers(settings: Settings, msg: Any) -> tuple[float, str]:
     if not (text.isascii() and text.isdigit() and len(text) <= 15 and int(text) <= _LATEST_DUE_MS):
         raise RecordError(ErrorCodes.RETRY_DUE_AT_INVALID,
                           f"header {DUE_AT_HEADER} is not epoch milliseconds: {text[:40]!r}")
+    due = int(text) / 1000
+    tier = next((t for t in RETRY_TIERS[:-1] if retry_topic(settings, t) == msg.topic()), None)
+    if tier is not None and due > time.time() + tier.delay_s + CLOCK_SLACK_S:
+        raise RecordError(ErrorCodes.RETRY_DUE_AT_INVALID,
+                          f"header {DUE_AT_HEADER} is later than the {tier.name} tier allows: {text}")
     target = found[TARGET_HEADER]
     if not is_workflow_topic(settings, target):
         raise RecordError(ErrorCodes.RETRY_TARGET_FORBIDDEN,
                           f"header {TARGET_HEADER} names no workflow topic of {settings.topic_prefix!r}: "
                           f"{target[:120]!r}")
-    return int(text) / 1000, target
+    return due, target

@@ -96,6 +96,8 @@ def test_retry_worker_dead_letters_what_it_cannot_trust_and_goes_on(db_settings:
                           "retry.due_at_invalid"),
         b"due-huge": ([(DUE_AT_HEADER, b"9" * 40), (TARGET_HEADER, good_topic.encode())],
                       "retry.due_at_invalid"),
+        b"due-year-9999": ([(DUE_AT_HEADER, b"253402300799000"), (TARGET_HEADER, good_topic.encode())],
+                           "retry.due_at_invalid"),  # would hold the 1s tier's partition for ever
         b"due-not-utf8": ([(DUE_AT_HEADER, b"\xff\xfe"), (TARGET_HEADER, good_topic.encode())],
                           "retry.headers_undecodable"),
         b"target-not-utf8": ([(DUE_AT_HEADER, soon.encode()), (TARGET_HEADER, b"\xc3\x28")],

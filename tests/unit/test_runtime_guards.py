@@ -4,6 +4,7 @@ records (automate.runtime.guards, automate.step_tasks.read_retry_headers)."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -34,8 +35,12 @@ def test_nul_characters_are_found_in_values_keys_and_json_text() -> None:
 
 
 class _Msg:
-    def __init__(self, headers: list[tuple[str, Any]] | None) -> None:
+    def __init__(self, headers: list[tuple[str, Any]] | None, topic: str = "tp.retry.1h") -> None:
         self._headers = headers
+        self._topic = topic
+
+    def topic(self) -> str:
+        return self._topic
 
     def headers(self) -> list[tuple[str, Any]] | None:
         return self._headers
@@ -65,3 +70,12 @@ def test_retry_headers_give_the_due_time_and_an_own_workflow_topic() -> None:
     assert is_workflow_topic(SETTINGS, "tp.workflow.a-1")
     assert not is_workflow_topic(SETTINGS, "tp.workflow.")
     assert not is_workflow_topic(SETTINGS, "tp.workflow.A")
+
+
+def test_a_due_time_beyond_a_short_tier_is_refused_but_not_on_the_longest() -> None:
+    far = str(int((time.time() + 7200) * 1000)).encode()
+    headers = [(DUE_AT_HEADER, far), (TARGET_HEADER, b"tp.workflow.a")]
+    with pytest.raises(RecordError) as raised:
+        read_retry_headers(SETTINGS, _Msg(headers, "tp.retry.1s"))
+    assert raised.value.code == "retry.due_at_invalid"
+    assert read_retry_headers(SETTINGS, _Msg(headers, "tp.retry.1h"))[1] == "tp.workflow.a"

@@ -47,7 +47,7 @@ class ErrorCodes(StrEnum):
     EXECUTION_UNKNOWN = "execution.unknown"
     RETRY_HEADER_MISSING = "retry.header_missing"  # a retry-tier record without its due time or target
     RETRY_HEADERS_UNDECODABLE = "retry.headers_undecodable"  # its headers are not UTF-8
-    RETRY_DUE_AT_INVALID = "retry.due_at_invalid"  # automate_due_at is not epoch milliseconds
+    RETRY_DUE_AT_INVALID = "retry.due_at_invalid"  # automate_due_at unreadable, or beyond its tier
     RETRY_TARGET_FORBIDDEN = "retry.target_forbidden"  # automate_target is no workflow topic of ours
     # rules
     RULES_ERROR = "rules.error"
