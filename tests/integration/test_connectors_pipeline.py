@@ -102,11 +102,13 @@ def test_a_rate_limited_connector_slows_two_runtime_workers_together(pipeline: S
             assert_eventually(lambda: _statuses(s, ids) == ["SUCCESS"] * 8, timeout=120, interval=0.5)
         finally:
             _stop(workers)
-    # Slack's chat class: a burst of 3, then one a second, whichever worker calls.
+    # Slack's chat class: a burst of 3, then one a second, whichever worker calls. Times are the peer's
+    # receipts, so each carries its own delivery delay (a loaded machine spreads them by a tenth of a second
+    # or more); without the shared limit all eight would arrive within a fraction of a second.
     assert len(calls) == 8
     calls.sort()
     for n, at in enumerate(calls[3:], start=1):
-        assert at - calls[0] >= n * 1.0 - 0.1, [round(c - calls[0], 2) for c in calls]
+        assert at - calls[0] >= n * 1.0 - 0.3, [round(c - calls[0], 2) for c in calls]
 
 
 def test_secrets_used_by_every_connector_leave_no_trace(pipeline: Settings, tmp_path: Path,
