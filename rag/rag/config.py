@@ -28,7 +28,7 @@ MAX_CHUNK_SIZE = 8_000  # characters: a chunk's text fits Pinecone's 40 KB of me
 MIN_CHUNK_SIZE = 16
 _MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$")
 _URL = re.compile(r"^https?://[^\s]{1,500}$")
-_STORE_FIELDS = {"lancedb": {"kind", "index", "index_min_rows", "nprobes", "refine_factor"},
+_STORE_FIELDS = {"lancedb": {"kind", "index", "index_min_rows", "nprobes", "refine_factor", "ef"},
                  "pinecone": {"kind", "host", "api_key", "namespace"}}
 _NAMESPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
@@ -68,6 +68,8 @@ class StoreConfig:
         index_min_rows: lancedb: the table size from which the approximate index is built.
         nprobes: lancedb: IVF partitions searched per query (more: better recall, slower).
         refine_factor: lancedb: candidates re-ranked with exact distances, as a multiple of top_k.
+        ef: lancedb, IVF_HNSW_SQ: candidates the graph search keeps (more: better recall, slower); at
+            least the candidates asked (limit x refine_factor), which LanceDB requires.
         host: pinecone: the index's data-plane host (``https://<index>-<project>.svc...``).
         api_key: pinecone: a secret reference to the key.
         namespace: pinecone: a suffix; the namespace is ``<tenant folder>.<namespace>``, by default
@@ -79,6 +81,7 @@ class StoreConfig:
     index_min_rows: int = 20_000
     nprobes: int = 24
     refine_factor: int = 4
+    ef: int = 640
     host: str | None = None
     api_key: str | None = None
     namespace: str | None = None
@@ -176,14 +179,15 @@ def _embedder(value: Any) -> EmbedderConfig:
 
 def _store(value: Any) -> StoreConfig:
     section = _section(value, "store", STORES)
-    unknown = set(section) - {"kind", "index", "index_min_rows", "nprobes", "refine_factor", "host",
+    unknown = set(section) - {"kind", "index", "index_min_rows", "nprobes", "refine_factor", "ef", "host",
                               "api_key", "namespace"}
     if unknown:
         raise RagEndpointInvalid(f"unknown store settings: {sorted(unknown)}")
     kind = str(section.get("kind", "lancedb"))
     if kind == "lancedb":
         if {"host", "api_key", "namespace"} & set(section):
-            raise RagEndpointInvalid("the lancedb store takes index, index_min_rows, nprobes, refine_factor")
+            raise RagEndpointInvalid("the lancedb store takes index, index_min_rows, nprobes, refine_factor, "
+                                     "ef")
         index = section.get("index", "auto")
         if index not in LANCEDB_INDEXES:
             raise RagEndpointInvalid(f"unknown lancedb index {str(index)[:40]!r}: one of "
@@ -192,8 +196,9 @@ def _store(value: Any) -> StoreConfig:
                            index_min_rows=_integer(section.get("index_min_rows", 20_000), "index_min_rows",
                                                    256, 100_000_000),
                            nprobes=_integer(section.get("nprobes", 24), "nprobes", 1, 10_000),
-                           refine_factor=_integer(section.get("refine_factor", 4), "refine_factor", 0, 100))
-    if {"index", "index_min_rows", "nprobes", "refine_factor"} & set(section):
+                           refine_factor=_integer(section.get("refine_factor", 4), "refine_factor", 0, 100),
+                           ef=_integer(section.get("ef", 640), "ef", 1, 100_000))
+    if {"index", "index_min_rows", "nprobes", "refine_factor", "ef"} & set(section):
         raise RagEndpointInvalid("the pinecone store takes host, api_key, namespace")
     host = _optional(section.get("host"), "pinecone host", _URL)
     if host is None:

@@ -9,8 +9,9 @@ none, and its filters read ``fmeta`` only), ``vector``.
 Re-indexing is one ``merge_insert`` on ``id``: new chunks inserted, existing ones updated, and chunks of
 this call's documents that the call no longer has deleted, in a single commit (a failure commits
 nothing). From ``index_min_rows`` chunks on, an approximate index (IVF_HNSW_SQ by default, or IVF_PQ)
-answers queries, re-ranked by exact distances (``refine_factor``), and a LABEL_LIST index serves the
-filters' ``labels`` (see ``rag.stores.lancedb_index``). ``index: exact`` never builds a vector index.
+answers queries (IVF_HNSW_SQ: its graph search keeps ``ef`` candidates), re-ranked by exact distances
+(``refine_factor``), and a LABEL_LIST index serves the filters' ``labels`` (see
+``rag.stores.lancedb_index``). ``index: exact`` never builds a vector index.
 
 A filter made only of equalities and ``$in`` is applied first (prefilter: answered by the labels' index,
 then the nearest matching chunks searched); any other filter is applied to the nearest
@@ -218,6 +219,8 @@ class LanceStore:
                 query = query.nprobes(self._config.nprobes)
                 if self._config.refine_factor:
                     query = query.refine_factor(self._config.refine_factor)
+                if self._config.index != "ivf_pq":  # the graph's candidates: at least those asked for
+                    query = query.ef(max(self._config.ef, limit * max(1, self._config.refine_factor)))
             if where is not None:
                 query = query.where(where, prefilter=prefilter)
             rows: list[dict[str, Any]] = query.select(_COLUMNS).to_arrow().to_pylist()

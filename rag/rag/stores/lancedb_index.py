@@ -22,11 +22,14 @@ from typing import Any
 from rag.config import StoreConfig
 from rag.filters import LABELS
 
-__all__ = ["CLEANUP_GRACE", "CLEANUP_VERSIONS", "MAX_SEGMENTS", "maintain_table"]
+__all__ = ["CLEANUP_GRACE", "CLEANUP_VERSIONS", "HNSW_PARTITION_ROWS", "MAX_SEGMENTS", "maintain_table"]
 
 MAX_SEGMENTS = 4  # index segments (one per optimize) before the index is built again as one
 CLEANUP_GRACE = timedelta(minutes=10)
 CLEANUP_VERSIONS = 10
+# Rows per IVF partition of IVF_HNSW_SQ: one graph up to 250,000 rows. At 100,000 rows one partition
+# recalls 0.98 of the exact top 10 against 0.84 for two (ef 640, same latency: docs/rag.md's tuning).
+HNSW_PARTITION_ROWS = 250_000
 
 
 def maintain_table(table: Any, config: StoreConfig) -> None:
@@ -83,5 +86,5 @@ def build_vector_index(table: Any, rows: int, config: StoreConfig) -> None:
                    if s >= 1 and dimension % s == 0)
         index = IvfPq(distance_type="cosine", num_partitions=max(1, int(rows ** 0.5)), num_sub_vectors=sub)
     else:
-        index = IvfHnswSq(distance_type="cosine", num_partitions=max(1, rows // 50_000))
+        index = IvfHnswSq(distance_type="cosine", num_partitions=max(1, rows // HNSW_PARTITION_ROWS))
     table.create_index("vector", config=index)

@@ -61,8 +61,21 @@ def test_endpoint_defaults_come_from_settings() -> None:
     assert config.to_json() == {"chunk_size": 500, "chunk_overlap": 20,
                                 "embedder": {"kind": "wordllama", "model": "l2_supercat", "dimension": 256},
                                 "store": {"kind": "lancedb", "index": "auto", "index_min_rows": 20_000,
-                                          "nprobes": 24, "refine_factor": 4}}
+                                          "nprobes": 24, "refine_factor": 4, "ef": 640}}
     assert endpoint_config(config.to_json(), settings=Settings()) == config
+
+
+def test_lancedb_ef_is_configurable_and_checked() -> None:
+    config = endpoint_config(None, settings=Settings(), store={"kind": "lancedb", "ef": 1000})
+    assert config.store.ef == 1000 and endpoint_config(config.to_json(), settings=Settings()) == config
+    # a configuration stored before ef existed reads the default
+    assert endpoint_config({"store": {"kind": "lancedb", "nprobes": 24}}, settings=Settings()).store.ef == 640
+    for bad in (0, -1, 100_001, "320", True, 1.5):
+        with pytest.raises(RagEndpointInvalid, match="ef must be"):
+            endpoint_config(None, settings=Settings(), store={"kind": "lancedb", "ef": bad})
+    with pytest.raises(RagEndpointInvalid, match="pinecone store takes"):
+        endpoint_config(None, settings=Settings(),
+                        store={"kind": "pinecone", "host": "https://x.io", "ef": 64})
 
 
 @pytest.mark.parametrize("overrides", [
