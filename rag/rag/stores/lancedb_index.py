@@ -28,7 +28,8 @@ MAX_SEGMENTS = 4  # index segments (one per optimize) before the index is built 
 CLEANUP_GRACE = timedelta(minutes=10)
 CLEANUP_VERSIONS = 10
 # Rows per IVF partition of IVF_HNSW_SQ: one graph up to 250,000 rows. At 100,000 rows one partition
-# recalls 0.98 of the exact top 10 against 0.84 for two (ef 640, same latency: docs/rag.md's tuning).
+# recalls 0.98 of the exact top 10 against 0.84 for two (ef 640, same latency; a table indexed once:
+# through rag's incremental maintenance 0.77, see docs/rag.md's tuning and known limit).
 HNSW_PARTITION_ROWS = 250_000
 
 
