@@ -23,18 +23,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import statistics
 import sys
-import time
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import httpx
-from bench_common import emit_report, fresh_db
+from bench_common import Call, emit_report, fresh_db, interleaved_rounds
 
 from automate.config import Settings, get_settings
 from automate.runtime.actions import ActionContext, registry
@@ -44,8 +40,6 @@ from automate_connectors import RateLimit
 from automate_connectors.builtin.slack import SlackConnector
 from automate_connectors.connections import set_connection
 from tests.integration.peers import Recorded, http_peer
-
-Call = Callable[[], Awaitable[Any]]
 
 
 def _ctx(settings: Settings, connection: str | None = None) -> ActionContext:
@@ -57,29 +51,6 @@ def _ctx(settings: Settings, connection: str | None = None) -> ActionContext:
 
 def _answer(_request: Recorded) -> tuple[int, dict[str, str], bytes]:
     return 200, {"Content-Type": "application/json"}, b'{"ok": true, "channel": "C1", "ts": "1.0"}'
-
-
-async def _time(call: Call, count: int) -> list[float]:
-    took = []
-    for _ in range(count):
-        start = time.perf_counter()
-        await call()
-        took.append((time.perf_counter() - start) * 1000)
-    return took
-
-
-async def _rounds(ways: dict[str, Call], calls: int, repeat: int) -> dict[str, dict[str, float]]:
-    for call in ways.values():  # warm: pools, imports, the first secret read
-        await _time(call, 20)
-    p50: dict[str, list[float]] = {name: [] for name in ways}
-    p95: dict[str, list[float]] = {name: [] for name in ways}
-    for _ in range(repeat):
-        for name, call in ways.items():
-            took = sorted(await _time(call, calls))
-            p50[name].append(statistics.median(took))
-            p95[name].append(took[int(len(took) * 0.95) - 1])
-    return {name: {"p50_ms": round(statistics.median(p50[name]), 3),
-                   "p95_ms": round(statistics.median(p95[name]), 3)} for name in ways}
 
 
 def main() -> None:
@@ -114,7 +85,7 @@ def main() -> None:
                     "slack.send_message": lambda: slack.run({"channel": "C1", "text": "hi"},
                                                             _ctx(settings, "slack")),
                 }
-                return await _rounds(ways, args.calls, args.repeat)
+                return await interleaved_rounds(ways, args.calls, args.repeat)
 
         results = asyncio.run(run())
     for name, numbers in results.items():

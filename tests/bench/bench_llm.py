@@ -24,50 +24,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import statistics
 import sys
-import time
-from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import anthropic
 import boto3
 import openai
-from bench_common import emit_report, fresh_db
+from bench_common import Call, emit_report, fresh_db, interleaved_rounds
 
 from automate.config import get_settings
 from automate_llm import achat, set_budget
 from tests.integration.llm_peers import anthropic_server, bedrock_server, openai_server
 
-Call = Callable[[], Awaitable[Any]]
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
-
-
-async def _time(call: Call, count: int) -> list[float]:
-    took = []
-    for _ in range(count):
-        start = time.perf_counter()
-        await call()
-        took.append((time.perf_counter() - start) * 1000)
-    return took
-
-
-async def _rounds(ways: dict[str, Call], calls: int, repeat: int) -> dict[str, dict[str, float]]:
-    for call in ways.values():  # warm: imports, TLS contexts, pools, the cached answer
-        await _time(call, 10)
-    p50: dict[str, list[float]] = {name: [] for name in ways}
-    p95: dict[str, list[float]] = {name: [] for name in ways}
-    for _ in range(repeat):
-        for name, call in ways.items():
-            took = sorted(await _time(call, calls))
-            p50[name].append(statistics.median(took))
-            p95[name].append(took[int(len(took) * 0.95) - 1])
-    return {name: {"p50_ms": round(statistics.median(p50[name]), 3),
-                   "p95_ms": round(statistics.median(p95[name]), 3)} for name in ways}
 
 
 def main() -> None:
@@ -113,7 +85,7 @@ def main() -> None:
                 "achat bedrock": lambda: achat(QUESTION, **on_bedrock),
             }
             try:
-                return await _rounds(ways, args.calls, args.repeat)
+                return await interleaved_rounds(ways, args.calls, args.repeat, warm=10)
             finally:
                 await bare_openai.close()
                 await bare_anthropic.close()

@@ -24,8 +24,8 @@ from automate_llm.providers.base import (
     Usage,
     error_kind,
     retry_after_of,
+    sdk_client_args,
     status_error,
-    tls_context,
     unavailable,
 )
 from automate_llm.request import ChatRequest
@@ -52,12 +52,7 @@ def _params(request: ChatRequest) -> dict[str, Any]:
 def _client_args(target: Target, *, asynchronous: bool = False) -> dict[str, Any]:
     import anthropic
 
-    http = anthropic.DefaultAsyncHttpxClient if asynchronous else anthropic.DefaultHttpxClient
-    args: dict[str, Any] = {"api_key": target.api_key, "timeout": target.timeout, "max_retries": 0,
-                            "http_client": http(verify=tls_context())}
-    if target.base_url:
-        args["base_url"] = target.base_url
-    return args
+    return sdk_client_args(anthropic, target, asynchronous=asynchronous)
 
 
 def _reply(request: ChatRequest, message: Any) -> Reply:

@@ -30,7 +30,7 @@ from automate.errors import (
 from automate_llm.request import ChatRequest
 
 __all__ = ["OUTPUT_TOOL", "Backend", "Piece", "Reply", "Target", "Usage", "error_kind", "looks_like_context",
-           "retry_after_of", "status_error", "tls_context", "unavailable"]
+           "retry_after_of", "sdk_client_args", "status_error", "tls_context", "unavailable"]
 
 OUTPUT_TOOL = "structured_output"
 """The tool a provider without a JSON-schema mode is made to call with the structured answer."""
@@ -188,3 +188,15 @@ def tls_context() -> ssl.SSLContext:
                     context = ssl.create_default_context()
             _tls[(cert_file, cert_dir)] = context
         return context
+
+
+def sdk_client_args(sdk: Any, target: Target, *, asynchronous: bool = False) -> dict[str, Any]:
+    """The keyword arguments of an openai or anthropic client (``sdk`` is the module; both SDKs have the
+    same shape): the call's key, timeout and server, the SDK's own retries off (one policy retries for
+    every provider) and an HTTP client on the shared TLS context."""
+    http = sdk.DefaultAsyncHttpxClient if asynchronous else sdk.DefaultHttpxClient
+    args: dict[str, Any] = {"api_key": target.api_key, "timeout": target.timeout, "max_retries": 0,
+                            "http_client": http(verify=tls_context())}
+    if target.base_url:
+        args["base_url"] = target.base_url
+    return args
