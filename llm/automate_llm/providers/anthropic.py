@@ -22,11 +22,8 @@ from automate_llm.providers.base import (
     Reply,
     Target,
     Usage,
-    error_kind,
-    retry_after_of,
     sdk_client_args,
-    status_error,
-    unavailable,
+    sdk_error,
 )
 from automate_llm.request import ChatRequest
 
@@ -101,12 +98,9 @@ class AnthropicBackend:
     def _error(self, request: ChatRequest, exc: Exception) -> LlmError:
         import anthropic
 
-        if isinstance(exc, anthropic.APIStatusError):
-            headers = dict(exc.response.headers) if exc.response is not None else {}
-            return status_error(self.name, request.model, exc.status_code, kind=error_kind(exc.body),
-                                body=exc.body, retry_after=retry_after_of(headers))
-        if isinstance(exc, anthropic.APIConnectionError):
-            return unavailable(self.name, request.model, exc)
+        known = sdk_error(anthropic, self.name, request.model, exc)
+        if known is not None:
+            return known
         return LlmRequestRefused(f"anthropic call for model {request.model} failed ({type(exc).__name__})")
 
     def send(self, request: ChatRequest, target: Target) -> Reply:

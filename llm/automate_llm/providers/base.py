@@ -30,7 +30,7 @@ from automate.errors import (
 from automate_llm.request import ChatRequest
 
 __all__ = ["OUTPUT_TOOL", "Backend", "Piece", "Reply", "Target", "Usage", "error_kind", "looks_like_context",
-           "retry_after_of", "sdk_client_args", "status_error", "tls_context", "unavailable"]
+           "retry_after_of", "sdk_client_args", "sdk_error", "status_error", "tls_context", "unavailable"]
 
 OUTPUT_TOOL = "structured_output"
 """The tool a provider without a JSON-schema mode is made to call with the structured answer."""
@@ -200,3 +200,16 @@ def sdk_client_args(sdk: Any, target: Target, *, asynchronous: bool = False) -> 
     if target.base_url:
         args["base_url"] = target.base_url
     return args
+
+
+def sdk_error(sdk: Any, provider: str, model: str, exc: Exception) -> LlmError | None:
+    """The error of what an openai or anthropic SDK call raised (``sdk`` is the module: both raise
+    ``APIStatusError`` with the response and its body, and ``APIConnectionError`` for timeouts and failed
+    connections); None: neither, the provider decides."""
+    if isinstance(exc, sdk.APIStatusError):
+        headers = dict(exc.response.headers) if exc.response is not None else {}
+        return status_error(provider, model, exc.status_code, kind=error_kind(exc.body), body=exc.body,
+                            retry_after=retry_after_of(headers))
+    if isinstance(exc, sdk.APIConnectionError):  # timeouts included
+        return unavailable(provider, model, exc)
+    return None

@@ -20,12 +20,9 @@ from automate_llm.providers.base import (
     Reply,
     Target,
     Usage,
-    error_kind,
-    retry_after_of,
     sdk_client_args,
-    status_error,
+    sdk_error,
 )
-from automate_llm.providers.base import unavailable as _unavailable
 from automate_llm.request import ChatRequest
 
 __all__ = ["OpenAIBackend"]
@@ -92,12 +89,9 @@ class OpenAIBackend:
     def _error(self, request: ChatRequest, exc: Exception) -> LlmError:
         import openai
 
-        if isinstance(exc, openai.APIStatusError):
-            headers = dict(exc.response.headers) if exc.response is not None else {}
-            return status_error(self.name, request.model, exc.status_code, kind=error_kind(exc.body),
-                                body=exc.body, retry_after=retry_after_of(headers))
-        if isinstance(exc, openai.APIConnectionError):  # timeouts included
-            return _unavailable(self.name, request.model, exc)
+        known = sdk_error(openai, self.name, request.model, exc)
+        if known is not None:
+            return known
         if isinstance(exc, openai.OpenAIError) and "api_key" in str(exc):
             return LlmKeyMissing(f"openai has no key for model {request.model}: give api_key, set "
                                  f"AUTOMATE_LLM_API_KEY or OPENAI_API_KEY")
