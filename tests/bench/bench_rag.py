@@ -70,6 +70,7 @@ from automate.db import dsn_of_database, migrate
 from automate.db.admin import DatabaseAdmin
 from rag.config import WORDLLAMA_DIMENSION, WORDLLAMA_DIMENSIONS
 from tests.integration.peers import Recorded, http_peer
+from tests.integration.rag_peers import pinecone_server
 
 BATCH = 2_000  # documents per index_documents call (rag's limit)
 TOP = 10
@@ -234,15 +235,6 @@ def embeddings_server() -> Iterator[str]:
         yield f"{peer.url}/v1"
 
 
-def pinecone_peer() -> Any:
-    """The rag tests' local Pinecone data-plane server, when they have one (None otherwise)."""
-    try:
-        from tests.integration import rag_peers
-    except ImportError:
-        return None
-    return getattr(rag_peers, "pinecone_server", None)
-
-
 def run_quality(settings: Settings, corpus: Corpus, dim: int) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = [{"embedder": "(none: TF-IDF words)", "store": "numpy exact",
                                    **tfidf_baseline(corpus)}]
@@ -278,16 +270,11 @@ def run_quality(settings: Settings, corpus: Corpus, dim: int) -> list[dict[str, 
         rows.append({"embedder": f"openai API, local server ({dim})", "store": "lancedb exact",
                      **rag_quality(settings, f"q-openai-{dim}", corpus, embedder=remote,
                                    store={"kind": "lancedb", "index": "exact"})})
-    server = pinecone_peer()
-    if server is None:
-        log("quality: no local Pinecone server in tests/integration/rag_peers.py: Pinecone skipped")
-        rows.append({"embedder": f"wordllama {dim}", "store": "pinecone: skipped (no local server)"})
-    else:
-        log("quality: wordllama / pinecone (local data-plane server)")
-        with server("bench-local-key", dim) as peer:
-            store = {"kind": "pinecone", "host": peer.url, "api_key": f"$env:{KEY_ENV}"}
-            rows.append({"embedder": f"wordllama {dim}", "store": "pinecone (local server)",
-                         **rag_quality(settings, "q-pinecone", corpus, embedder=embedder, store=store)})
+    log("quality: wordllama / pinecone (local data-plane server)")
+    with pinecone_server("bench-local-key", dim) as peer:
+        store = {"kind": "pinecone", "host": peer.url, "api_key": f"$env:{KEY_ENV}"}
+        rows.append({"embedder": f"wordllama {dim}", "store": "pinecone (local server)",
+                     **rag_quality(settings, "q-pinecone", corpus, embedder=embedder, store=store)})
     return rows
 
 

@@ -1,5 +1,6 @@
-"""The seed's LLM examples (SEED-API.md, "LLM Module") as written, in a fresh interpreter whose only
-configuration is the OpenAI SDK's own variables pointing at a local OpenAI-compatible server."""
+"""The public API's LLM examples (chat, options, count_tokens, get_provider, achat), copied here as
+written, in a fresh interpreter whose only configuration is the OpenAI SDK's own variables pointing at a
+local OpenAI-compatible server."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""The seed's RAG examples (SEED-API.md, "RAG Module") as written, in a fresh process configured with
-nothing but the test database and AUTOMATE_HOME: the offline embedder and the embedded store."""
+"""The public API's RAG examples (index_documents, query), copied here as written, in a fresh process
+configured with nothing but the test database and AUTOMATE_HOME: the offline embedder and the embedded
+store."""
 
 from __future__ import annotations
 
