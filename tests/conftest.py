@@ -69,10 +69,10 @@ def template_db(stack: Settings) -> str:
     return TEMPLATE_DB
 
 
-@pytest.fixture
-def db_settings(stack: Settings, template_db: str) -> Iterator[Settings]:
-    """Settings for a fresh, migrated database of the test's own, publishing through the relay to
-    topics of the test's own (prefix ``t<random>``, its events topic created)."""
+@contextmanager
+def fresh_database(stack: Settings, template_db: str) -> Iterator[Settings]:
+    """Settings for a fresh, migrated database of its own, publishing through the relay to topics of its
+    own (prefix ``t<random>``, its core topics created); dropped with its topics on exit."""
     from automate.topics import core_topics, ensure_topics
 
     name = f"automate_test_{uuid.uuid4().hex[:12]}"
@@ -90,6 +90,13 @@ def db_settings(stack: Settings, template_db: str) -> Iterator[Settings]:
         delete_topics(settings, settings.topic_prefix + ".")
         with _admin(stack) as admin:
             admin.drop(name)
+
+
+@pytest.fixture
+def db_settings(stack: Settings, template_db: str) -> Iterator[Settings]:
+    """A fresh database and topics of the test's own (:func:`fresh_database`)."""
+    with fresh_database(stack, template_db) as settings:
+        yield settings
 
 
 
