@@ -166,14 +166,32 @@ def decode(contract: Contract, data: bytes) -> Any:
     return fastavro.schemaless_reader(io.BytesIO(body), contract.parsed)
 
 
-def check_json(value: Any, path: str = "$") -> None:
-    """Raise PayloadNotSerializable naming the first part of ``value`` that is not plain JSON."""
+def check_json(value: Any, path: str = "$", *, text: bool = False, strict: bool = True) -> None:
+    """Raise PayloadNotSerializable naming the first part of ``value`` that is not plain JSON.
+
+    ``text`` also checks what only encoding finds (called once encoding failed, to name the path):
+    strings and keys with lone surrogates (not UTF-8) and integers past Python's str digit limit.
+    ``strict=False`` lets other types pass (an Avro contract's bytes, say).
+    """
     stack: list[tuple[Any, str, int]] = [(value, path, 0)]
     while stack:
         item, where, depth = stack.pop()
         if depth > 256:
             raise PayloadNotSerializable(f"payload nests deeper than 256 levels at {where}", path=where)
-        if item is None or isinstance(item, (str, bool, int)):
+        if item is None or isinstance(item, bool):
+            continue
+        if isinstance(item, str):
+            if text:
+                _check_text(item, where)
+            continue
+        if isinstance(item, int):
+            if text and item.bit_length() > 14_000:  # 4,300 decimal digits is ~14,284 bits
+                try:
+                    str(item)
+                except ValueError:
+                    raise PayloadNotSerializable(
+                        f"payload has an integer of more than 4,300 digits at {where}", path=where
+                    ) from None
             continue
         if isinstance(item, float):
             if not math.isfinite(item):
@@ -185,14 +203,27 @@ def check_json(value: Any, path: str = "$") -> None:
                     raise PayloadNotSerializable(
                         f"payload has a non-string key {key!r} at {where}", path=where
                     )
+                if text:
+                    _check_text(key, f"{where}.{key!a}")
                 stack.append((sub, f"{where}.{key}", depth + 1))
             continue
         if isinstance(item, (list, tuple)):
             stack.extend((sub, f"{where}[{i}]", depth + 1) for i, sub in enumerate(item))
             continue
-        raise PayloadNotSerializable(
-            f"payload is not JSON-serializable: {type(item).__name__} at {where}", path=where
-        )
+        if strict:
+            raise PayloadNotSerializable(
+                f"payload is not JSON-serializable: {type(item).__name__} at {where}", path=where
+            )
+
+
+def _check_text(s: str, where: str) -> None:
+    if not s.isascii():
+        try:
+            s.encode()
+        except UnicodeEncodeError:
+            raise PayloadNotSerializable(
+                f"payload has a lone surrogate (not UTF-8) at {where}", path=where
+            ) from None
 
 
 def canonical_json(value: Any) -> str:

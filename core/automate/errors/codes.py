@@ -32,6 +32,7 @@ class ErrorCodes(StrEnum):
     EVENT_SCHEMA_VIOLATION = "event.schema_violation"
     EVENT_SCHEMA_NOT_REGISTERED = "event.schema_not_registered"
     EVENT_UNKNOWN_WORKFLOW = "event.unknown_workflow"
+    EVENT_INVALID_ARGUMENT = "event.invalid_argument"  # dedupe_key, key or tenant: type, length, characters
     # models
     MODEL = "model"
     MODEL_DOES_NOT_EXIST = "model.does_not_exist"

@@ -24,6 +24,8 @@ from automate.contracts import (
 )
 from automate.db.schemas import AsyncSchemaStore, SchemaStore
 from automate.errors import (
+    ErrorCodes,
+    EventError,
     InvalidEventType,
     PayloadNotSerializable,
     PayloadTooLarge,
@@ -37,7 +39,31 @@ from automate_core.outbox.writer import AsyncOutboxWriter, OutboxRow, OutboxWrit
 
 __all__ = ["Emitter"]
 
-_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+# UTF-8 byte limits of the text arguments: the dedupe key and the tenant share one btree index entry
+# (at most ~2,700 bytes), and the key and tenant travel as Kafka key / headers.
+MAX_DEDUPE_KEY_BYTES = 1024
+MAX_KEY_BYTES = 1024
+MAX_TENANT_BYTES = 255
+
+
+def check_text_argument(name: str, value: object, max_bytes: int) -> None:
+    """EventError (``event.invalid_argument``) unless ``value`` is a non-empty str of at most ``max_bytes``
+    UTF-8 bytes without NUL or lone surrogates; raised before anything is sent to Postgres, so the
+    caller's transaction stays usable."""
+    if not isinstance(value, str) or not value:
+        raise EventError(ErrorCodes.EVENT_INVALID_ARGUMENT,
+                         f"{name} must be a non-empty string, not {type(value).__name__}")
+    try:
+        size = len(value.encode())
+    except UnicodeEncodeError:
+        raise EventError(ErrorCodes.EVENT_INVALID_ARGUMENT,
+                         f"{name} has a lone surrogate (not valid UTF-8)") from None
+    if size > max_bytes:
+        raise EventError(ErrorCodes.EVENT_INVALID_ARGUMENT,
+                         f"{name} is {size} bytes (UTF-8), above the limit of {max_bytes}")
+    if "\x00" in value:
+        raise EventError(ErrorCodes.EVENT_INVALID_ARGUMENT, f"{name} contains a NUL character")
 
 
 class Emitter:
@@ -57,7 +83,7 @@ class Emitter:
 
     def contract_for(self, event_type: str) -> tuple[Contract, bool]:
         """(contract, typed): the event type's own contract, or the generic envelope."""
-        if not isinstance(event_type, str) or not _TYPE.match(event_type):
+        if not isinstance(event_type, str) or not _TYPE.fullmatch(event_type):
             raise InvalidEventType(
                 f"invalid event type {event_type!r}: use 1-200 characters of letters, digits, '.', '_', '-'"
             )
@@ -85,6 +111,12 @@ class Emitter:
         topic: str | None = None,
         event_id: str | None = None,
     ) -> OutboxRow:
+        if dedupe_key is not None:
+            check_text_argument("dedupe_key", dedupe_key, MAX_DEDUPE_KEY_BYTES)
+        if key is not None:
+            check_text_argument("key", key, MAX_KEY_BYTES)
+        if tenant is not None:
+            check_text_argument("tenant", tenant, MAX_TENANT_BYTES)
         if not isinstance(payload, dict):
             raise PayloadNotSerializable(
                 f"payload must be a JSON object (dict), not {type(payload).__name__}", path="$"
@@ -102,13 +134,18 @@ class Emitter:
             try:
                 data = encode(contract, schema_id, payload)
             except (TypeError, ValueError, AttributeError, KeyError, OverflowError):
+                check_json(payload, text=True, strict=False)  # lone surrogates, integers too long: by path
                 contract.validate(payload)
                 raise SchemaViolation(f"payload does not match {contract.full_name}", field="$") from None
         else:
             check_json(payload)
             # GenericEvent is one string field: its Avro body is that string's encoding (the unit tests
             # hold this equal to fastavro's).
-            data = frame(schema_id) + avro_string(canonical_json(payload))
+            try:
+                data = frame(schema_id) + avro_string(canonical_json(payload))
+            except ValueError:  # UnicodeEncodeError, or an int past Python's str digit limit
+                check_json(payload, text=True)  # names the path
+                raise PayloadNotSerializable("payload cannot be encoded as UTF-8 JSON", path="$") from None
         limit = self.settings.max_payload_bytes
         if len(data) > limit:
             raise PayloadTooLarge(
@@ -117,8 +154,6 @@ class Emitter:
                 size=len(data),
                 limit=limit,
             )
-        if dedupe_key is not None and (not isinstance(dedupe_key, str) or not dedupe_key):
-            raise InvalidEventType(f"dedupe_key must be a non-empty string, not {dedupe_key!r}")
         ident = event_id or random_id()
         return OutboxRow(
             id=ident,

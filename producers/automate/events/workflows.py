@@ -13,7 +13,7 @@ from psycopg.pq import TransactionStatus
 from automate.contracts import canonical_json, check_json
 from automate.db.workflows import AsyncWorkflowStore, WorkflowStore
 from automate.errors import UnknownWorkflow
-from automate.events.emitter import Emitter
+from automate.events.emitter import MAX_TENANT_BYTES, Emitter, check_text_argument
 from automate.models.base import atomic
 from automate.topics import workflow_topic
 from automate_core.outbox.writer import OutboxRow
@@ -64,12 +64,14 @@ class WorkflowStarter:
         }
         return row, execution
 
-    def _check(self, slug: str, payload: Any) -> None:
+    def _check(self, slug: str, payload: Any, tenant: str | None) -> None:
         if not isinstance(slug, str) or not slug:
             raise UnknownWorkflow(f"workflow slug must be a non-empty string, not {slug!r}")
         if not isinstance(payload, dict):
             raise UnknownWorkflow(f"payload must be a JSON object (dict), not {type(payload).__name__}")
-        check_json(payload)
+        check_json(payload, text=True)
+        if tenant is not None:
+            check_text_argument("tenant", tenant, MAX_TENANT_BYTES)
 
     def _missing(self, slug: str, tenant: str) -> UnknownWorkflow:
         return UnknownWorkflow(
@@ -79,7 +81,7 @@ class WorkflowStarter:
 
     def start(self, conn: psycopg.Connection[Any], slug: str, payload: dict[str, Any], *,
               tenant: str | None) -> str:
-        self._check(slug, payload)
+        self._check(slug, payload, tenant)
         tenant = tenant or self.emitter.settings.tenant
         with atomic(conn), conn.cursor() as cur:
             store = WorkflowStore(cur)
@@ -94,7 +96,7 @@ class WorkflowStarter:
 
     async def astart(self, conn: psycopg.AsyncConnection[Any], slug: str, payload: dict[str, Any], *,
                      tenant: str | None) -> str:
-        self._check(slug, payload)
+        self._check(slug, payload, tenant)
         tenant = tenant or self.emitter.settings.tenant
         async with _aatomic(conn), conn.cursor() as cur:
             store = AsyncWorkflowStore(cur)
