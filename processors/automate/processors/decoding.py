@@ -3,7 +3,9 @@
 Writer schemas are found by the id in the Confluent frame: first among those ``automate migrate`` /
 ``automate schemas register`` cached in Postgres (all of them are loaded at start), then in the schema
 registry (a producer deployed with a newer contract registers ids this process has not seen). Ids the
-registry does not know either are remembered for a while, so a stream of such records costs no lookups.
+registry does not know either are remembered for a while (at most ``UNKNOWN_CACHE_SIZE`` of them, least
+recently seen dropped first, each for ``UNKNOWN_TTL_S``), so a stream of such records costs one lookup per
+id per minute and bounded memory, and a schema registered later is found once its entry expires.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import io
 import json
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +29,8 @@ __all__ = ["EventSchemas", "WriterSchema", "read_headers"]
 log = logging.getLogger("automate.processors.decoding")
 
 GENERIC = "dev.automate.GenericEvent"
-_NEGATIVE_TTL_S = 30.0
+UNKNOWN_TTL_S = 60.0
+UNKNOWN_CACHE_SIZE = 1000
 REQUIRED_HEADERS = ("ce_id", "ce_type", "ce_tenant")
 
 
@@ -73,10 +77,14 @@ def read_headers(headers: list[tuple[str, bytes | None]] | None) -> tuple[str, s
 class EventSchemas:
     """Writer schemas by id (thread-safe enough: entries are only ever added)."""
 
-    def __init__(self, registry_url: str, cached: Iterable[tuple[int, Any]] = ()) -> None:
+    def __init__(self, registry_url: str, cached: Iterable[tuple[int, Any]] = (), *,
+                 unknown_size: int = UNKNOWN_CACHE_SIZE, unknown_ttl_s: float = UNKNOWN_TTL_S) -> None:
         self.registry_url = registry_url
         self._by_id: dict[int, WriterSchema] = {}
-        self._unknown: dict[int, float] = {}
+        # schema id -> when the registry said it does not know it; an LRU bounded at unknown_size
+        self._unknown: OrderedDict[int, float] = OrderedDict()
+        self.unknown_size = unknown_size
+        self.unknown_ttl_s = unknown_ttl_s
         for schema_id, schema in cached:
             self._add(schema_id, schema)
 
@@ -102,14 +110,24 @@ class EventSchemas:
         if found is not None:
             return found
         failed_at = self._unknown.get(schema_id)
-        if failed_at is not None and time.monotonic() - failed_at < _NEGATIVE_TTL_S:
-            raise RecordError(ErrorCodes.EVENT_SCHEMA_UNKNOWN,
-                              f"schema id {schema_id} is not in the registry")
+        if failed_at is not None:
+            if time.monotonic() - failed_at < self.unknown_ttl_s:
+                self._unknown.move_to_end(schema_id)
+                raise RecordError(ErrorCodes.EVENT_SCHEMA_UNKNOWN,
+                                  f"schema id {schema_id} is not in the registry")
+            del self._unknown[schema_id]
         try:
             return self._fetch(schema_id)
         except RecordError:
             self._unknown[schema_id] = time.monotonic()
+            while len(self._unknown) > self.unknown_size:
+                self._unknown.popitem(last=False)
             raise
+
+    @property
+    def unknown_count(self) -> int:
+        """How many unknown schema ids are remembered (never more than ``unknown_size``)."""
+        return len(self._unknown)
 
     def _fetch(self, schema_id: int) -> WriterSchema:
         import httpx
