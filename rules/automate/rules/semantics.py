@@ -308,8 +308,8 @@ def _js_string(value: Any, depth: int, active: set[int]) -> str:
 def loose_eq(left: Any, right: Any) -> bool:
     """JSONLogic ``==``: JavaScript loose equality, with NaN comparisons raised as errors.
 
-    Same-kind values compare directly; ``null`` equals only ``null`` and the number 0; otherwise both
-    sides become numbers.
+    Same-kind values compare directly; ``null`` equals only ``null`` (in JavaScript ``null == 0``,
+    ``null == false`` and ``null == ""`` are all false); otherwise both sides become numbers.
 
     Raises:
         NaNError: An array or object is involved, or a side does not read as a number.
@@ -328,8 +328,7 @@ def loose_eq(left: Any, right: Any) -> bool:
             return str(left) == str(right)
         return bool(left == right)
     if left_kind == NULL or right_kind == NULL:
-        other, other_kind = (right, right_kind) if left_kind == NULL else (left, left_kind)
-        return other_kind == NUMBER and js_number(other) == 0
+        return False
     left_number = js_number(left)
     right_number = js_number(right)
     if left_number != left_number or right_number != right_number:

@@ -40,6 +40,14 @@ KNOWN_DIFFERENCES = {
     ("json-logic-engine/truthiness.json", "Truthy: {}, Direct"),
     ("json-logic-engine/truthiness.json", "Truthy: {}"),
     ("json-logic-engine/truthiness.json", "Truthy: Zero Key Object"),
+    # Both suites answer null == 0 as true; json-logic-js (JavaScript's ==) answers false, and so do we.
+    ("json-logic-engine/comparison/softEquals.json", "== with (null, 0)"),
+    ("json-logic-engine/comparison/softNotEquals.json", "!= with (null, 0)"),
+}
+# The same two cases of the compat tables (scored against their own goal, not pinned one by one).
+COMPAT_DIFFERENCES = {
+    ("compat-tables/comparison/softEquals.json", "== with (null, 0)"),
+    ("compat-tables/comparison/softNotEquals.json", "!= with (null, 0)"),
 }
 
 
@@ -141,7 +149,8 @@ def test_newer_suite_meets_goal_with_only_known_differences(
     passed, total, failures = score(suite)
     assert total == total_cases, "the suite loader lost or invented cases"
     assert passed / total >= goal, describe(failures)
-    unexpected = {key: detail for key, detail in failures.items() if key not in KNOWN_DIFFERENCES}
+    pinned = KNOWN_DIFFERENCES | COMPAT_DIFFERENCES
+    unexpected = {key: detail for key, detail in failures.items() if key not in pinned}
     assert not unexpected, describe(unexpected)
 
 

@@ -152,7 +152,7 @@ def test_js_string_of_arrays_objects_and_cycles() -> None:
         ("a", "a", True),
         ("a", "b", False),
         (None, None, True),
-        (None, 0, True),
+        (None, 0, False),  # JavaScript: null == 0 is false (the suites say true)
         (None, 1, False),
         (None, "", False),
         (None, False, False),
@@ -163,6 +163,24 @@ def test_js_string_of_arrays_objects_and_cycles() -> None:
 def test_loose_equality(left: Any, right: Any, expected: bool) -> None:
     assert loose_eq(left, right) is expected
     assert loose_eq(right, left) is expected
+
+
+# JavaScript's answers (node: `null == x`), which json-logic-js returns: null is loosely equal to null only.
+NULL_AGAINST = [0, 1, -1, 0.0, -0.0, 0.5, "", "0", " ", "null", "false", False, True]
+
+
+@pytest.mark.parametrize("other", NULL_AGAINST, ids=repr)
+def test_null_loosely_equals_nothing_but_null_in_every_code_path(other: Any) -> None:
+    for rule, data in (
+        ({"==": [None, other]}, None),                              # two literals
+        ({"==": [{"var": "x"}, other]}, {"x": None}),               # a variable against a literal
+        ({"==": [other, {"var": "x"}]}, {"x": None}),
+        ({"==": [{"var": "x"}, {"var": "y"}]}, {"x": None, "y": other}),  # two variables
+        ({"==": [{"var": "missing"}, other]}, {}),                  # an absent variable reads as null
+    ):
+        assert apply(rule, data) is False, (rule, data)
+        assert apply({"!=": rule["=="]}, data) is True, (rule, data)
+    assert apply({"==": [{"var": "x"}, None]}, {"x": None}) is True
 
 
 @pytest.mark.parametrize(("left", "right"), [(1, "A"), ([], [1]), ({}, 1), (2023, "2024-01-01")])
