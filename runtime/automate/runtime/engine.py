@@ -42,6 +42,7 @@ from automate.errors import (
     TemplateError,
     UsageError,
 )
+from automate.lru import LruCache
 from automate.rules import compile_rule
 from automate.runtime import templating
 from automate.runtime.actions import ActionContext, is_pure, registry
@@ -57,6 +58,7 @@ log = logging.getLogger("automate.runtime")
 
 WAIT_ACTION = "core.wait"
 DONE = ("SUCCESS", "SKIPPED")
+_CACHED_VERSIONS = 10_000  # workflow versions (and their specs) a worker keeps parsed
 
 
 class Outcome(StrEnum):
@@ -155,8 +157,9 @@ class Engine:
         self.scheduler = scheduler
         self.dead_letters = dead_letters
         self.rng = rng or random.Random()
-        self._specs: dict[str, WorkflowSpec] = {}
-        self._versions: dict[tuple[str, int], _Version] = {}
+        # Bounded: ids arrive in records, and versions pile up as workflows are applied.
+        self._specs: LruCache[str, WorkflowSpec] = LruCache(_CACHED_VERSIONS)
+        self._versions: LruCache[tuple[str, int], _Version] = LruCache(_CACHED_VERSIONS)
         self._reading: dict[tuple[str, int], asyncio.Future[_Version | None]] = {}
         self.writer = StateWriter(pool)
         self.reader = StateReader(pool)
@@ -183,7 +186,7 @@ class Engine:
         spec = self._specs.get(workflow_id)
         if spec is None:
             spec = WorkflowSpec.model_validate(definition)
-            self._specs[workflow_id] = spec
+            self._specs.put(workflow_id, spec)
         return spec
 
     async def _version(self, automation_id: str, version: int) -> _Version | None:
@@ -207,7 +210,7 @@ class Engine:
         # Every step pure: a run of it has no effect before its end (see start()).
         pure = all(step.action != WAIT_ACTION and is_pure(registry.get(step.action)) for step in spec.steps)
         found = _Version(str(row[2]), str(row[3]), spec, pure)
-        self._versions[(automation_id, version)] = found
+        self._versions.put((automation_id, version), found)
         return found
 
     # -- public --------------------------------------------------------------------------------
