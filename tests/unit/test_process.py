@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import time
 from pathlib import Path
 
 from automate.stack import process
@@ -34,6 +35,32 @@ def test_a_reused_pid_is_not_taken_for_ours(tmp_path: Path) -> None:
     impostor = process.ProcessRecord(record.pid, record.start_ticks + 1, record.started_at, (), ())
     assert process.alive(record) and not process.alive(impostor)
     process.stop(record, timeout=5)
+
+
+def test_stopping_a_stale_record_spares_the_group_that_reused_its_pid(tmp_path: Path) -> None:
+    """`automate down` with a pid file whose pid now leads someone else's process group kills nothing."""
+    other = process.spawn(["sleep", "60"], log_path=tmp_path / "log", cwd=tmp_path)  # a group leader
+    stale = process.ProcessRecord(other.pid, other.start_ticks + 1, other.started_at, (), ())
+    try:
+        assert process.stop(stale, timeout=1) is False
+        time.sleep(0.2)
+        assert process.alive(other), "the stale record's stop killed a process that was not ours"
+    finally:
+        process.stop(other, timeout=5)
+    assert not process.alive(other)
+
+
+def test_stop_kills_the_children_a_dead_service_left_behind(tmp_path: Path) -> None:
+    marker = tmp_path / "child.pid"
+    record = process.spawn(["sh", "-c", f"sleep 60 & echo $! > {marker}; exit 0"],
+                           log_path=tmp_path / "log", cwd=tmp_path)
+    assert_eventually(lambda: marker.exists() and marker.read_text().strip() != "", timeout=10)
+    pid = int(marker.read_text())
+    child = process.ProcessRecord(pid, process._start_ticks(pid) or 0, 0.0, (), ())
+    assert_eventually(lambda: not process.alive(record), timeout=10)  # the service itself is gone
+    assert process.alive(child)
+    process.stop(record, timeout=1)
+    assert_eventually(lambda: not process.alive(child), timeout=5)
 
 
 def test_records_round_trip_and_garbage_reads_as_absent(tmp_path: Path) -> None:

@@ -135,26 +135,35 @@ def stop(record: ProcessRecord, *, sig: int = signal.SIGTERM, timeout: float = 3
     Returns True when it had to be killed.
     """
     if not alive(record):
-        _kill_group(record.pid)
+        _kill_leftovers(record)
         return False
     with contextlib.suppress(ProcessLookupError):
         os.kill(record.pid, sig)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not alive(record):
-            _kill_group(record.pid)  # children it left behind, if any
+            _kill_leftovers(record)  # children it left behind, if any
             return False
         time.sleep(0.05)
-    _kill_group(record.pid)
+    _kill_leftovers(record)
     end = time.monotonic() + 5
     while alive(record) and time.monotonic() < end:
         time.sleep(0.05)
     return True
 
 
-def _kill_group(pgid: int) -> None:
+def _kill_leftovers(record: ProcessRecord) -> None:
+    """SIGKILL the recorded process's group: the service and the children it left behind.
+
+    Not when its pid now belongs to another process (a reused pid): Linux hands out a pid again only once
+    no process uses it as a process group id either, so that process's group (if it leads one) is not
+    ours, and our service's group has no member left to kill.
+    """
+    ticks = _start_ticks(record.pid)
+    if ticks is not None and ticks != record.start_ticks:
+        return
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
+        os.killpg(record.pid, signal.SIGKILL)
 
 
 def tail(path: Path, lines: int = 20) -> str:
