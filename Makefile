@@ -9,7 +9,7 @@ AUTOMATE := $(BIN)/automate
 MYPY_DIRS = $(shell for d in core producers rules processors connectors llm rag runtime ops; do \
 	[ -n "$$(find $$d -name '*.py' 2>/dev/null | head -1)" ] && echo $$d; done)
 
-.PHONY: demo test setup system up down status lint typecheck unit bench chaos clean
+.PHONY: demo test setup system up down status lint typecheck unit bench chaos soak clean
 
 setup: system $(VENV)/.installed
 
@@ -68,6 +68,14 @@ chaos: setup
 
 bench: setup
 	$(BIN)/python tests/bench/bench_rules.py
+
+# By hand, not in CI: 30 minutes at 500 events/s; each worker's RSS and each group's lag every 10 s.
+SOAK_MINUTES ?= 30
+SOAK_RATE ?= 500
+soak: setup
+	$(AUTOMATE) up
+	$(AUTOMATE) migrate
+	$(BIN)/python tests/bench/soak.py --minutes $(SOAK_MINUTES) --rate $(SOAK_RATE) --out .automate/soak.jsonl
 
 clean: down
 	rm -rf $(VENV) .automate

@@ -28,7 +28,10 @@ from automate.db.executions import ExecutionStore
 from automate.db.store import Store
 from automate.errors import CheckFailed
 
-__all__ = ["BenchConfig", "measure_limits", "percentiles", "run_bench"]
+__all__ = [
+    "WORKFLOW", "BenchConfig", "cleanup", "fresh_database", "measure_limits", "percentiles", "run_bench",
+    "warm_up",
+]
 
 WORKFLOW = {
     "slug": "bench-noop", "name": "Benchmark: three no-op steps",
@@ -75,7 +78,7 @@ def percentiles(values: list[float], digits: int = 1) -> dict[str, float]:
     return {"p50": at(0.50), "p95": at(0.95), "p99": at(0.99), "max": round(ordered[-1], digits)}
 
 
-def _fresh_database(base: Settings, name: str, prefix: str) -> Settings:
+def fresh_database(base: Settings, name: str, prefix: str) -> Settings:
     from automate.db import migrate, set_publisher
     from automate.registry import register_contracts
     from automate.topics import core_topics, ensure_topics
@@ -94,7 +97,7 @@ def _fresh_database(base: Settings, name: str, prefix: str) -> Settings:
     return settings
 
 
-def _cleanup(base: Settings, settings: Settings, name: str) -> None:
+def cleanup(base: Settings, settings: Settings, name: str) -> None:
     transport.delete_topics(settings, settings.topic_prefix + ".")
     with connect(base, autocommit=True) as conn:
         DatabaseAdmin(conn).drop(name)
@@ -199,7 +202,7 @@ def run_bench(base: Settings, config: BenchConfig, log_dir: Path,
     name = "automate_bench"
     prefix = f"bench{uuid.uuid4().hex[:8]}"
     progress = Progress()
-    settings = _fresh_database(base, name, prefix)
+    settings = fresh_database(base, name, prefix)
     try:
         progress.phase = "limits"
         on_progress(progress)
@@ -212,7 +215,7 @@ def run_bench(base: Settings, config: BenchConfig, log_dir: Path,
         with workers:
             progress.phase = "warm-up"
             on_progress(progress)
-            _warm_up(settings, workers)
+            warm_up(settings, workers)
             emitted_at: dict[str, float] = {}
             failures: list[BaseException] = []
             progress.by_emitter = [0] * config.emitters
@@ -250,11 +253,11 @@ def run_bench(base: Settings, config: BenchConfig, log_dir: Path,
         report = _report(settings, config, emitted_at, emit_seconds, limits)
     finally:
         if not config.keep:
-            _cleanup(base, settings, name)
+            cleanup(base, settings, name)
     return report
 
 
-def _warm_up(settings: Settings, workers: Any) -> None:
+def warm_up(settings: Settings, workers: Any) -> None:
     """One event through the whole pipeline: every consumer has joined its group and loaded its state."""
     from automate.events import emit_event
 
