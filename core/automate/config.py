@@ -82,6 +82,20 @@ class Settings(BaseSettings):
     postgres_password: SecretStr = SecretStr("automate")
     postgres_db: str = "automate"
 
+    # Kafka security, for every client (relay, processors, runtime, retry worker, admin tools, Connect's
+    # worker); checked by automate.kafka_security (docs/pipeline.md, "Kafka security"). TLS files are PEM.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_ca_location: Path | None = None
+    kafka_ssl_certificate_location: Path | None = None  # mTLS: the client's certificate and key
+    kafka_ssl_key_location: Path | None = None
+    kafka_ssl_key_password: SecretStr | None = None
+    # "scram": `automate up` starts the local broker with a SASL/SCRAM-SHA-512 listener and ACLs; clients
+    # without a username of their own connect as its `automate` user (<home>/conf/kafka/credentials.json).
+    kafka_local_auth: Literal["none", "scram"] = "none"
+
     # What the workers log: Automate's own loggers at this level; other libraries' only from WARNING up
     # (their debug lines can carry request headers).
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -23,6 +23,7 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 
 from automate.config import Settings
 from automate.errors import ErrorCodes, TransportError
+from automate.kafka_security import librdkafka_config
 
 __all__ = [
     "BATCHED_FETCH",
@@ -35,6 +36,7 @@ __all__ = [
     "Producer",
     "TopicPartition",
     "admin",
+    "allow_prefixed",
     "broker_ready",
     "consumer",
     "create_topics",
@@ -63,27 +65,34 @@ FAILOVER: dict[str, Any] = {"session.timeout.ms": 10_000, "heartbeat.interval.ms
 BATCHED_FETCH: dict[str, Any] = {"fetch.min.bytes": 65536, "fetch.wait.max.ms": 20}
 
 
+def _base(settings: Settings, *, admin: bool = False) -> dict[str, Any]:
+    """The brokers and how to authenticate to them (``AUTOMATE_KAFKA_*``, :mod:`automate.kafka_security`):
+    every client of the deployment starts from this."""
+    return {"bootstrap.servers": settings.bootstrap_servers, **librdkafka_config(settings, admin=admin)}
+
+
 def producer(settings: Settings, **overrides: Any) -> Producer:
     """A producer for the deployment's brokers; ``overrides`` are librdkafka settings (dotted names
     spelled with underscores are not translated: pass ``**{"linger.ms": 2}``)."""
-    return Producer({"bootstrap.servers": settings.bootstrap_servers, **_PRODUCER, **overrides})
+    return Producer({**_base(settings), **_PRODUCER, **overrides})
 
 
 def consumer(settings: Settings, group: str, **overrides: Any) -> Consumer:
     """A consumer in ``group`` that commits nothing on its own."""
-    return Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": group, **_CONSUMER,
-                     **overrides})
+    return Consumer({**_base(settings), "group.id": group, **_CONSUMER, **overrides})
 
 
-def admin(settings: Settings) -> AdminClient:
-    return AdminClient({"bootstrap.servers": settings.bootstrap_servers, "log_level": 3})
+def admin(settings: Settings, *, superuser: bool = False, **overrides: Any) -> AdminClient:
+    """An admin client; ``superuser``: as the local SCRAM stack's ``admin`` (setting its ACLs up)."""
+    return AdminClient({**_base(settings, admin=superuser), "log_level": 3, **overrides})
 
 
-def broker_ready(bootstrap: str, timeout: float = 2.0) -> bool:
+def broker_ready(bootstrap: str, timeout: float = 2.0, *, settings: Settings | None = None) -> bool:
     """Whether a broker answers at ``bootstrap`` (quietly: refused connections while it starts are
-    expected)."""
-    probe = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": int(timeout * 1000),
-                         "log_level": 0})
+    expected), authenticating as ``settings`` say."""
+    security = librdkafka_config(settings) if settings is not None else {}
+    probe = AdminClient({"bootstrap.servers": bootstrap, **security,
+                         "socket.timeout.ms": int(timeout * 1000), "log_level": 0})
     try:
         return bool(probe.list_topics(timeout=timeout).brokers)
     except Exception:  # any failure to answer means: not ready (yet)
@@ -108,10 +117,17 @@ def create_topics(settings: Settings, names: Iterable[str], *, partitions: int,
     Raises:
         TransportError: Kafka could not be reached (retryable) or refused a topic.
     """
-    client = admin(settings)
+    refusals: list[KafkaError] = []
+    client = admin(settings, error_cb=lambda err: refusals.append(err)
+                   if err.code() == KafkaError._AUTHENTICATION else None)
     try:
         existing = set(client.list_topics(timeout=timeout).topics)
     except KafkaException as exc:
+        client.poll(0)  # serves error_cb
+        if refusals:
+            raise TransportError(f"Kafka at {settings.bootstrap_servers} refused the client's credentials "
+                                 f"({settings.kafka_security_protocol}): {refusals[-1].str()}",
+                                 code=ErrorCodes.KAFKA_AUTH) from exc
         raise TransportError(f"Kafka at {settings.bootstrap_servers} unreachable: {exc}",
                              retryable=True) from exc
     wanted = [n for n in dict.fromkeys(names) if n not in existing]
@@ -125,10 +141,43 @@ def create_topics(settings: Settings, names: Iterable[str], *, partitions: int,
             future.result(timeout=timeout)
             created.append(name)
         except KafkaException as exc:
+            if exc.args[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:
+                raise TransportError(f"not allowed to create topic {name} (an ACL refused it): {exc}",
+                                     code=ErrorCodes.KAFKA_AUTH) from exc
             if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
                 raise TransportError(f"could not create topic {name}: {exc}",
                                      code=ErrorCodes.KAFKA_TOPIC) from exc
     return created
+
+
+def allow_prefixed(settings: Settings, principal: str, *, topics: Iterable[str], groups: Iterable[str],
+                   timeout: float = 30.0) -> None:
+    """Allow ``principal`` (``User:name``) every operation on the topics and the consumer groups whose
+    names start with one of the prefixes, as the local SCRAM stack's super user (an ACL that exists
+    already is kept).
+
+    Raises:
+        TransportError: The broker refused (``kafka.auth``) or did not answer (retryable).
+    """
+    from confluent_kafka.admin import (  # type: ignore[attr-defined]
+        AclBinding,
+        AclOperation,
+        AclPermissionType,
+        ResourcePatternType,
+        ResourceType,
+    )
+
+    bindings = [AclBinding(kind, prefix, ResourcePatternType.PREFIXED, principal, "*", AclOperation.ALL,
+                           AclPermissionType.ALLOW)
+                for kind, prefixes in ((ResourceType.TOPIC, topics), (ResourceType.GROUP, groups))
+                for prefix in dict.fromkeys(prefixes)]
+    client = admin(settings, superuser=True)
+    for binding, future in client.create_acls(bindings, request_timeout=timeout).items():
+        try:
+            future.result()
+        except KafkaException as exc:
+            raise TransportError(f"could not create the ACL {binding}: {exc}", code=ErrorCodes.KAFKA_AUTH,
+                                 retryable=exc.args[0].retriable()) from exc
 
 
 def delete_topics(settings: Settings, prefix: str, *, timeout: float = 60.0) -> list[str]:

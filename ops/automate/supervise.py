@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from pydantic import SecretStr
+
 from automate.config import Settings
 
 __all__ = ["KINDS", "WorkerSet", "settings_env"]
@@ -37,7 +39,22 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "AUTOMATE_TENANT": settings.tenant,
         "AUTOMATE_TOPIC_PARTITIONS": str(settings.topic_partitions),
         "AUTOMATE_HTTP_ALLOWLIST": json.dumps(list(settings.http_allowlist)),
+        "AUTOMATE_KAFKA_SECURITY_PROTOCOL": settings.kafka_security_protocol,
+        "AUTOMATE_KAFKA_LOCAL_AUTH": settings.kafka_local_auth,
     }
+    # How the workers authenticate to Kafka (the local SCRAM stack's credentials they read from its home).
+    optional = {
+        "AUTOMATE_KAFKA_SASL_MECHANISM": settings.kafka_sasl_mechanism,
+        "AUTOMATE_KAFKA_SASL_USERNAME": settings.kafka_sasl_username,
+        "AUTOMATE_KAFKA_SASL_PASSWORD": settings.kafka_sasl_password,
+        "AUTOMATE_KAFKA_SSL_CA_LOCATION": settings.kafka_ssl_ca_location,
+        "AUTOMATE_KAFKA_SSL_CERTIFICATE_LOCATION": settings.kafka_ssl_certificate_location,
+        "AUTOMATE_KAFKA_SSL_KEY_LOCATION": settings.kafka_ssl_key_location,
+        "AUTOMATE_KAFKA_SSL_KEY_PASSWORD": settings.kafka_ssl_key_password,
+    }
+    for name, value in optional.items():
+        if value is not None:
+            env[name] = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
     return env
 
 

@@ -21,6 +21,7 @@ class ErrorCodes(StrEnum):
     KAFKA = "kafka"
     KAFKA_TOPIC = "kafka.topic"
     KAFKA_DELIVERY = "kafka.delivery"
+    KAFKA_AUTH = "kafka.auth"  # credentials refused, or an operation an ACL does not allow
     REGISTRY = "registry"
     CONNECT = "connect"
     # emit_event and run_workflow

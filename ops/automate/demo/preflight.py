@@ -55,7 +55,7 @@ def preflight(settings: Settings) -> None:
     if bound != settings.publisher:
         raise CheckFailed(f"the outbox is bound to publisher {bound or 'none'}, the settings say "
                           f"{settings.publisher}; run `automate migrate`")
-    if not broker_ready(settings.bootstrap_servers, timeout=5.0):
+    if not broker_ready(settings.bootstrap_servers, timeout=5.0, settings=settings):
         raise CheckFailed(f"cannot reach Kafka at {settings.bootstrap_servers}; is the stack up? run "
                           "`automate up`")
     if settings.publisher == "debezium":

@@ -30,10 +30,16 @@ class Connect(Service):
         return self.layout.conf(self.name) / "connect-standalone.properties"
 
     def prepare(self) -> None:
+        from automate.kafka_security import java_properties
+
         find_java(17, self.settings.java_home)
         materialize(infra_dir() / "connect" / "pom.xml", self.layout.lib(self.name))
         data = self.layout.data(self.name)
         data.mkdir(parents=True, exist_ok=True)
+        security = java_properties(self.settings)
+        self._props.parent.mkdir(parents=True, exist_ok=True)
+        self._props.touch(mode=0o600)
+        self._props.chmod(0o600)  # a SASL password or a client key may be in it
         render(
             infra_dir() / "connect" / "connect-standalone.properties.tmpl",
             self._props,
@@ -42,6 +48,9 @@ class Connect(Service):
                 "rest_host": "127.0.0.1",
                 "rest_port": self.settings.connect_port,
                 "offsets_file": data / "offsets.dat",
+                "client_security": "\n".join(
+                    f"{prefix}{key}={_escaped(value)}" for prefix in ("", "producer.", "consumer.", "admin.")
+                    for key, value in security.items()),
             },
         )
 
@@ -79,3 +88,8 @@ class Connect(Service):
             return  # no database yet: `automate migrate` registers it
         if migrated:
             ensure_outbox_connector(self.settings)
+
+
+def _escaped(value: str) -> str:
+    """A Java properties value: backslashes and line breaks escaped (PEM blocks span lines)."""
+    return value.replace("\\", "\\\\").replace("\n", "\\n")

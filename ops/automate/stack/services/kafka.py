@@ -1,4 +1,9 @@
-"""Apache Kafka 4.3, single-node KRaft (combined broker and controller), jars from Maven Central."""
+"""Apache Kafka 4.3, single-node KRaft (combined broker and controller), jars from Maven Central.
+
+With ``AUTOMATE_KAFKA_LOCAL_AUTH=scram`` the client listener takes SASL/SCRAM-SHA-512 only, the
+StandardAuthorizer refuses what no ACL allows, and ``automate up`` grants the ``automate`` user the
+topics and consumer groups of the deployment (docs/pipeline.md, "Kafka security").
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,17 @@ import base64
 import subprocess
 import uuid
 from pathlib import Path
+from string import Template
 
 from automate.errors import StackError
+from automate.kafka_security import (
+    LOCAL_ADMIN,
+    LOCAL_MECHANISM,
+    LOCAL_USER,
+    create_local_credentials,
+    local_credentials_file,
+    scram_credential_argument,
+)
 from automate.stack.base import Launch, Service, find_java, infra_dir, jvm_opts, materialize, render
 
 __all__ = ["Kafka"]
@@ -38,10 +52,31 @@ class Kafka(Service):
     def _java(self) -> str:
         return str(find_java(17, self.settings.java_home))
 
+    @property
+    def _scram(self) -> bool:
+        return self.settings.kafka_local_auth == "scram"
+
     def prepare(self) -> None:
         java = self._java()
         materialize(infra_dir() / "kafka" / "pom.xml", self.layout.lib(self.name))
         data = self.layout.data(self.name)
+        formatted = (data / "meta.properties").is_file()
+        protocol, security, scram_args = "PLAINTEXT", "", []
+        if self._scram:
+            if formatted and not local_credentials_file(self.settings).is_file():
+                raise StackError("the local Kafka was formatted without SCRAM users; to switch it to "
+                                 "AUTOMATE_KAFKA_LOCAL_AUTH=scram, delete its data: `automate down --purge`")
+            creds = create_local_credentials(self.settings)
+            protocol = "SASL_PLAINTEXT"
+            security = Template((infra_dir() / "kafka" / "scram.properties.tmpl").read_text()).substitute(
+                admin_password=creds.admin_password)
+            scram_args = [f"--add-scram={scram_credential_argument(LOCAL_MECHANISM, user, password)}"
+                          for user, password in ((LOCAL_ADMIN, creds.admin_password),
+                                                 (LOCAL_USER, creds.user_password))]
+            # The broker's own password is in the file: its owner only, before anything is written.
+            self._props.parent.mkdir(parents=True, exist_ok=True)
+            self._props.touch(mode=0o600)
+            self._props.chmod(0o600)
         render(
             infra_dir() / "kafka" / "server.properties.tmpl",
             self._props,
@@ -52,16 +87,19 @@ class Kafka(Service):
                 "controller_port": self.settings.kafka_controller_port,
                 "log_dirs": data,
                 "num_partitions": 6,
+                "client_protocol": protocol,
+                "controller_protocol": protocol,
+                "security": security,
             },
         )
-        if (data / "meta.properties").is_file():
+        if formatted:
             return
         cluster_id = "-"
         while cluster_id.startswith("-"):  # would read as an option (Kafka's own ids avoid it too)
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         proc = subprocess.run(
             [java, *self._log_opts(), "-cp", self._classpath(), "kafka.tools.StorageTool", "format",
-             "--standalone", f"--cluster-id={cluster_id}", "--config", str(self._props)],
+             "--standalone", f"--cluster-id={cluster_id}", "--config", str(self._props), *scram_args],
             capture_output=True, text=True, check=False,
         )
         if proc.returncode != 0:
@@ -84,4 +122,14 @@ class Kafka(Service):
     def ready(self) -> bool:
         from automate.transport import broker_ready
 
-        return broker_ready(self.url)
+        return broker_ready(self.url, settings=self.settings)
+
+    def configure(self) -> None:
+        """In SCRAM mode: allow the ``automate`` user every operation on the topics and consumer groups
+        that start with the topic prefix, and on the groups of the project's own readers (``automate-``);
+        nothing else (idempotent: an ACL that exists is left as it is)."""
+        if self._scram:
+            from automate.transport import allow_prefixed
+
+            prefix = self.settings.topic_prefix
+            allow_prefixed(self.settings, f"User:{LOCAL_USER}", topics=[prefix], groups=[prefix, "automate-"])
