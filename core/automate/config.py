@@ -53,7 +53,9 @@ class Settings(BaseSettings):
     tenant: str = "default"
     topic_prefix: str = "automate"
     publisher: Literal["debezium", "relay"] = "debezium"
-    max_payload_bytes: int = Field(default=1_048_576, gt=0)
+    # The one size limit (automate.sizes): an event's encoded payload and the context it becomes, or a
+    # run_workflow request; every Kafka limit (producers, topics, Connect) is derived from it.
+    max_payload_bytes: int = Field(default=512 * 1024, gt=0, le=64 * 1024 * 1024)
     strict_event_types: bool = False
     # Partitions of the topics the project creates (events, dead letters, retry tiers, workflows).
     topic_partitions: int = Field(default=6, gt=0)

@@ -9,11 +9,15 @@ one record type (an execution request) travels on many topics.
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
+import decimal
 import hashlib
 import importlib.util
 import io
 import json
 import math
+import uuid
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -38,6 +42,7 @@ __all__ = [
     "avro_string",
     "canonical_json",
     "check_json",
+    "context_json",
     "decode",
     "encode",
     "frame",
@@ -228,6 +233,30 @@ def _check_text(s: str, where: str) -> None:
 
 def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def context_json(record: Any) -> str:
+    """The execution context the processors make of a decoded typed event: its JSON, with what Avro
+    decodes to beyond JSON as text (dates ISO 8601, decimals, bytes in base64, UUIDs). emit_event measures
+    it against the size limit (:mod:`automate.sizes`).
+
+    Raises:
+        RecordError: The record holds another type, which JSON cannot carry (``event.undecodable``).
+    """
+    return json.dumps(record, default=_jsonable, separators=(",", ":"), ensure_ascii=False)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise RecordError(ErrorCodes.EVENT_UNDECODABLE, f"the payload holds a {type(value).__name__}, which JSON "
+                      "cannot carry to the runtime")
 
 
 class ContractSet:

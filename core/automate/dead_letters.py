@@ -19,15 +19,19 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from automate.config import Settings
 from automate.errors import ErrorCodes, ExecutionError
 from automate.records import Records
+from automate.sizes import record_max_bytes
 from automate.step_tasks import StepTask, send_step_task
 from automate.topics import dlq_topic
 
-__all__ = ["DeadLetter", "read_dead_letters", "replay"]
+if TYPE_CHECKING:
+    from automate.transport import AsyncProducer
+
+__all__ = ["DeadLetter", "read_dead_letters", "replay", "send_dead_letter"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,12 +80,31 @@ class DeadLetter:
         """The record key: the execution's id, so an execution's letters share a partition."""
         return self.execution_id
 
-    def encode(self, records: Records) -> bytes:
+    def encode(self, records: Records, *, max_original: int | None = None) -> bytes:
+        """The letter's record; an ``original`` above ``max_original`` bytes (a record larger than any the
+        project writes: :func:`automate.sizes.record_max_bytes`) is dropped, the message saying so, so
+        that the letter fits the dead-letter topic."""
         record = asdict(self)
         record["error_code"] = str(self.error_code)
         if not self.failed_at:
             record["failed_at"] = int(time.time() * 1000)
+        if max_original is not None and self.original is not None and len(self.original) > max_original:
+            record["original"] = None
+            record["error_message"] = (f"{self.error_message[:1800]} [original of {len(self.original)} bytes "
+                                       f"dropped: above {max_original}]")
         return records.encode("DeadLetter", record)
+
+
+async def send_dead_letter(settings: Settings, records: Records, producer: AsyncProducer,
+                           letter: DeadLetter) -> None:
+    """Produce ``letter`` to the dead-letter topic, keyed by its execution, its original kept only when it
+    fits (:meth:`DeadLetter.encode`).
+
+    Raises:
+        TransportError: The letter was not delivered.
+    """
+    await producer.send(dlq_topic(settings), letter.encode(records, max_original=record_max_bytes(settings)),
+                        key=letter.key)
 
 
 def read_dead_letters(settings: Settings, records: Records,

@@ -96,8 +96,9 @@ def core_topics(settings: Settings) -> list[str]:
 
 def ensure_topics(settings: Settings, names: Iterable[str], *, partitions: int | None = None,
                   timeout: float = 30.0) -> list[str]:
-    """Create the topics that do not exist yet (``partitions``: the settings' ``topic_partitions``);
-    returns those created. Needs the ``kafka`` extra.
+    """Create the topics that do not exist yet (``partitions``: the settings' ``topic_partitions``), each
+    with the ``max.message.bytes`` the size limit calls for (:mod:`automate.sizes`; topics that exist are
+    left as they are); returns those created. Needs the ``kafka`` extra.
 
     Raises:
         TransportError: Kafka could not be reached (retryable) or refused a topic.

@@ -24,6 +24,7 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 from automate.config import Settings
 from automate.errors import ErrorCodes, TransportError
 from automate.kafka_security import librdkafka_config
+from automate.sizes import producer_size_config, topic_size_config
 
 __all__ = [
     "BATCHED_FETCH",
@@ -41,9 +42,11 @@ __all__ = [
     "consumer",
     "create_topics",
     "delete_topics",
+    "delivery_error",
     "high_watermarks",
     "producer",
     "read_between",
+    "refused",
     "take",
 ]
 
@@ -72,9 +75,10 @@ def _base(settings: Settings, *, admin: bool = False) -> dict[str, Any]:
 
 
 def producer(settings: Settings, **overrides: Any) -> Producer:
-    """A producer for the deployment's brokers; ``overrides`` are librdkafka settings (dotted names
-    spelled with underscores are not translated: pass ``**{"linger.ms": 2}``)."""
-    return Producer({**_base(settings), **_PRODUCER, **overrides})
+    """A producer for the deployment's brokers, its size limits those of :mod:`automate.sizes`;
+    ``overrides`` are librdkafka settings (dotted names spelled with underscores are not translated: pass
+    ``**{"linger.ms": 2}``)."""
+    return Producer({**_base(settings), **_PRODUCER, **producer_size_config(settings), **overrides})
 
 
 def consumer(settings: Settings, group: str, **overrides: Any) -> Consumer:
@@ -112,7 +116,8 @@ def take(source: Consumer, max_messages: int, timeout: float) -> list[Message]:
 
 def create_topics(settings: Settings, names: Iterable[str], *, partitions: int,
                   timeout: float = 30.0) -> list[str]:
-    """Create the topics of ``names`` that do not exist yet; returns those created.
+    """Create the topics of ``names`` that do not exist yet, with the ``max.message.bytes`` of
+    :mod:`automate.sizes`; returns those created.
 
     Raises:
         TransportError: Kafka could not be reached (retryable) or refused a topic.
@@ -133,7 +138,8 @@ def create_topics(settings: Settings, names: Iterable[str], *, partitions: int,
     wanted = [n for n in dict.fromkeys(names) if n not in existing]
     if not wanted:
         return []
-    futures = client.create_topics([NewTopic(n, num_partitions=partitions, replication_factor=1)
+    futures = client.create_topics([NewTopic(n, num_partitions=partitions, replication_factor=1,
+                                             config=topic_size_config(settings))
                                     for n in wanted])
     created: list[str] = []
     for name, future in futures.items():
@@ -242,6 +248,29 @@ def read_between(settings: Settings, before: dict[tuple[str, int], int], after: 
     return found
 
 
+# What Kafka refuses for the record itself (its size, its form): sending it again cannot succeed.
+_REFUSED = frozenset({KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO_LARGE,
+                      KafkaError.INVALID_RECORD, KafkaError._INVALID_ARG})
+_TOO_LARGE = frozenset({KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO_LARGE})
+
+
+def refused(err: KafkaError) -> bool:
+    """Whether ``err`` (of ``produce()`` or of a delivery report) refuses the record itself, for good: a
+    record above ``message.max.bytes`` or the topic's ``max.message.bytes``, or one the broker calls
+    invalid. Other errors (the broker away, a leader moving, a missing topic) may pass."""
+    return err.code() in _REFUSED and not err.fatal()
+
+
+def delivery_error(err: KafkaError, topic: str) -> TransportError:
+    """The typed error of a record not delivered to ``topic``: ``kafka.record_too_large`` (permanent) for
+    a record above a size limit, else ``kafka.delivery``, retryable unless :func:`refused`."""
+    if err.code() in _TOO_LARGE:
+        return TransportError(f"record refused by {topic}: {err.str()}",
+                              code=ErrorCodes.KAFKA_RECORD_TOO_LARGE, retryable=False)
+    return TransportError(f"delivery to {topic} failed: {err.str()}", code=ErrorCodes.KAFKA_DELIVERY,
+                          retryable=not refused(err))
+
+
 class AsyncProducer:
     """A producer with awaitable deliveries, for asyncio workers (a background thread serves its
     callbacks). Made for few records, each one waited for (step tasks, forwarded retries, dead letters),
@@ -262,7 +291,8 @@ class AsyncProducer:
         """Produce one record and wait for its acknowledgement.
 
         Raises:
-            TransportError: The broker did not take the record (``kafka.delivery``, retryable).
+            TransportError: The record was not taken (:func:`delivery_error`): ``kafka.record_too_large``
+                (above a size limit, permanent) or ``kafka.delivery`` (retryable unless refused).
         """
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
@@ -273,8 +303,7 @@ class AsyncProducer:
             if err is None:
                 done.set_result(None)
             else:
-                done.set_exception(TransportError(f"delivery to {topic} failed: {err}",
-                                                  code=ErrorCodes.KAFKA_DELIVERY, retryable=True))
+                done.set_exception(delivery_error(err, topic))
 
         def on_delivery(err: Any, _msg: Any) -> None:
             loop.call_soon_threadsafe(settle, err)
@@ -287,6 +316,8 @@ class AsyncProducer:
                 break
             except BufferError:
                 await asyncio.sleep(0.01)
+            except KafkaException as exc:  # refused before sending, e.g. above message.max.bytes
+                raise delivery_error(exc.args[0], topic) from None
         await done
 
     def close(self) -> None:

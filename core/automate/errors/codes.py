@@ -21,6 +21,7 @@ class ErrorCodes(StrEnum):
     KAFKA = "kafka"
     KAFKA_TOPIC = "kafka.topic"
     KAFKA_DELIVERY = "kafka.delivery"
+    KAFKA_RECORD_TOO_LARGE = "kafka.record_too_large"  # a producer or the broker refused a record: its size
     KAFKA_AUTH = "kafka.auth"  # credentials refused, or an operation an ACL does not allow
     REGISTRY = "registry"
     CONNECT = "connect"

@@ -14,10 +14,6 @@ Rules see the event's payload at the top level (``{"var": "amount"}``) and the e
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
-import decimal
-import json
 import logging
 import time
 import uuid
@@ -25,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from automate.config import Settings
-from automate.contracts import avro_string, split_wire
+from automate.contracts import avro_string, context_json, split_wire
 from automate.errors import ErrorCodes, RecordError
 from automate.ids import uuid5_of
 from automate.processors.decoding import EventSchemas, read_headers
@@ -112,8 +108,7 @@ class Router:
                                    routed)
         if not matched:
             return routed
-        context = text if text is not None else json.dumps(payload, default=_jsonable, separators=(",", ":"),
-                                                            ensure_ascii=False)
+        context = text if text is not None else context_json(payload)
         now_ms = int(time.time() * 1000)
         encoder = self.encoder
         if encoder.fast:
@@ -172,16 +167,3 @@ def _header_map(headers: list[tuple[str, bytes | None]] | None) -> dict[str, str
         out[name] = value.decode(errors="replace") if value is not None else None
     return out
 
-
-def _jsonable(value: Any) -> Any:
-    """JSON for what Avro contracts decode to beyond JSON: dates, decimals, bytes, UUIDs."""
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    raise RecordError(ErrorCodes.EVENT_UNDECODABLE, f"the payload holds a {type(value).__name__}, which JSON "
-                      "cannot carry to the runtime")

@@ -6,7 +6,9 @@ produces its requests asynchronously. Batches are pipelined: the next batch is r
 acknowledges the previous ones, and a batch's offsets are committed once it and every batch before it are
 acknowledged (at most every 100 ms). A crash anywhere before the commit re-delivers the batch; the
 requests it produces again carry the same execution ids, and the runtime creates each execution once.
-A record that cannot be read is dead-lettered with its bytes; the stream goes on.
+A record that cannot be read is dead-lettered with its bytes; so is an event whose request Kafka refuses
+for good (above a size limit: ``kafka.record_too_large``, see :mod:`automate.sizes`), at once, or keeps
+failing to deliver (``request.undeliverable``); the stream goes on.
 """
 
 from __future__ import annotations
@@ -29,8 +31,17 @@ from automate.processors.index import TriggerIndex
 from automate.processors.metrics import ProcessorMetrics
 from automate.processors.router import Router
 from automate.records import Records
+from automate.sizes import record_max_bytes
 from automate.topics import dlq_topic, ensure_topics, events_topic
-from automate.transport import BATCHED_FETCH, FAILOVER, KafkaError, KafkaException, TopicPartition
+from automate.transport import (
+    BATCHED_FETCH,
+    FAILOVER,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+    delivery_error,
+    refused,
+)
 
 __all__ = ["ProcessorWorker", "run_processors"]
 
@@ -176,8 +187,7 @@ class ProcessorWorker:
                 except RecordError as exc:
                     poison += 1
                     letter = self._letter(msg, exc.code, exc.message)
-                    batch.pending += 1
-                    self._produce(producer, letter, delivered)
+                    self._produce(producer, letter, batch)
                     sent.append((letter.topic, letter.key, msg, None))
                     routed = None
                     break
@@ -198,9 +208,9 @@ class ProcessorWorker:
                     batch.pending += 1
                     try:
                         produce(request.topic, request.value, request.key, on_delivery=delivered)
-                    except BufferError:
-                        out = _Out(request.topic, request.key, request.value, msg)
-                        self._produce(producer, out, delivered)
+                    except (BufferError, KafkaException):  # the queue is full, or the record refused
+                        batch.pending -= 1
+                        self._produce(producer, _Out(request.topic, request.key, request.value, msg), batch)
                     sent.append((request.topic, request.key, msg, request.slug))
             else:
                 unmatched += 1
@@ -229,16 +239,26 @@ class ProcessorWorker:
         key = msg.key()
         letter = DeadLetter.poison(code=code, message=message, source_topic=msg.topic(), original=msg.value())
         return _Out(dlq_topic(self.settings), key.decode(errors="replace") if key else None,
-                    letter.encode(self.records), msg)
+                    letter.encode(self.records, max_original=record_max_bytes(self.settings)), msg)
 
     @staticmethod
-    def _produce(producer: Any, out: _Out, on_delivery: Any) -> None:
+    def _produce(producer: Any, out: _Out, batch: _Batch) -> None:
+        """Produce ``out`` for ``batch``; a record produce() refuses at once (e.g. above
+        ``message.max.bytes``) becomes one of the batch's failures, as a failed delivery would."""
+        batch.pending += 1
         while True:
             try:
-                producer.produce(out.topic, out.value, out.key, on_delivery=on_delivery)
+                producer.produce(out.topic, out.value, out.key, on_delivery=batch.on_delivery)
                 return
             except BufferError:  # the producer's queue is full: let it drain
                 producer.poll(0.05)
+            except KafkaException as exc:
+                err = exc.args[0]
+                if err.fatal():  # the producer itself is broken: the worker must restart
+                    raise
+                batch.pending -= 1
+                batch.failures.append((out.topic, out.key.encode() if out.key else None, out.value, err))
+                return
 
     def _settle(self, consumer: Any, producer: Any, *, wait: bool) -> None:
         """Commit the offsets of the acknowledged batches, oldest first (``wait``: all of them, waiting
@@ -272,7 +292,12 @@ class ProcessorWorker:
             text = key.decode() if key is not None else None
             msg, slug = sources.get((topic, text), (None, None))
             pending.append(_Out(topic, text, value, msg, slug, err))
-        for attempt in range(_DELIVERY_ATTEMPTS):
+        given_up: list[_Out] = []  # refused for good (e.g. too large): dead-lettered without a retry
+        for attempt in range(_DELIVERY_ATTEMPTS + 1):
+            given_up += [o for o in pending if refused(o.error)]
+            pending = [o for o in pending if not refused(o.error)]
+            if not pending or attempt == _DELIVERY_ATTEMPTS:
+                break
             missing = {o.topic for o in pending if o.error.code() in (KafkaError._UNKNOWN_TOPIC,
                                                                       KafkaError.UNKNOWN_TOPIC_OR_PART)}
             if missing:
@@ -285,25 +310,30 @@ class ProcessorWorker:
             pending = [o for o in pending if (o.topic, o.key.encode() if o.key else None) in errors]
             for out in pending:
                 out.error = errors[(out.topic, out.key.encode() if out.key else None)]
-            if not pending:
-                return
         letters = []
-        for out in pending:
+        refused_ids = {id(out) for out in given_up}
+        for out in [*given_up, *pending]:
             if out.topic == dlq_topic(self.settings) or out.source is None:
                 raise TransportError(f"cannot write to the dead-letter topic: {out.error}",
                                      code=ErrorCodes.KAFKA_DELIVERY)
-            letters.append(self._letter(out.source, ErrorCodes.REQUEST_UNDELIVERABLE,
-                                        f"execution request for {out.slug} to {out.topic} failed "
-                                        f"{_DELIVERY_ATTEMPTS + 1} times: {out.error}"))
-        if self._send_now(producer, letters).failures:
+            if id(out) in refused_ids:
+                typed = delivery_error(out.error, out.topic)
+                code = typed.code if typed.code == ErrorCodes.KAFKA_RECORD_TOO_LARGE else (
+                    ErrorCodes.REQUEST_UNDELIVERABLE)
+                letters.append(self._letter(out.source, code, f"execution request for {out.slug} "
+                                            f"({len(out.value)} bytes) refused: {typed.message}"))
+            else:
+                letters.append(self._letter(out.source, ErrorCodes.REQUEST_UNDELIVERABLE,
+                                            f"execution request for {out.slug} to {out.topic} failed "
+                                            f"{_DELIVERY_ATTEMPTS + 1} times: {out.error}"))
+        if letters and self._send_now(producer, letters).failures:
             raise TransportError("cannot write to the dead-letter topic", code=ErrorCodes.KAFKA_DELIVERY)
 
     def _send_now(self, producer: Any, outs: list[_Out]) -> _Batch:
         """Produce ``outs`` and wait for their acknowledgements (the slow path of failures)."""
         batch = _Batch()
         for out in outs:
-            batch.pending += 1
-            self._produce(producer, out, batch.on_delivery)
+            self._produce(producer, out, batch)
         while batch.pending:
             producer.poll(0.1)
         return batch

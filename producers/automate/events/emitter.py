@@ -19,6 +19,8 @@ from automate.contracts import (
     avro_string,
     canonical_json,
     check_json,
+    context_json,
+    decode,
     encode,
     frame,
 )
@@ -34,6 +36,7 @@ from automate.errors import (
     UnknownEventType,
 )
 from automate.ids import random_id
+from automate.sizes import context_bound
 from automate.topics import events_topic
 from automate_core.outbox.writer import AsyncOutboxWriter, OutboxRow, OutboxWriter
 
@@ -78,6 +81,7 @@ class Emitter:
         self.contracts = contracts or ContractSet()
         self.topic = events_topic(settings)
         self._ids: dict[str, int] = {}
+        self._bounds: dict[str, int | None] = {}  # contract fingerprint: its context_bound
 
     # -- pure part -----------------------------------------------------------------------------
 
@@ -148,12 +152,14 @@ class Emitter:
                 raise PayloadNotSerializable("payload cannot be encoded as UTF-8 JSON", path="$") from None
         limit = self.settings.max_payload_bytes
         if len(data) > limit:
+            what = "encoded event" if topic is None else "encoded request (its inputs as JSON inside)"
             raise PayloadTooLarge(
-                f"encoded event is {len(data)} bytes, above the limit of {limit} "
-                "(AUTOMATE_MAX_PAYLOAD_BYTES)",
+                f"{what} is {len(data)} bytes, above the limit of {limit} (AUTOMATE_MAX_PAYLOAD_BYTES)",
                 size=len(data),
                 limit=limit,
             )
+        if typed and topic is None:  # (run_workflow's request carries its context inside ``data``)
+            self._check_context(contract, data, limit)
         ident = event_id or random_id()
         return OutboxRow(
             id=ident,
@@ -165,6 +171,25 @@ class Emitter:
             dedupe_key=dedupe_key,
             created_at=datetime.now(UTC).replace(tzinfo=None),
         )
+
+    def _check_context(self, contract: Contract, data: bytes, limit: int) -> None:
+        """PayloadTooLarge when the context the processors will make of this typed event (its JSON,
+        longer than its Avro) is above ``limit``; decoded to measure only when the contract's bound
+        (:func:`automate.sizes.context_bound`) does not already show that it fits."""
+        try:
+            bound = self._bounds[contract.fingerprint]
+        except KeyError:
+            bound = self._bounds[contract.fingerprint] = context_bound(contract.parsed)
+        if bound is not None and 6 * len(data) + bound <= limit:
+            return
+        size = len(context_json(decode(contract, data)).encode())
+        if size > limit:
+            raise PayloadTooLarge(
+                f"the event's context (its JSON) is {size} bytes, above the limit of {limit} "
+                "(AUTOMATE_MAX_PAYLOAD_BYTES)",
+                size=size,
+                limit=limit,
+            )
 
     def _known_id(self, contract: Contract) -> int | None:
         return self._ids.get(contract.fingerprint)

@@ -2,10 +2,12 @@
 
 It claims due rows in batches, each held by an open transaction (``FOR UPDATE SKIP LOCKED``), produces
 them with an idempotent producer, and settles them: published rows are deleted and the transaction
-commits; failed deliveries are put back with a backoff. A relay that dies mid-batch gives its rows back
-when Postgres drops its connection. It wakes on LISTEN/NOTIFY (``automate_outbox`` channel) and polls as
-a fallback. Several relays can run side by side. Records are byte-identical to Debezium's (see
-:func:`record_headers`). Needs the ``kafka`` extra.
+commits; failed deliveries are put back with a backoff, save those Kafka refuses for good (a record above
+a size limit, see :mod:`automate.sizes`; :func:`automate.transport.refused`): such a row is marked
+``failed`` with its error and left for an operator, and the rows after it go on. A relay that dies
+mid-batch gives its rows back when Postgres drops its connection. It wakes on LISTEN/NOTIFY
+(``automate_outbox`` channel) and polls as a fallback. Several relays can run side by side. Records are
+byte-identical to Debezium's (see :func:`record_headers`). Needs the ``kafka`` extra.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 import psycopg
 
 from automate.config import Settings, get_settings
+from automate.transport import KafkaException, delivery_error, refused
 from automate_core.outbox.reaper import OutboxReaper
 from automate_core.outbox.store import HeldBatch, HeldClaimStore, OutboxItem
 
@@ -65,8 +68,9 @@ class _Batch:
 
     held: HeldBatch
     claimed: float = field(default_factory=time.monotonic)
-    failed_records: dict[tuple[bytes, bytes], str] = field(default_factory=dict)  # (key, value): error
-    outstanding: int = 0
+    failed_records: dict[tuple[bytes, bytes], Any] = field(default_factory=dict)  # (key, value): KafkaError
+    refused: dict[str, Any] = field(default_factory=dict)  # row id: KafkaError of produce() itself
+    outstanding: int = 0  # records without a delivery report (refused ones never get one)
 
     def __post_init__(self) -> None:
         self.outstanding = len(self.held.items)
@@ -77,22 +81,34 @@ class _Batch:
         with the same key and payload are all retried, which at worst publishes one again under its
         own event id (a duplicate consumers already tell apart)."""
         if err is not None:
-            self.failed_records[(msg.key(), msg.value())] = str(err)
+            self.failed_records[(msg.key(), msg.value())] = err
         self.outstanding -= 1
 
-    def failed(self) -> dict[str, str]:
-        """The rows whose record failed: row id to error."""
+    @property
+    def waiting(self) -> bool:
+        """Whether a produced record still has no delivery report."""
+        return self.outstanding > len(self.refused)
+
+    def failed(self) -> dict[str, Any]:
+        """The rows whose record failed (a delivery report or produce() itself): row id to KafkaError."""
         if not self.failed_records:
-            return {}
+            return dict(self.refused)
         errors = {item.id: self.failed_records.get((item.key.encode(), item.payload))
                   for item in self.held.items}
-        return {ident: error for ident, error in errors.items() if error is not None}
+        return {**{ident: error for ident, error in errors.items() if error is not None}, **self.refused}
+
+
+def _reason(err: Any) -> str:
+    """A row's ``last_error``: the typed code (``kafka.record_too_large``, ``kafka.delivery``), then Kafka's
+    words."""
+    return f"{delivery_error(err, '').code}: {err.str()}"
 
 
 @dataclass
 class RelayStats:
     published: int = 0
     retried: int = 0
+    failed: int = 0  # rows Kafka refused for good, marked failed
     batches: int = 0
     reaped: int = 0
     started: float = field(default_factory=time.monotonic)
@@ -156,9 +172,9 @@ class Relay:
     def _settle(self, batch: _Batch) -> int:
         """Wait until every record of ``batch`` is acknowledged or failed, then settle the rows."""
         deadline = batch.claimed + self._lease * 0.8
-        while batch.outstanding and time.monotonic() < deadline:
+        while batch.waiting and time.monotonic() < deadline:
             self.producer.poll(0.01)
-        if batch.outstanding:
+        if batch.waiting:
             # Not acknowledged in time: give the rows back rather than guess (published again later,
             # under the same event ids, if the broker did take them).
             log.warning("relay delivery timed out",
@@ -170,13 +186,22 @@ class Relay:
         if not failed:
             batch.held.settle(ok)
         else:
-            attempts = 1 + max(i.attempts for i in items if i.id in failed)  # this delivery's attempt
-            due = datetime.now(UTC) + timedelta(seconds=self.backoff(attempts))
-            error = next(iter(failed.values()))
-            batch.held.settle(ok, list(failed), next_attempt=due, error=error)
-            self.stats.retried += len(failed)
-            log.warning("relay delivery failed", extra={"action": "relay.retry", "count": len(failed),
-                                                        "error": error})
+            dead = {ident: _reason(err) for ident, err in failed.items() if refused(err)}
+            retry = [ident for ident in failed if ident not in dead]
+            due, error = None, ""
+            if retry:
+                attempts = 1 + max(i.attempts for i in items if i.id in retry)  # this delivery's attempt
+                due = datetime.now(UTC) + timedelta(seconds=self.backoff(attempts))
+                error = _reason(failed[retry[0]])
+            batch.held.settle(ok, retry, next_attempt=due, error=error, failed=dead)
+            self.stats.retried += len(retry)
+            self.stats.failed += len(dead)
+            if retry:
+                log.warning("relay delivery failed", extra={"action": "relay.retry", "count": len(retry),
+                                                            "error": error})
+            for ident, reason in dead.items():
+                log.error("relay: row refused by Kafka, marked failed", extra={
+                    "action": "relay.failed", "event_id": ident, "error": reason[:300]})
         self.stats.published += len(ok)
         self.stats.batches += 1
         return len(ok)
@@ -225,6 +250,8 @@ class Relay:
         return sum(published), drained
 
     def _produce(self, item: OutboxItem, batch: _Batch) -> None:
+        """Hand one row's record to the producer; a record produce() refuses at once (e.g. above
+        ``message.max.bytes``) is the row's failure, not the relay's."""
         while True:
             try:
                 self.producer.produce(
@@ -240,6 +267,12 @@ class Relay:
                 # The local queue is full: the settling thread's polls drain it (polling here too would
                 # run delivery reports in two threads at once).
                 time.sleep(0.01)
+            except KafkaException as exc:
+                err = exc.args[0]
+                if err.fatal():  # the producer itself is broken: the relay must restart
+                    raise
+                batch.refused[item.id] = err
+                return
 
     def drain(self, timeout: float = 300.0) -> int:
         """Publish until nothing is due (for `automate relay --once` and tests)."""

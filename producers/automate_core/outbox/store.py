@@ -6,7 +6,7 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -133,8 +133,10 @@ class HeldBatch:
         self._ctids = ctids  # row id: ctid
 
     def settle(self, published: Sequence[str], retry: Sequence[str] = (), *,
-               next_attempt: datetime | None = None, error: str = "") -> None:
-        """Delete the ``published`` rows and put ``retry`` back for ``next_attempt``, in one commit."""
+               next_attempt: datetime | None = None, error: str = "",
+               failed: Mapping[str, str] | None = None) -> None:
+        """Delete the ``published`` rows, put ``retry`` back for ``next_attempt`` and mark the ``failed``
+        rows (row id: error) failed, in one commit."""
         conn, self._conn = self._conn, None
         if conn is None:
             raise UsageError("this batch was settled or released already")
@@ -147,6 +149,9 @@ class HeldBatch:
                     conn.execute(query("outbox", "retry_held"),
                                  {"ctids": array_literal(self._ctids[i] for i in retry),
                                   "next_attempt_at": next_attempt, "error": error[:2000]})
+                for ident, reason in (failed or {}).items():
+                    conn.execute(query("outbox", "fail_held"),
+                                 {"ctids": array_literal([self._ctids[ident]]), "error": reason[:2000]})
                 conn.execute("COMMIT")
         except BaseException:
             conn.close()  # whatever it held is rolled back: the rows are due again

@@ -19,13 +19,13 @@ from psycopg_pool import AsyncConnectionPool
 
 from automate import transport
 from automate.config import Settings
-from automate.dead_letters import DeadLetter
+from automate.dead_letters import DeadLetter, send_dead_letter
 from automate.errors import ErrorCodes, RecordError
 from automate.records import Records
 from automate.runtime.engine import Engine, Outcome, Resume
 from automate.runtime.offsets import OffsetTracker
 from automate.step_tasks import StepTask, send_step_task
-from automate.topics import dlq_topic, workflow_topics_pattern
+from automate.topics import workflow_topics_pattern
 from automate.transport import BATCHED_FETCH, FAILOVER, AsyncProducer, KafkaException, TopicPartition, take
 
 __all__ = ["RuntimeWorker"]
@@ -71,7 +71,7 @@ class RuntimeWorker:
             self.stats["deferred"] += 1
 
         async def dead_letter(letter: DeadLetter) -> None:
-            await producer.send(dlq_topic(self.settings), letter.encode(self.records), key=letter.key)
+            await send_dead_letter(self.settings, self.records, producer, letter)
 
         engine = Engine(self.settings, pool, mode="deferred", scheduler=schedule, dead_letters=dead_letter)
         slots = asyncio.Semaphore(self.concurrency)

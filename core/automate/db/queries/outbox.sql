@@ -54,6 +54,13 @@ FOR UPDATE SKIP LOCKED
 -- Published rows of a held batch, by their physical address (stable while the transaction holds them).
 DELETE FROM automate_outbox WHERE ctid = ANY(%(ctids)s::tid[])
 
+-- name: fail_held
+-- Rows of a held batch Kafka refused for good (e.g. above a size limit): kept, marked failed, never
+-- claimed again (the claim reads pending rows only), so the rows after them go on.
+UPDATE automate_outbox
+SET status = 'failed', attempts = attempts + 1, last_error = %(error)s
+WHERE ctid = ANY(%(ctids)s::tid[])
+
 -- name: retry_held
 UPDATE automate_outbox
 SET attempts = attempts + 1, next_attempt_at = %(next_attempt_at)s, last_error = %(error)s
