@@ -14,6 +14,7 @@ import functools
 import os
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -67,6 +68,10 @@ class Settings(BaseSettings):
     kafka_bootstrap: str | None = None
     schema_registry_url: str | None = None
     connect_url: str | None = None
+    # The outbox connector's `database.password` as a config-provider placeholder that the Connect worker
+    # resolves, e.g. `${file:/etc/connect/automate.properties:password}`; needed with connect_url
+    # (docs/outbox.md). The local stack's Connect gets one of its own.
+    connect_password_placeholder: str | None = None
     prometheus_url: str | None = None
 
     # Ports of the local stack: below 32768, outside Linux's ephemeral range, so that no client
@@ -181,10 +186,10 @@ class Settings(BaseSettings):
 
     @property
     def local_database_url(self) -> str:
-        password = self.postgres_password.get_secret_value()
-        return (
-            f"postgresql://{self.postgres_user}:{password}@{_LOOPBACK}:{self.postgres_port}/{self.postgres_db}"
-        )
+        user = quote(self.postgres_user, safe="")
+        password = quote(self.postgres_password.get_secret_value(), safe="")
+        db = quote(self.postgres_db, safe="")
+        return f"postgresql://{user}:{password}@{_LOOPBACK}:{self.postgres_port}/{db}"
 
     @property
     def dsn(self) -> str:

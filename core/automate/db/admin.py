@@ -32,6 +32,15 @@ class DatabaseAdmin(Store):
         else:
             self._ddl("create_database_from", name=name, template=template)
 
+    def reload_config(self) -> None:
+        """Make the server re-read its configuration files (pg_hba.conf among them); needs a superuser."""
+        self._execute("reload_config")
+
+    def unsafe_hba_rules(self) -> int:
+        """How many rules of the server's pg_hba.conf allow trust logins or could not be read."""
+        row = self._one("unsafe_hba_rules")
+        return int(row[0]) if row else 0
+
     def drop(self, name: str) -> None:
         """Drop ``name`` if it exists, disconnecting its sessions."""
         self._ddl("drop_database", name=name)

@@ -25,6 +25,7 @@ class ErrorCodes(StrEnum):
     KAFKA_AUTH = "kafka.auth"  # credentials refused, or an operation an ACL does not allow
     REGISTRY = "registry"
     CONNECT = "connect"
+    CONNECT_CONFIG_PROVIDER = "connect.config_provider"  # no config provider to keep the DB password out
     # emit_event and run_workflow
     EVENT = "event"
     EVENT_INVALID_TYPE = "event.invalid_type"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import NoReturn
 
@@ -9,6 +10,7 @@ import click
 from rich.console import Console
 
 from automate.config import Settings
+from automate.redact import mask_secrets_in
 
 __all__ = ["console", "fail", "settings_of", "setup_logging"]
 
@@ -16,8 +18,9 @@ console = Console(stderr=True, highlight=False)
 
 
 def fail(message: str) -> NoReturn:
-    """Exit non-zero with a one-line reason (further lines only for details such as a log tail)."""
-    console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    """Exit non-zero with a one-line reason (further lines only for details such as a log tail); a
+    password in it (a URL's, ``password=``) is masked."""
+    console.print(f"[bold red]error:[/] {mask_secrets_in(message)}", soft_wrap=True)
     sys.exit(1)
 
 
@@ -33,7 +36,19 @@ def setup_logging(level: str = "INFO") -> None:
     """Logging for long-running workers, to stderr: Automate's loggers at ``level`` (AUTOMATE_LOG_LEVEL),
     every other library's from WARNING up only (httpx's request lines hold full URLs, which may carry
     tokens; other clients' debug lines hold headers)."""
-    import logging
-
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for handler in logging.getLogger().handlers:  # a URL's password never reaches a log line
+        if not isinstance(handler.formatter, _MaskingFormatter):
+            handler.setFormatter(_MaskingFormatter(handler.formatter))
     logging.getLogger("automate").setLevel(level)
+
+
+class _MaskingFormatter(logging.Formatter):
+    """The handler's own formatting, then every URL's or ``password=`` pair's password masked."""
+
+    def __init__(self, inner: logging.Formatter | None) -> None:
+        super().__init__()
+        self._inner = inner or logging.Formatter()
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_secrets_in(self._inner.format(record))

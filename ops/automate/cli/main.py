@@ -13,6 +13,7 @@ from rich.table import Table
 from automate.cli.common import console, fail, settings_of
 from automate.config import get_settings
 from automate.errors import AutomateError
+from automate.redact import mask_url
 
 __all__ = ["cli", "main"]
 
@@ -154,7 +155,7 @@ def migrate(ctx: click.Context, no_schemas: bool, no_connector: bool) -> None:
                 from automate.registry import register_contracts
 
                 registered = register_contracts(settings, conn)
-                console.print(f"registered {len(registered)} contracts at {settings.registry_url}")
+                console.print(f"registered {len(registered)} contracts at {mask_url(settings.registry_url)}")
     except psycopg.OperationalError as exc:
         fail(f"cannot reach the database ({str(exc).strip().splitlines()[0]}); is it up? `automate up`")
     except AutomateError as exc:

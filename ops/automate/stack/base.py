@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 from automate.config import Settings, project_root
 from automate.errors import MissingDependencyError, StackError
+from automate.redact import mask_secrets_in
 
 __all__ = [
     "Launch",
@@ -232,9 +233,9 @@ def http_json(method: str, url: str, body: Any = None, timeout: float = 10.0) ->
             raw = resp.read()
     except urllib.error.HTTPError as exc:
         detail = exc.read().decode(errors="replace")[:300]
-        raise StackError(f"{method} {url} answered {exc.code}: {detail}") from exc
+        raise StackError(mask_secrets_in(f"{method} {url} answered {exc.code}: {detail}")) from exc
     except (urllib.error.URLError, OSError) as exc:
-        raise StackError(f"{method} {url} failed: {exc}") from exc
+        raise StackError(mask_secrets_in(f"{method} {url} failed: {exc}")) from exc
     return json.loads(raw) if raw else None
 
 
@@ -277,3 +278,9 @@ class Service(ABC):
 
     def configure(self) -> None:  # noqa: B027 - optional hook
         """Idempotent set-up once the service is ready (databases, compatibility level...)."""
+
+    def harden(self) -> str | None:
+        """Bring a service that already runs to the safe configuration this version makes (e.g. a data
+        folder made by an older version); runs on every ``up``. Returns what it changed or what the
+        operator must do, or None when nothing was needed."""
+        return None

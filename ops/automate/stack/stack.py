@@ -12,6 +12,7 @@ from typing import Literal
 
 from automate.config import Settings
 from automate.errors import PortInUseError, ServiceStartError, StackError
+from automate.redact import mask_secrets_in, mask_url
 from automate.stack import process
 from automate.stack.base import Layout, Service
 from automate.stack.services import SERVICES
@@ -77,13 +78,14 @@ class Stack:
         return [self._status(s) for s in self.services.values()]
 
     def _status(self, service: Service) -> ServiceStatus:
+        url = mask_url(service.url)  # printed by `automate status`: never a password
         if service.external:
-            return ServiceStatus(service.name, service.url, "external")
+            return ServiceStatus(service.name, url, "external")
         record = process.read_record(self.layout.record(service.name))
         if record is None or not process.alive(record):
-            return ServiceStatus(service.name, service.url, "stopped", ports=service.ports)
+            return ServiceStatus(service.name, url, "stopped", ports=service.ports)
         state: State = "running" if service.ready() else "unhealthy"
-        return ServiceStatus(service.name, service.url, state, record.pid, record.ports, record.started_at)
+        return ServiceStatus(service.name, url, state, record.pid, record.ports, record.started_at)
 
     def up(self, only: Iterable[str] | None = None, report: Reporter = _quiet) -> list[ServiceStatus]:
         """Start what is not running; a service already up is left alone (a second `up` is a no-op).
@@ -111,7 +113,7 @@ class Stack:
                 except StackError as exc:
                     errors.append(f"{name}: {exc}")
         if errors:
-            raise StackError("\n".join(errors))
+            raise StackError(mask_secrets_in("\n".join(errors)))
         return results
 
     def _start_after(
@@ -127,7 +129,7 @@ class Stack:
     def _start(self, service: Service, report: Reporter) -> ServiceStatus:
         current = self._status(service)
         if current.state == "external":
-            report(service.name, f"external at {service.url}")
+            report(service.name, f"external at {mask_url(service.url)}")
             return current
         if current.state in ("running", "unhealthy"):
             if current.state == "unhealthy":
@@ -137,7 +139,10 @@ class Stack:
                 self._wait_ready(service, record)
                 service.configure()
                 current = self._status(service)
-            report(service.name, f"already running (pid {current.pid}) at {service.url}")
+            report(service.name, f"already running (pid {current.pid}) at {mask_url(service.url)}")
+            note = service.harden()
+            if note:
+                report(service.name, note)
             return current
         for port in service.ports:
             if not process.port_is_free(port):
@@ -166,7 +171,7 @@ class Stack:
             process.stop(record, sig=service.stop_signal, timeout=10)
             self.layout.record(service.name).unlink(missing_ok=True)
             raise
-        report(service.name, f"ready at {service.url} in {time.monotonic() - began:.1f}s")
+        report(service.name, f"ready at {mask_url(service.url)} in {time.monotonic() - began:.1f}s")
         return self._status(service)
 
     def _wait_ready(self, service: Service, record: process.ProcessRecord) -> None:

@@ -15,3 +15,9 @@ CREATE DATABASE {name} TEMPLATE {template}
 
 -- name: drop_database
 DROP DATABASE IF EXISTS {name} WITH (FORCE)
+
+-- name: reload_config
+SELECT pg_reload_conf()
+
+-- name: unsafe_hba_rules
+SELECT count(*) FROM pg_hba_file_rules WHERE auth_method = 'trust' OR error IS NOT NULL

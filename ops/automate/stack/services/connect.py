@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from automate.stack.base import Launch, Service, find_java, http_ok, infra_dir, jvm_opts, materialize, render
+from automate.stack.credentials import connect_secrets_dir, has_file_provider, private_dir
 
 __all__ = ["Connect"]
 
@@ -48,6 +49,8 @@ class Connect(Service):
                 "rest_host": "127.0.0.1",
                 "rest_port": self.settings.connect_port,
                 "offsets_file": data / "offsets.dat",
+                # The FileConfigProvider's only folder: the outbox connector's password (automate.stack.cdc).
+                "secrets_dir": private_dir(connect_secrets_dir(self.layout)),
                 "client_security": "\n".join(
                     f"{prefix}{key}={_escaped(value)}" for prefix in ("", "producer.", "consumer.", "admin.")
                     for key, value in security.items()),
@@ -68,6 +71,13 @@ class Connect(Service):
                 str(self._props),
             ]
         )
+
+    def harden(self) -> str | None:
+        if has_file_provider(self.layout):
+            return None
+        return ("was started without the config provider that keeps the database password out of the "
+                "connector's configuration (an older version): run `automate down connect && automate up "
+                "connect`")
 
     def ready(self) -> bool:
         # `GET /` answers before the REST resources do; /health only once the worker is up.

@@ -1,0 +1,47 @@
+"""automate.redact: no password survives in a printed URL, DSN or message; everything else does."""
+
+from __future__ import annotations
+
+from urllib.parse import quote, urlsplit
+
+import psycopg
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from automate.redact import MASK, mask_secrets_in, mask_url
+
+
+@pytest.mark.parametrize(("url", "masked"), [
+    ("postgresql://app:s3cret@db:5432/app", "postgresql://app:***@db:5432/app"),
+    ("postgresql://app@db:5432/app", "postgresql://app@db:5432/app"),
+    ("postgresql://:pw@db/app", "postgresql://:***@db/app"),
+    ("postgresql://app:p%40ss@db1:5432,db2:5432/app?sslmode=require",
+     "postgresql://app:***@db1:5432,db2:5432/app?sslmode=require"),
+    ("postgresql://app:a@b@db/app", "postgresql://app:***@db/app"),  # an unescaped '@': the last one ends it
+    ("postgresql://app@db/app?password=s3cret&sslmode=require",
+     "postgresql://app@db/app?password=***&sslmode=require"),
+    ("host=db user=app password=s3cret dbname=app", "host=db user=app password=*** dbname=app"),
+    ("host=db password='s3 c\\'ret' dbname=app", "host=db password=*** dbname=app"),
+    ("http://user:tok@registry.internal:8081/apis/ccompat/v7", "http://user:***@registry.internal:8081/apis/ccompat/v7"),
+    ("http://127.0.0.1:28083", "http://127.0.0.1:28083"),
+    ("127.0.0.1:29092,kafka-2:9092", "127.0.0.1:29092,kafka-2:9092"),
+])
+def test_mask_url(url: str, masked: str) -> None:
+    assert mask_url(url) == masked
+
+
+def test_every_url_of_a_message_is_masked() -> None:
+    text = "PUT http://u:p1@connect:8083/x failed; database postgresql://a:p2@db/app (password=p3)"
+    out = mask_secrets_in(text)
+    assert "p1" not in out and "p2" not in out and "p3" not in out
+    assert out.count(MASK) == 3
+    assert "connect:8083/x" in out and "db/app" in out
+
+
+@given(st.text(min_size=1, max_size=40))
+def test_no_percent_encoded_password_survives(password: str) -> None:
+    url = f"postgresql://automate:{quote(password, safe='')}@127.0.0.1:25432/automate"
+    masked = mask_url(url)
+    assert urlsplit(masked).password == MASK
+    assert psycopg.conninfo.conninfo_to_dict(masked)["host"] == "127.0.0.1"
