@@ -12,6 +12,7 @@ from automate.config import Settings
 from automate.contracts import Contract, ContractSet
 from automate.db.schemas import SchemaStore
 from automate.errors import RegistryError
+from automate.redact import mask_secrets_in
 
 __all__ = ["Incompatible", "Registered", "check_contracts", "register_contracts"]
 
@@ -109,4 +110,6 @@ def _failed(settings: Settings, exc: Any) -> RegistryError:
     import httpx
 
     refused = isinstance(exc, httpx.HTTPStatusError) and exc.response.status_code < 500
-    return RegistryError(f"schema registry at {settings.registry_url} failed: {exc}", retryable=not refused)
+    # httpx names the request's whole URL: a password in the registry's URL is masked.
+    return RegistryError(mask_secrets_in(f"schema registry at {settings.registry_url} failed: {exc}"),
+                         retryable=not refused)

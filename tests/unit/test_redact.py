@@ -45,3 +45,15 @@ def test_no_percent_encoded_password_survives(password: str) -> None:
     masked = mask_url(url)
     assert urlsplit(masked).password == MASK
     assert psycopg.conninfo.conninfo_to_dict(masked)["host"] == "127.0.0.1"
+
+
+def test_a_registry_error_names_the_registry_without_its_password() -> None:
+    from automate.config import Settings
+    from automate.errors import RegistryError
+    from automate.registry import check_contracts
+
+    settings = Settings(schema_registry_url="http://reader:s3cret@127.0.0.1:1/apis/ccompat/v7")
+    with pytest.raises(RegistryError) as caught:
+        check_contracts(settings)  # nothing listens on port 1
+    assert "s3cret" not in str(caught.value)
+    assert "http://reader:***@127.0.0.1:1/apis/ccompat/v7" in str(caught.value)

@@ -12,6 +12,7 @@ import click
 
 from automate.cli.common import console, fail, settings_of
 from automate.errors import CheckFailed
+from automate.redact import mask_url
 
 __all__ = ["SMOKE_SCHEMA", "run_smoke", "smoke"]
 
@@ -107,7 +108,8 @@ def smoke(ctx: click.Context, topic: str | None) -> None:
     if result["received"] != result["sent"]:
         fail(f"the record came back different: sent {result['sent']}, received {result['received']}")
     console.print(
-        f"[green]smoke ok[/]: registered schema id {result['schema_id']} at {settings.registry_url}, "
+        f"[green]smoke ok[/]: registered schema id {result['schema_id']} at "
+        f"{mask_url(settings.registry_url)}, "
         f"produced 1 Avro record to {result['topic']}[{result['partition']}]@{result['offset']} "
         f"in {result['produce_ms']} ms, consumed and decoded it back in {result['round_trip_ms']} ms"
     )

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from automate.config import Settings
 from automate.errors import ConfigurationError, SecretAccessDenied, SecretError, SecretNotFoundError
+from automate.redact import mask_url
 
 if TYPE_CHECKING:
     from automate.secrets.references import Reference
@@ -39,7 +40,7 @@ class Vault:
             response = httpx.get(url, headers={"X-Vault-Token": settings.vault_token.get_secret_value()},
                                  timeout=10.0)
         except httpx.HTTPError as exc:
-            raise SecretError(f"{reference.text}: Vault at {settings.vault_url} unreachable "
+            raise SecretError(f"{reference.text}: Vault at {mask_url(settings.vault_url or '')} unreachable "
                               f"({type(exc).__name__})", retryable=True) from None
         if response.status_code == 404:
             raise SecretNotFoundError(f"{reference.text}: no such secret in Vault")
