@@ -15,7 +15,7 @@ from automate import transport
 from automate.errors import ErrorCodes, PayloadTooLarge
 from automate.events import run_workflow
 from automate.sizes import record_max_bytes, topic_max_bytes
-from automate.topics import ensure_topics, events_topic, workflow_topic
+from automate.topics import RETRY_TIERS, ensure_topics, events_topic, retry_topic, workflow_topic
 from tests.hostile.pipeline import ATTACKER, LivePipeline
 from tests.integration.size_support import generic_payload, set_topic_limit
 
@@ -117,19 +117,41 @@ def test_an_event_the_events_topic_refuses_marks_its_row_failed(live: LivePipeli
         set_topic_limit(live.base, topic, topic_max_bytes(live.base))
 
 
-@pytest.mark.parametrize("headers", ["none", "unknown schema"])
+@pytest.mark.parametrize("headers", ["none", "unknown schema", "retry tier"])
 def test_a_foreign_record_too_large_to_keep_is_dead_lettered_without_it(live: LivePipeline,
                                                                         headers: str) -> None:
     """Written by another producer, bypassing emit_event: as large as the topic allows, and unreadable.
     Its letter would not fit with it: the original is dropped, the message says so."""
     size = record_max_bytes(live.base) + 8_000
     value = b"\x00\x7f\xff\xff\xff" + b"\x01" * (size - 5)  # framed, a schema id nobody has
-    marks = [] if headers == "none" else [("ce_id", str(uuid.uuid4()).encode()), ("ce_type", b"x"),
-                                            ("ce_tenant", ATTACKER.encode())]
+    marks = [] if headers != "unknown schema" else [("ce_id", str(uuid.uuid4()).encode()), ("ce_type", b"x"),
+                                                      ("ce_tenant", ATTACKER.encode())]
+    topic = retry_topic(live.base, RETRY_TIERS[0]) if headers == "retry tier" else events_topic(live.base)
     producer = transport.producer(live.base)
-    producer.produce(events_topic(live.base), value=value, headers=marks)
+    producer.produce(topic, value=value, headers=marks)
     assert producer.flush(30) == 0
-    code = ErrorCodes.EVENT_HEADERS if headers == "none" else ErrorCodes.EVENT_SCHEMA_UNKNOWN
+    code = {"none": ErrorCodes.EVENT_HEADERS, "unknown schema": ErrorCodes.EVENT_SCHEMA_UNKNOWN,
+            "retry tier": ErrorCodes.RETRY_HEADER_MISSING}[headers]
     letters = [letter for letter in _letters(live, code) if letter["original"] is None]
     assert letters and f"[original of {size} bytes dropped" in letters[-1]["error_message"]
+    live.assert_healthy()
+
+
+def test_a_step_task_the_retry_tier_refuses_fails_its_execution(live: LivePipeline) -> None:
+    """The runtime's producer types the refusal (``kafka.record_too_large``); the worker fails the
+    execution with that code and a dead letter, and goes on."""
+    live.apply({"slug": "size-retry", "name": "size-retry", "trigger": {"event": "size.retry"},
+                "steps": [{"id": "flaky", "action": "core.fail", "input": {"code": "http.503", "times": 1},
+                           "retry": {"max_attempts": 2, "backoff": "fixed", "initial": "1s", "jitter": 0}}]})
+    topic = retry_topic(live.base, RETRY_TIERS[0])
+    set_topic_limit(live.base, topic, 100)
+    try:
+        event_id = live.emit("size.retry", {"n": 1})
+        found = live.settled(event_id, timeout=90)
+        assert [(status, code) for _, status, code in found] == [
+            ("FAILED", ErrorCodes.KAFKA_RECORD_TOO_LARGE)]
+        letters = _letters(live, ErrorCodes.KAFKA_RECORD_TOO_LARGE)
+        assert any(letter["execution_id"] == found[0][0] for letter in letters)
+    finally:
+        set_topic_limit(live.base, topic, topic_max_bytes(live.base))
     live.assert_healthy()

@@ -199,3 +199,15 @@ def test_the_order_contract_has_a_bound() -> None:
     assert context_bound(contract.parsed) is not None
     assert json.loads(context_json({"a": b"\x00"})) == {"a": "AA=="}
     assert avro_string("") == b"\x00" and len(frame(1)) == 5
+
+
+@pytest.mark.parametrize("payload", [512 * 1024, 3 * 1024 * 1024])
+def test_the_outbox_connector_gets_the_limit(tmp_path: Any, payload: int) -> None:
+    from automate.stack.cdc import connector_config
+
+    settings = Settings(home=tmp_path, max_payload_bytes=payload)
+    config = connector_config(settings)
+    assert config["topic.creation.default.max.message.bytes"] == str(topic_max_bytes(settings))
+    # the override only where Java's default max.request.size (1 MiB) is too small
+    assert config.get("producer.override.max.request.size") == (
+        str(message_max_bytes(settings)) if payload > 1024 * 1024 else None)

@@ -19,6 +19,7 @@ from automate.config import Settings
 from automate.db import connect
 from automate.db.cdc import CdcStore
 from automate.errors import ConfigurationError, ErrorCodes, StackError
+from automate.sizes import connect_size_config
 from automate.stack.base import Layout, http_json, infra_dir
 from automate.stack.credentials import (
     PASSWORD_KEY,
@@ -84,6 +85,7 @@ def connector_config(settings: Settings) -> dict[str, str]:
         "topic.prefix": settings.topic_prefix,
         "slot.name": _names(settings),
         "publication.name": _names(settings),
+        **connect_size_config(settings),  # the one size limit's share (automate.sizes)
     })
     return config
 

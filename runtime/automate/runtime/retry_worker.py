@@ -26,6 +26,7 @@ from automate.config import Settings
 from automate.dead_letters import DeadLetter
 from automate.errors import ErrorCodes, RecordError, TransportError
 from automate.records import Records
+from automate.sizes import record_max_bytes
 from automate.step_tasks import read_retry_headers
 from automate.topics import RETRY_TIERS, dlq_topic, retry_topic
 from automate.transport import FAILOVER, AsyncProducer, KafkaException, TopicPartition, take
@@ -77,7 +78,9 @@ class RetryWorker:
                 "offset": msg.offset()})
             letter = DeadLetter.poison(code=error.code, message=error.message, source_topic=msg.topic(),
                                        original=msg.value())
-            await producer.send(dlq_topic(self.settings), letter.encode(records))
+            # (an original larger than any record of ours is dropped: the letter must fit, see automate.sizes)
+            data = letter.encode(records, max_original=record_max_bytes(self.settings))
+            await producer.send(dlq_topic(self.settings), data)
             self.dead_lettered += 1
 
         async def send(due: float, msg: Any, target: str | RecordError) -> None:
