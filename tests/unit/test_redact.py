@@ -57,3 +57,14 @@ def test_a_registry_error_names_the_registry_without_its_password() -> None:
         check_contracts(settings)  # nothing listens on port 1
     assert "s3cret" not in str(caught.value)
     assert "http://reader:***@127.0.0.1:1/apis/ccompat/v7" in str(caught.value)
+
+
+def test_worker_logs_mask_passwords() -> None:
+    import subprocess
+    import sys
+
+    script = ("import logging; from automate.cli.common import setup_logging; setup_logging('INFO'); "
+              "logging.getLogger('automate.test').warning('cannot reach postgresql://app:s3cret@db/app')")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "postgresql://app:***@db/app" in result.stderr and "s3cret" not in result.stderr
