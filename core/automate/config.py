@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     config_poll_interval_s: float = Field(default=30.0, gt=0)
 
     # External services; None means "the local stack started by `automate up`".
-    database_url: str | None = None
+    database_url: str | None = Field(default=None, repr=False)  # its password: never in a repr
     kafka_bootstrap: str | None = None
     schema_registry_url: str | None = None
     connect_url: str | None = None

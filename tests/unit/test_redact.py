@@ -68,3 +68,11 @@ def test_worker_logs_mask_passwords() -> None:
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "postgresql://app:***@db/app" in result.stderr and "s3cret" not in result.stderr
+
+
+def test_the_settings_repr_holds_no_database_password() -> None:
+    from automate.config import Settings
+
+    settings = Settings(database_url="postgresql://app:s3cr3t@db/app")
+    assert "s3cr3t" not in repr(settings) and "s3cr3t" not in str(settings)
+    assert settings.dsn == "postgresql://app:s3cr3t@db/app"
