@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from automate import transport
 from automate.errors import ErrorCodes, PayloadTooLarge
-from automate.events import run_workflow
+from automate.events import emit_event, run_workflow
+from automate.events.emitter import MAX_KEY_BYTES
 from automate.sizes import record_max_bytes, topic_max_bytes
 from automate.topics import RETRY_TIERS, ensure_topics, events_topic, retry_topic, workflow_topic
 from tests.hostile.pipeline import ATTACKER, LivePipeline
@@ -31,20 +33,23 @@ def _outbox_rows(live: LivePipeline) -> int:
     return int(live.query("SELECT count(*) FROM automate_outbox")[0][0])
 
 
-def _letters(live: LivePipeline, code: str, count: int = 1, timeout: float = 60.0) -> list[dict[str, Any]]:
+def _letters(live: LivePipeline, code: str, where: Callable[[dict[str, Any]], bool] = lambda _: True,
+             timeout: float = 60.0) -> list[dict[str, Any]]:
+    """The dead letters with ``code`` for which ``where`` holds, once there is one."""
     deadline = time.monotonic() + timeout
     while True:
-        found = [letter for letter in live.dead_letters() if letter["error_code"] == code]
-        if len(found) >= count or time.monotonic() > deadline:
-            assert len(found) >= count, f"no {count} dead letter(s) with code {code} after {timeout}s"
+        found = [letter for letter in live.dead_letters() if letter["error_code"] == code and where(letter)]
+        if found or time.monotonic() > deadline:
+            assert found, f"no dead letter with code {code} (and the case's content) after {timeout}s"
             return found
         time.sleep(0.5)
 
 
-def test_a_payload_at_exactly_the_limit_runs_end_to_end(live: LivePipeline) -> None:
+@pytest.mark.parametrize("key", [None, "k" * MAX_KEY_BYTES], ids=["event id key", "maximal key"])
+def test_a_payload_at_exactly_the_limit_runs_end_to_end(live: LivePipeline, key: str | None) -> None:
     live.apply(_noop("size-exact", "size.exact"))
     payload = generic_payload(live.settings.max_payload_bytes)
-    event_id = live.emit("size.exact", payload)
+    event_id = emit_event("size.exact", payload, key=key, settings=live.settings)
     assert [status for _, status, _ in live.settled(event_id, timeout=120)] == ["SUCCESS"]
     context = live.query("SELECT context FROM execution WHERE event_id = %s", event_id)[0][0]
     assert context == payload
@@ -79,7 +84,11 @@ def test_run_workflow_inputs_above_the_limit_are_refused(live: LivePipeline) -> 
     assert live.query("SELECT count(*) FROM execution")[0][0] == before
     execution_id = run_workflow("size-started", {"blob": "x" * (live.settings.max_payload_bytes - 1_000)},
                                 settings=live.settings)
-    assert live.query("SELECT id FROM execution WHERE id = %s", execution_id)
+    deadline = time.monotonic() + 120
+    status = "SELECT status FROM execution WHERE id = %s"
+    while live.query(status, execution_id) != [("SUCCESS",)]:
+        assert time.monotonic() < deadline, live.query(status, execution_id)
+        time.sleep(0.3)
     live.assert_healthy()
 
 
@@ -89,8 +98,8 @@ def test_a_request_the_workflow_topic_refuses_is_dead_lettered(live: LivePipelin
     ensure_topics(live.base, [topic])
     set_topic_limit(live.base, topic, 50_000)
     event_id = live.emit("size.shrunk", generic_payload(100_000))
-    letter = next(letter for letter in _letters(live, ErrorCodes.KAFKA_RECORD_TOO_LARGE)
-                  if letter["source_topic"] == events_topic(live.base))
+    letter = _letters(live, ErrorCodes.KAFKA_RECORD_TOO_LARGE,
+                      lambda letter: letter["source_topic"] == events_topic(live.base))[0]
     assert letter["kind"] == "poison" and letter["original"] is not None
     assert len(letter["original"]) == 100_000  # the event, whole
     assert live.executions(event_id) == []  # nothing half-written
@@ -117,6 +126,17 @@ def test_an_event_the_events_topic_refuses_marks_its_row_failed(live: LivePipeli
         set_topic_limit(live.base, topic, topic_max_bytes(live.base))
 
 
+def test_a_foreign_record_of_the_largest_size_is_dead_lettered_whole(live: LivePipeline) -> None:
+    """The largest record the project itself writes, unreadable: its letter carries it byte for byte."""
+    value = b"\x00\x7f\xff\xff\xfe" + b"\x02" * (record_max_bytes(live.base) - 5)
+    producer = transport.producer(live.base)
+    producer.produce(events_topic(live.base), value=value)
+    assert producer.flush(30) == 0
+    letters = _letters(live, ErrorCodes.EVENT_HEADERS, lambda letter: letter["original"] == value)
+    assert "dropped" not in letters[0]["error_message"]
+    live.assert_healthy()
+
+
 @pytest.mark.parametrize("headers", ["none", "unknown schema", "retry tier"])
 def test_a_foreign_record_too_large_to_keep_is_dead_lettered_without_it(live: LivePipeline,
                                                                         headers: str) -> None:
@@ -132,8 +152,8 @@ def test_a_foreign_record_too_large_to_keep_is_dead_lettered_without_it(live: Li
     assert producer.flush(30) == 0
     code = {"none": ErrorCodes.EVENT_HEADERS, "unknown schema": ErrorCodes.EVENT_SCHEMA_UNKNOWN,
             "retry tier": ErrorCodes.RETRY_HEADER_MISSING}[headers]
-    letters = [letter for letter in _letters(live, code) if letter["original"] is None]
-    assert letters and f"[original of {size} bytes dropped" in letters[-1]["error_message"]
+    _letters(live, code, lambda letter: letter["original"] is None
+             and f"[original of {size} bytes dropped" in letter["error_message"])
     live.assert_healthy()
 
 
@@ -150,8 +170,8 @@ def test_a_step_task_the_retry_tier_refuses_fails_its_execution(live: LivePipeli
         found = live.settled(event_id, timeout=90)
         assert [(status, code) for _, status, code in found] == [
             ("FAILED", ErrorCodes.KAFKA_RECORD_TOO_LARGE)]
-        letters = _letters(live, ErrorCodes.KAFKA_RECORD_TOO_LARGE)
-        assert any(letter["execution_id"] == found[0][0] for letter in letters)
+        _letters(live, ErrorCodes.KAFKA_RECORD_TOO_LARGE,
+                 lambda letter: letter["execution_id"] == found[0][0])
     finally:
         set_topic_limit(live.base, topic, topic_max_bytes(live.base))
     live.assert_healthy()

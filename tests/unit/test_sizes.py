@@ -211,3 +211,19 @@ def test_the_outbox_connector_gets_the_limit(tmp_path: Any, payload: int) -> Non
     # the override only where Java's default max.request.size (1 MiB) is too small
     assert config.get("producer.override.max.request.size") == (
         str(message_max_bytes(settings)) if payload > 1024 * 1024 else None)
+
+
+def test_produce_errors_are_typed() -> None:
+    from automate.errors import ErrorCodes
+    from automate.transport import KafkaError, delivery_error, refused
+
+    too_large = KafkaError(KafkaError.MSG_SIZE_TOO_LARGE)
+    assert refused(too_large)
+    error = delivery_error(too_large, "t")
+    assert (error.code, error.retryable) == (ErrorCodes.KAFKA_RECORD_TOO_LARGE, False)
+    invalid = delivery_error(KafkaError(KafkaError.INVALID_RECORD), "t")
+    assert (invalid.code, invalid.retryable) == (ErrorCodes.KAFKA_DELIVERY, False)
+    for transient in (KafkaError._MSG_TIMED_OUT, KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._TRANSPORT):
+        assert not refused(KafkaError(transient))
+        assert delivery_error(KafkaError(transient), "t").retryable
+    assert not refused(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE, fatal=True))  # the producer itself is gone
