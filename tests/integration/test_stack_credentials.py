@@ -160,11 +160,14 @@ def test_a_trust_data_folder_is_made_safe_by_the_next_up(second: SecondStack) ->
 
 def test_status_and_up_never_print_a_database_password(second: SecondStack) -> None:
     assert automate("up", "postgres", env=second.env).returncode == 0
-    external = {**second.env, "AUTOMATE_DATABASE_URL": second.settings.dsn}  # the same server, "external"
+    external = {**second.env, "AUTOMATE_DATABASE_URL": second.settings.dsn,  # the same server, "external"
+                "AUTOMATE_SCHEMA_REGISTRY_URL": f"http://reader:{quote(PASSWORD, safe='')}@127.0.0.1:1/apis"}
     for args in (("status",), ("status", "--json"), ("up", "postgres")):
         result = automate(*args, env=external)
         _no_password(result.stdout + result.stderr)
         assert "postgresql://automate:***@127.0.0.1" in (result.stdout + result.stderr).replace("\n", "")
+    registry = json.loads(automate("status", "--json", env=external).stdout)["registry"]
+    assert registry == {**registry, "state": "external", "url": "http://reader:***@127.0.0.1:1/apis"}
     status = json.loads(automate("status", "--json", env=second.env).stdout)
     port = second.settings.postgres_port
     assert status["postgres"]["url"] == f"postgresql://automate@127.0.0.1:{port}/automate"
