@@ -1,5 +1,5 @@
 """The local stack's credential files and the outbox connector's password placeholder, without services
-(the integration side, with Postgres and Connect running, is tests/integration/test_stack_credentials.py)."""
+(the integration side, with Postgres and Connect running: tests/integration/test_stack_credentials.py)."""
 
 from __future__ import annotations
 
