@@ -163,3 +163,17 @@ def test_the_async_producer_types_size_refusals(db_settings: Settings) -> None:
         asyncio.run(send(b"x" * 20_000, small))
     assert caught.value.code == ErrorCodes.KAFKA_RECORD_TOO_LARGE and not caught.value.retryable
     asyncio.run(send(b"x" * 1_000, small))  # and the next record goes
+
+
+def test_a_kafka_produce_step_above_the_limit_fails_typed(connector_settings: Settings) -> None:
+    from tests.integration.connector_support import connection, failure
+
+    s = connector_settings
+    topic = f"partner.big.{uuid.uuid4().hex[:6]}"
+    ensure_topics(s, [topic], partitions=1)
+    connection(s, "partner-bus", "kafka", {"topics": ["partner.big.*"]})
+    value = {"a": "x" * (message_max_bytes(s) + 1)}  # a record the producer refuses before sending
+    refused = failure(s, "kafka.produce", {"topic": topic, "value": value, "format": "json"},
+                      connection="partner-bus")
+    assert (refused.code, refused.retryable) == (ErrorCodes.INPUT_INVALID, False)
+    assert "MSG_SIZE_TOO_LARGE" in refused.message

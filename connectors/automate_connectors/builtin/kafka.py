@@ -97,8 +97,15 @@ class KafkaConnector(Connector):
             headers.append(("automate-idempotency-key", self.ctx.idempotency_key.encode()))
         delivered: list[Any] = []
         producer = _producer(settings)
-        producer.produce(data["topic"], value=value, key=data["key"].encode() if data.get("key") else None,
-                         headers=headers, on_delivery=lambda err, msg: delivered.append((err, msg)))
+        from automate.transport import KafkaException
+
+        try:
+            producer.produce(data["topic"], value=value,
+                             key=data["key"].encode() if data.get("key") else None,
+                             headers=headers, on_delivery=lambda err, msg: delivered.append((err, msg)))
+        except KafkaException as exc:  # refused before sending, e.g. above message.max.bytes (automate.sizes)
+            raise connector_error(ErrorCodes.INPUT_INVALID,
+                                  f"kafka refused the record: {exc.args[0].name()}") from None
         deadline = time.monotonic() + _DELIVERY_TIMEOUT_S
         while not delivered and time.monotonic() < deadline:
             producer.poll(0.05)  # serves this record's callback (or another thread's: same list)
