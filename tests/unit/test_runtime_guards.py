@@ -11,7 +11,8 @@ import pytest
 
 from automate.config import Settings
 from automate.errors import RecordError, StepError
-from automate.runtime.guards import describe, has_nul, json_has_nul, wait_seconds
+from automate.jsonb import unstorable, unstorable_text
+from automate.runtime.guards import describe, wait_seconds
 from automate.step_tasks import DUE_AT_HEADER, TARGET_HEADER, read_retry_headers
 from automate.topics import is_workflow_topic
 
@@ -29,9 +30,25 @@ def test_a_wait_of_no_length_is_a_permanent_input_error(seconds: object) -> None
 
 
 def test_nul_characters_are_found_in_values_keys_and_json_text() -> None:
-    assert has_nul({"a": ["x", {"b\x00": 1}]}) and has_nul("\x00") and not has_nul({"a": "\\u0000"})
-    assert json_has_nul(json.dumps({"a": "x\x00"})) and not json_has_nul(json.dumps({"a": "\\u0000"}))
+    assert unstorable({"a": ["x", {"b\x00": 1}]}) and unstorable("\x00")
+    assert unstorable({"a": "\\u0000"}) is None  # a backslash, then "u0000": storable
+    assert unstorable_text(json.dumps({"a": "x\x00"})) and not unstorable_text(json.dumps({"a": "\\u0000"}))
     assert describe(ValueError("bad\x00byte"))["message"] == "bad\ufffdbyte"
+
+
+@pytest.mark.parametrize("lone", ["\ud800", "\udfff", "a\udbffz"])
+def test_lone_surrogates_are_found_in_values_keys_and_json_text_of_either_form(lone: str) -> None:
+    assert unstorable({"k": [lone]}) and unstorable({lone: 1})
+    assert unstorable_text(json.dumps({"k": lone})) == "holds a lone surrogate"  # as an escape
+    assert unstorable_text(json.dumps({"k": lone}, ensure_ascii=False)) == "holds a lone surrogate"  # raw
+    assert describe(ValueError(f"bad {lone}"))["message"].encode()  # the message is storable text
+
+
+def test_surrogate_pairs_and_plain_text_are_storable() -> None:
+    for value in ({"emoji": "\U0001F600"}, {"a": "plain"}, {"escaped": "\\ud800"}, {"n": 1}):
+        assert unstorable(value) is None
+        assert unstorable_text(json.dumps(value)) is None
+        assert unstorable_text(json.dumps(value, ensure_ascii=False)) is None
 
 
 class _Msg:

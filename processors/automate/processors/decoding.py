@@ -10,6 +10,7 @@ id per minute and bounded memory, and a schema registered later is found once it
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
@@ -46,6 +47,9 @@ class WriterSchema:
 
     def payload(self, body: memoryview | bytes) -> tuple[dict[str, Any], str | None]:
         """(payload, its JSON when the record already carries it) of an Avro body."""
+        if self.name in _records_not_events():
+            raise RecordError(ErrorCodes.EVENT_UNDECODABLE, f"{self.name} is one of the pipeline's own "
+                              "records, not an event")
         record: Any = fastavro.schemaless_reader(io.BytesIO(body), self.parsed, None)
         if not isinstance(record, dict):
             raise RecordError(ErrorCodes.EVENT_UNDECODABLE, f"{self.name} is not a record schema")
@@ -57,6 +61,15 @@ class WriterSchema:
                                   "the generic envelope's payload is not a JSON object")
             return value, text
         return record, None
+
+
+@functools.cache
+def _records_not_events() -> frozenset[str]:
+    """Full names of the built-in records that are not events (a DeadLetter, a StepTask...)."""
+    from automate.contracts import ContractSet
+
+    contracts = ContractSet()
+    return frozenset(contracts.builtin(name).full_name for name in contracts.builtins()) - {GENERIC}
 
 
 def read_headers(headers: list[tuple[str, bytes | None]] | None) -> tuple[str, str, str]:

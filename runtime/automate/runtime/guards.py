@@ -1,5 +1,5 @@
-"""What the step engine checks before it trusts or stores a value: a ``core.wait`` step's seconds, a
-value Postgres ``jsonb`` cannot hold (a NUL character), an error's message; and reading a request's
+"""What the step engine checks before it trusts or stores a value: a ``core.wait`` step's seconds, an
+error's message (what Postgres cannot hold, :mod:`automate.jsonb`, replaced); and reading a request's
 context. A failed check is a typed, permanent failure of the step or the execution, never a crash that
 leaves an execution RUNNING."""
 
@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
 from automate.errors import ErrorCodes, StepError
+from automate.jsonb import unstorable
 
-__all__ = ["describe", "has_nul", "json_has_nul", "loads", "storable_text", "wait_seconds"]
-
-_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")  # \u0000 in JSON text, not an escaped backslash's
+__all__ = ["describe", "loads", "read_context", "storable_text", "wait_seconds"]
 
 
 def wait_seconds(rendered: Mapping[str, Any]) -> float:
@@ -37,25 +35,10 @@ def wait_seconds(rendered: Mapping[str, Any]) -> float:
     return seconds
 
 
-def has_nul(value: Any) -> bool:
-    """Whether a JSON value holds a NUL character in a string or a key (Postgres ``jsonb`` refuses it)."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, Mapping):
-        return any(has_nul(k) or has_nul(v) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return any(has_nul(v) for v in value)
-    return False
-
-
-def json_has_nul(text: str) -> bool:
-    """Whether JSON text (made with ``ensure_ascii``) holds an escaped NUL character."""
-    return _NUL_ESCAPE.search(text) is not None
-
-
 def storable_text(text: str) -> str:
-    """``text`` with NUL characters replaced (U+FFFD), for a message Postgres must store."""
-    return text.replace("\x00", "\ufffd")
+    """``text`` with what Postgres cannot store (NUL characters, lone surrogates) replaced, for a message."""
+    text = text.replace("\x00", "\ufffd")
+    return text if text.isascii() else text.encode("utf-8", "replace").decode("utf-8")
 
 
 def describe(exc: Exception) -> dict[str, Any]:
@@ -70,3 +53,18 @@ def loads(text: str) -> Any:
         return orjson.loads(text)
     except orjson.JSONDecodeError:  # what only the json module reads, e.g. NaN from another producer
         return json.loads(text)
+
+
+def read_context(text: str) -> tuple[dict[str, Any], str | None]:
+    """(context, None) of a request's context text; ({}, why) when it is not a JSON object Postgres can
+    store: not JSON, nested past the parser's depth, another JSON value, a NUL or a lone surrogate."""
+    try:
+        context = loads(text)
+    except (ValueError, TypeError, RecursionError):
+        return {}, "is not JSON"
+    if not isinstance(context, dict):
+        return {}, f"is a JSON {type(context).__name__}, not an object"
+    problem = unstorable(context)
+    if problem is not None:
+        return {}, f"{problem}, which Postgres cannot store"
+    return context, None
