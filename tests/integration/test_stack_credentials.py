@@ -157,6 +157,16 @@ def test_a_trust_data_folder_is_made_safe_by_the_next_up(second: SecondStack) ->
     again = automate("up", "postgres", env=second.env)
     assert again.returncode == 0 and "pg_hba.conf rewritten" not in again.stderr  # once only
 
+    # The same folder while the server is stopped: made safe before it starts.
+    assert automate("down", env=second.env).returncode == 0
+    hba.write_text(LEGACY_HBA)
+    os.chown(hba, owner.st_uid, owner.st_gid)
+    second.sockdir.chmod(0o755)
+    assert automate("up", "postgres", env=second.env).returncode == 0
+    assert hba.read_text() == HBA and _mode(second.sockdir) == 0o700
+    with pytest.raises(psycopg.OperationalError, match="password"):
+        second.socket_login()
+
 
 def test_status_and_up_never_print_a_database_password(second: SecondStack) -> None:
     assert automate("up", "postgres", env=second.env).returncode == 0
