@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     # Where the local stack keeps jars, data, logs and pid files (git-ignored).
     home: Path = Field(default_factory=lambda: (project_root() or Path.cwd()) / ".automate")
     tenant: str = "default"
+    # Whether a workflow file's own `tenant:` is trusted (else it must be the operator's tenant).
+    workflow_tenant_from_file: bool = False
     topic_prefix: str = "automate"
     publisher: Literal["debezium", "relay"] = "debezium"
     # The one size limit (automate.sizes): an event's encoded payload and the context it becomes, or a

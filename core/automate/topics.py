@@ -10,6 +10,9 @@ With the topic prefix ``automate`` (``AUTOMATE_TOPIC_PREFIX``):
 ``automate.dlq``          dead letters
 ========================= =================================================================
 
+A workflow topic is named by slug only, so a slug belongs to one tenant: applying a slug another
+tenant's automation has is refused (``automate.runtime.workflows.tenants``; docs/runtime.md, "Tenants").
+
 A retry tier has one fixed delay, so the records of a tier's partition fall due in the order they
 arrive; a deferred step goes to the smallest tier at least its delay (:func:`tier_for`).
 """

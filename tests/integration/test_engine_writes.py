@@ -111,6 +111,6 @@ def test_a_request_naming_another_tenant_runs_nothing(db_settings: Settings) -> 
     forged = {**_request(db_settings, automation_id, "theirs", {"n": 1}), "tenant": "globex"}
 
     outcome = asyncio.run(_with_engine(db_settings, lambda engine: engine.start(forged)))
-    assert outcome == Outcome.MISSING  # a dead letter: never run as globex with acme's workflow
+    assert outcome == Outcome.REFUSED  # a dead letter: never run as globex with acme's workflow
     with psycopg.connect(db_settings.dsn) as conn:
         assert conn.execute("SELECT count(*) FROM execution").fetchone() == (0,)

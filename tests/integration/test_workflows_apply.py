@@ -29,6 +29,13 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "workflows" / "orde
 KNOWN = {"core.transform", "http.request", "core.log"}
 
 
+@pytest.fixture
+def db_settings(db_settings: Settings) -> Settings:
+    """As the operator of the example's tenant (a file naming another tenant than the operator's is
+    refused)."""
+    return Settings(**{**db_settings.model_dump(), "tenant": "acme"})
+
+
 @pytest.fixture(autouse=True)
 def hook_token(db_settings: Settings) -> None:
     """The example's step names $secret:HOOK_TOKEN: applying it needs the secret to exist."""
@@ -161,7 +168,9 @@ def test_a_change_makes_version_2_live_and_keeps_version_1_intact(
         assert (again_v1.version, again_v1.created) == (3, True)
 
 
-def test_the_tenant_defaults_to_the_settings(db_settings: Settings, example: dict[str, Any]) -> None:
+def test_the_tenant_is_the_operators(db_settings: Settings, example: dict[str, Any]) -> None:
+    from automate.errors import TenantMismatch
+
     del example["tenant"]
     with psycopg.connect(db_settings.dsn) as conn:
         result = apply(conn, spec_of(example), db_settings)
@@ -170,12 +179,15 @@ def test_the_tenant_defaults_to_the_settings(db_settings: Settings, example: dic
         assert definition["tenant"] == db_settings.tenant
         explicit = apply(conn, spec_of({**example, "tenant": db_settings.tenant}), db_settings)
         assert (explicit.version, explicit.created) == (1, False)
-        other = apply(conn, spec_of({**example, "tenant": "globex"}), db_settings)
+        with pytest.raises(TenantMismatch, match="names tenant 'globex'"):
+            apply(conn, spec_of({**example, "slug": "billing", "tenant": "globex"}), db_settings)
+        other = apply(conn, spec_of({**example, "slug": "billing", "tenant": "globex"}), db_settings,
+                      tenant_from_file=True)
         assert (other.tenant, other.version, other.created) == ("globex", 1, True)
         assert other.automation_id != result.automation_id
         listed = list_workflows(conn)
-        assert [(s.tenant, s.slug, s.live_version) for s in listed] == sorted(
-            [(db_settings.tenant, "order-fulfilment", 1), ("globex", "order-fulfilment", 1)])
+        assert [(s.tenant, s.slug, s.live_version) for s in listed] == [
+            (db_settings.tenant, "order-fulfilment", 1), ("globex", "billing", 1)]
         assert [s.tenant for s in list_workflows(conn, "globex")] == ["globex"]
         assert get_workflow(conn, "order-fulfilment", "nobody") is None
 
@@ -256,7 +268,7 @@ def test_cli_apply_list_and_show(db_settings: Settings, tmp_path: Path, example:
     assert "live_version:  1" in text.stdout
     assert yaml.safe_load(text.stdout.split("---\n", 1)[1])["steps"][1]["timeout"] == 30.0
 
-    missing = invoke(db_settings, "show", "order-fulfilment")  # the settings' tenant has none
+    missing = invoke(db_settings, "show", "order-fulfilment", "--tenant", "globex")  # globex has none
     assert missing.exit_code == 1 and "no workflow 'order-fulfilment'" in missing.stderr
 
 
@@ -288,13 +300,17 @@ def test_cli_apply_refuses_one_slug_defined_twice(db_settings: Settings, tmp_pat
 
 def test_the_automate_command_applies_lists_and_shows(db_settings: Settings) -> None:
     env = {**os.environ, "AUTOMATE_DATABASE_URL": db_settings.dsn,
-           "AUTOMATE_TOPIC_PREFIX": db_settings.topic_prefix}
+           "AUTOMATE_TOPIC_PREFIX": db_settings.topic_prefix, "AUTOMATE_TENANT": "globex"}
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "automate.cli", "workflows", *args], env=env,
                               capture_output=True, text=True, timeout=120)
 
-    applied = run("apply", "-f", str(EXAMPLE))
+    refused = run("apply", "-f", str(EXAMPLE))  # the file names acme, the operator is globex
+    said = " ".join(refused.stderr.split())
+    assert refused.returncode == 1, said
+    assert "$.tenant: workflow 'order-fulfilment' names tenant 'acme'" in said, said
+    applied = run("apply", "-f", str(EXAMPLE), "--tenant", "acme")
     assert applied.returncode == 0, applied.stderr
     assert "acme/order-fulfilment: version 1 created" in applied.stdout
     assert_eventually(lambda: db_settings.topic("workflow.order-fulfilment") in topics(db_settings),

@@ -28,6 +28,7 @@ class ExecutionRow(NamedTuple):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    tenant: str | None = None
 
 
 class StepRunRow(NamedTuple):
@@ -71,27 +72,34 @@ def canonical_execution_id(text: str) -> str:
 
 
 class ExecutionStore(Store):
-    """Named queries of executions for the CLI, replays, the demo and the benchmark."""
+    """Named queries of executions for the CLI, replays, the demo and the benchmark.
+
+    The operator's queries (:meth:`newest`, :meth:`get`, :meth:`cancel`) take the ``tenant`` they are
+    scoped to; None reaches every tenant's executions.
+    """
 
     group = "executions"
 
-    def newest(self, status: str | None, limit: int) -> list[tuple[str, str, str, datetime, datetime | None]]:
-        """(id, workflow slug, status, created, finished) of the newest executions."""
-        return [(str(r[0]), str(r[1]), str(r[2]), r[3], r[4])
-                for r in self._all("list_executions", {"status": status, "limit": limit})]
+    def newest(self, status: str | None, limit: int, tenant: str | None = None
+               ) -> list[tuple[str, str, str, datetime, datetime | None, str]]:
+        """(id, workflow slug, status, created, finished, tenant) of the newest executions (of ``tenant``)."""
+        return [(str(r[0]), str(r[1]), str(r[2]), r[3], r[4], str(r[5]))
+                for r in self._all("list_executions", {"status": status, "limit": limit, "tenant": tenant})]
 
-    def get(self, ident: str) -> ExecutionRow | None:
-        row = self._one("get_execution", {"id": canonical_execution_id(ident)})
+    def get(self, ident: str, tenant: str | None = None) -> ExecutionRow | None:
+        """The execution ``ident``; None when there is none (of ``tenant``)."""
+        row = self._one("get_execution", {"id": canonical_execution_id(ident), "tenant": tenant})
         return None if row is None else ExecutionRow(*row)
 
     def step_runs(self, ident: str) -> list[StepRunRow]:
         """Every attempt of every step, in the order they started."""
         return [StepRunRow(*r) for r in self._all("step_runs", {"id": canonical_execution_id(ident)})]
 
-    def cancel(self, ident: str) -> bool:
-        """Cancel a pending or running execution (no further step starts); False when it is neither."""
+    def cancel(self, ident: str, tenant: str | None = None) -> bool:
+        """Cancel a pending or running execution (of ``tenant``; no further step starts); False when it
+        is neither (or another tenant's)."""
         error = {"code": ErrorCodes.EXECUTION_CANCELED, "message": "canceled"}
-        params = {"id": canonical_execution_id(ident), "error": Jsonb(error)}
+        params = {"id": canonical_execution_id(ident), "error": Jsonb(error), "tenant": tenant}
         return self._count("cancel_execution", params) == 1
 
     def failed_step(self, ident: str) -> FailedStep | None:

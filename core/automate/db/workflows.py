@@ -24,6 +24,15 @@ class WorkflowStore(Store):
         row = self._one("lock_automation", {"tenant": tenant, "slug": slug})
         return None if row is None else (str(row[0]), row[1])
 
+    def lock_slug(self, slug: str) -> None:
+        """Hold the applies of ``slug``, whatever their tenant, until this transaction ends."""
+        self._execute("lock_slug", {"slug": slug})
+
+    def slug_tenants(self, slug: str) -> list[str]:
+        """The tenants with an automation of ``slug`` (more than one only on installations older than
+        the rule that a slug is one tenant's)."""
+        return [str(row[0]) for row in self._all("slug_tenants", {"slug": slug})]
+
     def insert_automation(self, *, id: str, tenant: str, slug: str, name: str) -> None:
         """A new automation (nothing when another transaction created it first)."""
         self._execute("insert_automation", {"id": id, "tenant": tenant, "slug": slug, "name": name})

@@ -50,6 +50,8 @@ Tree (a test holds it equal to the classes)::
     │   ├── SecretAccessDenied        the secret names who may read it, and the reader is not one
     │   └── InvalidSecretReference    not $secret:KEY, $env:VAR, $vault:path#field or $aws:secret-id
     ├── WorkflowValidationError       a workflow definition was refused (.faults: every (path, message))
+    │   └── WorkflowSlugTaken         the slug, and so its workflow topic, is another tenant's
+    ├── TenantMismatch                a file, request or step task names another tenant than its own
     ├── ExecutionError                an execution cannot do what was asked of it (e.g. a replay)
     ├── StepFailure                   running one step failed; recorded on the step
     │   ├── StepError                 an action failed (retryable or not)
@@ -161,7 +163,9 @@ from automate.errors.workflows import (
     StepFailure,
     StepTimeout,
     TemplateError,
+    TenantMismatch,
     UnknownAction,
+    WorkflowSlugTaken,
     WorkflowValidationError,
 )
 
@@ -227,6 +231,7 @@ __all__ = [
     "StepFailure",
     "StepTimeout",
     "TemplateError",
+    "TenantMismatch",
     "ThrownError",
     "TransportError",
     "UnknownAction",
@@ -236,6 +241,7 @@ __all__ = [
     "UnknownProvider",
     "UnknownWorkflow",
     "UsageError",
+    "WorkflowSlugTaken",
     "WorkflowValidationError",
     "http_status_code",
 ]

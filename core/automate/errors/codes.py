@@ -53,6 +53,8 @@ class ErrorCodes(StrEnum):
     RETRY_HEADERS_UNDECODABLE = "retry.headers_undecodable"  # its headers are not UTF-8
     RETRY_DUE_AT_INVALID = "retry.due_at_invalid"  # automate_due_at unreadable, or beyond its tier
     RETRY_TARGET_FORBIDDEN = "retry.target_forbidden"  # automate_target is no workflow topic of ours
+    STEP_TASK_EARLY = "step_task.early"  # a step task before its recorded due time (a forged wake-up)
+    STEP_TASK_UNEXPECTED = "step_task.unexpected"  # a step task its step's recorded state did not ask for
     # rules
     RULES_ERROR = "rules.error"
     RULES_INVALID_RULE = "rules.invalid_rule"
@@ -71,6 +73,8 @@ class ErrorCodes(StrEnum):
     WORKFLOW_INVALID = "workflow.invalid"
     WORKFLOW_MISSING = "workflow.missing"
     WORKFLOW_TOPIC = "workflow.topic"
+    WORKFLOW_SLUG_TAKEN = "workflow.slug_taken"  # the slug (and its topic) is another tenant's
+    TENANT_MISMATCH = "tenant.mismatch"  # a file, request or task names another tenant than its own
     EXECUTION = "execution"
     EXECUTION_NOT_REPLAYABLE = "execution.not_replayable"
     EXECUTION_TIMEOUT = "execution.timeout"

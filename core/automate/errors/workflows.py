@@ -6,7 +6,7 @@ from automate.errors.base import AutomateError
 from automate.errors.codes import ErrorCodes
 
 __all__ = ["ConnectorError", "ExecutionError", "OutputError", "StepError", "StepFailure", "StepTimeout",
-           "TemplateError", "UnknownAction", "WorkflowValidationError"]
+           "TemplateError", "TenantMismatch", "UnknownAction", "WorkflowSlugTaken", "WorkflowValidationError"]
 
 
 # --- workflows, executions, steps ------------------------------------------------------------------------
@@ -21,6 +21,20 @@ class WorkflowValidationError(AutomateError):
         self.faults = faults
         listed = "; ".join(f"{path}: {message}" for path, message in faults)
         super().__init__(f"invalid workflow ({len(faults)} fault(s)): {listed}")
+
+
+class WorkflowSlugTaken(WorkflowValidationError):
+    """The slug belongs to another tenant's automation: its workflow topic is theirs (path ``$.slug``)."""
+
+    code = ErrorCodes.WORKFLOW_SLUG_TAKEN
+
+
+class TenantMismatch(AutomateError):
+    """A workflow file, an execution request or a step task names another tenant (or workflow) than the
+    one it belongs to: the operator's, the automation's, the execution's. Nothing was written or run; the
+    runtime dead-letters such a record with this code."""
+
+    code = ErrorCodes.TENANT_MISMATCH
 
 
 class ExecutionError(AutomateError):

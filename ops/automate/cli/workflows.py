@@ -1,5 +1,8 @@
 """``automate workflows``: apply workflow files, list the automations, show one's live definition.
 
+``apply`` stores each automation for the operator's tenant (``--tenant``, else the settings'), never for
+another tenant a file names, unless ``--tenant-from-file`` trusts the files.
+
 ``apply`` validates every file first and applies nothing when one is invalid, printing each fault as
 ``path: message`` under its file. Applying a file whose definition is already live changes nothing.
 """
@@ -16,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from automate.cli.common import console, fail, settings_of
-from automate.errors import AutomateError, WorkflowValidationError
+from automate.errors import AutomateError, TenantMismatch, WorkflowValidationError
 from automate.runtime.workflows import WorkflowSpec, definition_files, read_definition, validate
 
 __all__ = ["workflows"]
@@ -43,50 +46,69 @@ def workflows() -> None:
 @click.option("-f", "--file", "paths", multiple=True, required=True,
               type=click.Path(exists=True, path_type=Path),
               help="A workflow file (.yaml, .yml, .json) or a directory of them; repeat for more.")
+@click.option("--tenant", default=None,
+              help="The tenant the workflows are applied for (default: the settings' tenant, "
+                   "AUTOMATE_TENANT). A file naming another tenant is refused.")
+@click.option("--tenant-from-file", is_flag=True, default=None,
+              help="Trust each file's own `tenant:` (also AUTOMATE_WORKFLOW_TENANT_FROM_FILE=true); files "
+                   "without one are applied for --tenant.")
 @click.pass_context
-def apply_command(ctx: click.Context, paths: tuple[Path, ...]) -> None:
+def apply_command(ctx: click.Context, paths: tuple[Path, ...], tenant: str | None,
+                  tenant_from_file: bool | None) -> None:
     """Validate the workflow files, then store each as the live version of its automation.
 
-    Nothing is applied when any file is invalid. A definition equal to the live one is left unchanged;
-    a changed one becomes a new version (executions already running keep theirs).
+    Each automation is the operator's tenant's (--tenant, else the settings'): a file whose `tenant:`
+    names another tenant is invalid unless --tenant-from-file is given. A slug is one tenant's: a file
+    whose slug another tenant's automation has is invalid. Nothing is applied when any file is invalid. A
+    definition equal to the live one is left unchanged; a changed one becomes a new version (executions
+    already running keep theirs).
     """
     import psycopg
 
     from automate.db import connect
     from automate.runtime.workflows.references import reference_faults
     from automate.runtime.workflows.store import apply
+    from automate.runtime.workflows.tenants import slug_faults, workflow_tenant
 
     settings = settings_of(ctx)
+    operator = tenant or settings.tenant
+    from_file = settings.workflow_tenant_from_file if tenant_from_file is None else tenant_from_file
     files = [file for path in paths for file in definition_files(path)]
     if not files:
         fail(f"no workflow files (.yaml, .yml, .json) in {', '.join(str(p) for p in paths)}")
     known = _known_actions()
-    specs: list[tuple[Path, WorkflowSpec]] = []
+    specs: list[tuple[Path, WorkflowSpec, str]] = []
     owners: dict[tuple[str, str], Path] = {}
     invalid = 0
     for file in files:
         try:
             spec = validate(read_definition(file), known)
+            owner = workflow_tenant(spec, operator, from_file=from_file)
         except WorkflowValidationError as exc:
             invalid += 1
             click.echo(f"{file}: invalid", err=True)
             for path, message in exc.faults:
                 click.echo(f"  {path}: {message}", err=True)
             continue
-        key = (spec.tenant or settings.tenant, spec.slug)
+        except TenantMismatch as exc:
+            invalid += 1
+            click.echo(f"{file}: invalid", err=True)
+            click.echo(f"  $.tenant: {exc.message}", err=True)
+            continue
+        key = (owner, spec.slug)
         if key in owners:
             invalid += 1
             click.echo(f"{file}: invalid", err=True)
             click.echo(f"  $.slug: {key[0]}/{key[1]} is also defined by {owners[key]}", err=True)
             continue
         owners[key] = file
-        specs.append((file, spec))
+        specs.append((file, spec, owner))
     if invalid:
         fail(f"{invalid} of {len(files)} workflow file(s) invalid; nothing was applied")
     try:
         with connect(settings) as conn:
-            for file, spec in specs:  # what the files name outside themselves, before anything is applied
-                faults = reference_faults(conn, spec, spec.tenant or settings.tenant)
+            for file, spec, owner in specs:  # what the files name outside themselves, before any is applied
+                faults = reference_faults(conn, spec, owner) + slug_faults(conn, spec.slug, owner)
                 if faults:
                     invalid += 1
                     click.echo(f"{file}: invalid", err=True)
@@ -94,8 +116,8 @@ def apply_command(ctx: click.Context, paths: tuple[Path, ...]) -> None:
                         click.echo(f"  {path}: {message}", err=True)
             if invalid:
                 fail(f"{invalid} of {len(files)} workflow file(s) invalid; nothing was applied")
-            for file, spec in specs:
-                result = apply(conn, spec, settings)
+            for file, spec, owner in specs:
+                result = apply(conn, spec, settings, tenant=owner, tenant_from_file=from_file)
                 state = "created" if result.created else "unchanged"
                 click.echo(f"{result.tenant}/{result.slug}: version {result.version} {state} ({file})")
     except psycopg.OperationalError as exc:

@@ -47,6 +47,7 @@ from automate.rules import compile_rule
 from automate.runtime import templating
 from automate.runtime.actions import ActionContext, is_pure, registry
 from automate.runtime.actions.base import checked_output
+from automate.runtime.admission import Resume, admit_request, admit_task, parked
 from automate.runtime.guards import describe, has_nul, loads, wait_seconds
 from automate.runtime.state import StateReader, StateWriter, Write
 from automate.runtime.workflows import StepSpec, WorkflowSpec
@@ -67,16 +68,8 @@ class Outcome(StrEnum):
     CANCELED = "CANCELED"
     WAITING = "WAITING"  # a step is parked until a deferred task comes back
     MISSING = "MISSING"  # no such execution
+    REFUSED = "REFUSED"  # a record that does not match its automation or execution: dead-lettered
     ALREADY_DONE = "ALREADY_DONE"
-
-
-@dataclass(frozen=True, slots=True)
-class Resume:
-    """A deferred step coming back: run ``step_id`` as ``attempt``."""
-
-    step_id: str
-    attempt: int
-    reason: Literal["retry", "wait", "replay"] = "retry"
 
 
 Scheduler = Callable[[StepTask], Awaitable[None]]
@@ -224,11 +217,8 @@ class Engine:
         version = await self._version(str(request["automation_id"]), int(request["workflow_version"]))
         if version is None:
             return Outcome.MISSING
-        if request["tenant"] != version.tenant:  # a forged or corrupt request: never run as another tenant
-            log.warning("request names another tenant than its automation's", extra={
-                "action": "runtime.tenant_mismatch", "execution_id": str(request["execution_id"]),
-                "tenant": str(request["tenant"])[:64]})
-            return Outcome.MISSING
+        if not await admit_request(request, version.tenant, version.slug, self.dead_letters):
+            return Outcome.REFUSED  # a forged or corrupt request: never run as another tenant
         slug, spec = version.slug, version.spec
         context = loads(request["context"])
         refused = has_nul(context)  # Postgres cannot store it: the execution is created FAILED, empty
@@ -261,17 +251,14 @@ class Engine:
             return await self._finish(run, "FAILED", error)
         return await self._advance(run, None)
 
-    async def advance(self, execution_id: str, resume: Resume | None = None, *,
-                      tenant: str | None = None) -> Outcome:
-        """Run every step that can run now; returns where the execution stands. A task naming another
-        ``tenant`` than the execution's finds nothing (MISSING)."""
+    async def advance(self, execution_id: str, resume: Resume | None = None) -> Outcome:
+        """Run every step that can run now; returns where the execution stands. A task that does not match
+        the execution's state runs nothing (REFUSED; :mod:`automate.runtime.admission`)."""
         run = await self._load(execution_id)
         if run is None:
             return Outcome.MISSING
-        if tenant is not None and tenant != run.tenant:  # a forged or corrupt task
-            log.warning("task names another tenant than its execution's", extra={
-                "action": "runtime.tenant_mismatch", "execution_id": execution_id, "tenant": tenant[:64]})
-            return Outcome.MISSING
+        if resume is not None and not await admit_task(run, resume, self.dead_letters, self.scheduler):
+            return Outcome.REFUSED
         return await self._advance(run, resume)
 
     async def _advance(self, run: _Run, resume: Resume | None) -> Outcome:
@@ -364,10 +351,12 @@ class Engine:
                         await asyncio.sleep(delay)
                         attempt += 1
                         continue
-                    await self._record(run, step, attempt, "RETRYING", started, error=error)
+                    due = time.time() + delay  # recorded: the task is checked against it when back
+                    await self._record(run, step, attempt, "RETRYING", started, error=error,
+                                       output=parked(due))
                     assert self.scheduler is not None
-                    await self.scheduler(StepTask(run.id, run.tenant, run.slug, step.id, attempt + 1,
-                                                  time.time() + delay, "retry"))
+                    await self.scheduler(StepTask(run.id, run.tenant, run.slug, step.id, attempt + 1, due,
+                                                  "retry"))
                     return None
                 await self._record(run, step, attempt, "FAILED", started, error=error)
                 await self._dead_letter(run, step, attempt, error)
@@ -385,11 +374,11 @@ class Engine:
             await asyncio.sleep(seconds)
             await self._record(run, step, attempt, "SUCCESS", started, output={"waited": seconds})
             return
-        await self._record(run, step, attempt, "RETRYING", started,
+        due = time.time() + seconds
+        await self._record(run, step, attempt, "RETRYING", started, output=parked(due),
                            error={"code": ErrorCodes.STEP_WAIT, "message": f"waiting {seconds}s"})
         assert self.scheduler is not None
-        await self.scheduler(StepTask(run.id, run.tenant, run.slug, step.id, attempt + 1,
-                                      time.time() + seconds, "wait"))
+        await self.scheduler(StepTask(run.id, run.tenant, run.slug, step.id, attempt + 1, due, "wait"))
 
     async def _call(self, run: _Run, step: StepSpec, attempt: int, rendered: Any) -> dict[str, Any]:
         action = registry.require(step.action)

@@ -1,17 +1,20 @@
 -- Executions and their step runs as operators and tools see them: listing, showing, canceling,
 -- reopening a failed one, and following a set of executions (the demo, the benchmark).
 
+-- The operator's queries take a tenant: NULL means every tenant (`--all-tenants`).
+
 -- name: list_executions
-SELECT e.id::text, a.slug, e.status, e.created_at, e.finished_at
+SELECT e.id::text, a.slug, e.status, e.created_at, e.finished_at, e.tenant
 FROM execution e
 JOIN automation a ON a.id = e.automation_id
-WHERE %(status)s::text IS NULL OR e.status = %(status)s
+WHERE (%(status)s::text IS NULL OR e.status = %(status)s)
+  AND (%(tenant)s::text IS NULL OR e.tenant = %(tenant)s)
 ORDER BY e.created_at DESC
 LIMIT %(limit)s
 
 -- name: get_execution
-SELECT id::text, status, context, error, created_at, started_at, finished_at
-FROM execution WHERE id = %(id)s::uuid
+SELECT id::text, status, context, error, created_at, started_at, finished_at, tenant
+FROM execution WHERE id = %(id)s::uuid AND (%(tenant)s::text IS NULL OR tenant = %(tenant)s)
 
 -- name: step_runs
 SELECT step_id, attempt, status, error_code, error_message, output
@@ -21,6 +24,7 @@ ORDER BY started_at, attempt
 -- name: cancel_execution
 UPDATE execution SET status = 'CANCELED', finished_at = now(), error = %(error)s
 WHERE id = %(id)s::uuid AND status IN ('PENDING', 'RUNNING')
+  AND (%(tenant)s::text IS NULL OR tenant = %(tenant)s)
 
 -- name: failed_step
 -- A failed execution's tenant, workflow, and its last failed step and attempt (what a replay resumes).

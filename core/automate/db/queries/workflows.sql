@@ -15,6 +15,15 @@ VALUES (%(id)s::uuid, %(tenant)s, %(automation_id)s::uuid, %(workflow_id)s::uuid
 -- name: lock_automation
 SELECT id, live_version FROM automation WHERE tenant = %(tenant)s AND slug = %(slug)s FOR UPDATE
 
+-- name: lock_slug
+-- Serializes the applies of one slug across tenants (until the transaction ends): a slug, and so its
+-- workflow topic, belongs to one tenant.
+SELECT pg_advisory_xact_lock(hashtextextended('automate.workflow.' || %(slug)s, 0))
+
+-- name: slug_tenants
+-- The tenants that have an automation of this slug.
+SELECT DISTINCT tenant FROM automation WHERE slug = %(slug)s ORDER BY tenant
+
 -- name: insert_automation
 INSERT INTO automation (id, tenant, slug, name)
 VALUES (%(id)s::uuid, %(tenant)s, %(slug)s, %(name)s)

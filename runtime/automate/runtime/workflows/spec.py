@@ -172,7 +172,9 @@ class StepSpec(BaseModel):
 class WorkflowSpec(BaseModel):
     """One workflow file: the automation (slug, name, tenant, triggers) and its step graph.
 
-    ``tenant`` None means the default tenant of the settings. Give ``trigger`` or ``triggers`` (a list),
+    ``tenant`` is whose the automation is; None means the operator's tenant (``--tenant``, the settings'),
+    and a file naming another tenant is refused unless the operator trusts the file's
+    (:mod:`automate.runtime.workflows.tenants`). Give ``trigger`` or ``triggers`` (a list),
     not both; neither makes a workflow that only runs when asked (``run_workflow``). ``timeout`` bounds a
     whole execution.
     """

@@ -20,6 +20,7 @@ from automate.db.workflows import WorkflowStore
 from automate.errors import ErrorCodes, TransportError, WorkflowValidationError
 from automate.runtime.workflows.references import reference_faults
 from automate.runtime.workflows.spec import WorkflowSpec, digest
+from automate.runtime.workflows.tenants import check_slug, workflow_tenant
 from automate.topics import ensure_topics, workflow_topic
 
 __all__ = ["AppliedWorkflow", "LiveWorkflow", "WorkflowSummary", "apply", "get_workflow", "list_workflows",
@@ -61,23 +62,30 @@ class LiveWorkflow(NamedTuple):
     version: int
 
 
-def apply(conn: psycopg.Connection[Any], spec: WorkflowSpec, settings: Settings, *,
-          topic_timeout: float = 30.0) -> AppliedWorkflow:
+def apply(conn: psycopg.Connection[Any], spec: WorkflowSpec, settings: Settings, *, tenant: str | None = None,
+          tenant_from_file: bool | None = None, topic_timeout: float = 30.0) -> AppliedWorkflow:
     """Store ``spec`` (already validated) as the live version of its automation, then ensure its topic.
 
+    The automation is ``tenant``'s (default: the settings' tenant), whatever the file says; a file naming
+    another tenant is refused unless ``tenant_from_file`` (default: the settings'
+    ``workflow_tenant_from_file``) trusts it (:mod:`automate.runtime.workflows.tenants`).
+
     Runs in one transaction, committed on return when ``conn`` was idle (inside a transaction the caller
-    already opened, the caller commits). The automation row is locked, so concurrent applies of one slug
-    serialize and number their versions without gaps or clashes. ``topic_timeout`` bounds the wait for
-    Kafka, in seconds.
+    already opened, the caller commits). The slug and the automation row are locked, so concurrent applies
+    of one slug serialize and number their versions without gaps or clashes. ``topic_timeout`` bounds the
+    wait for Kafka, in seconds.
 
     Raises:
+        TenantMismatch: The file names another tenant than the operator's; nothing is stored.
+        WorkflowSlugTaken: Another tenant has an automation of this slug; nothing is stored.
         WorkflowValidationError: A step names a connection or a secret that does not exist or may not be
             used (:mod:`automate.runtime.workflows.references`); nothing is stored.
         TransportError: The topic could not be created (``code`` ``workflow.topic``). The version is stored
             and live by then; applying again once Kafka is reachable creates the topic.
         psycopg.Error: The database refused.
     """
-    tenant = spec.tenant or settings.tenant
+    from_file = settings.workflow_tenant_from_file if tenant_from_file is None else tenant_from_file
+    tenant = workflow_tenant(spec, tenant or settings.tenant, from_file=from_file)
     resolved = spec if spec.tenant == tenant else spec.model_copy(update={"tenant": tenant})
     fingerprint = digest(resolved)
     store = WorkflowStore(conn)
@@ -85,6 +93,7 @@ def apply(conn: psycopg.Connection[Any], spec: WorkflowSpec, settings: Settings,
         faults = reference_faults(conn, resolved, tenant)
         if faults:
             raise WorkflowValidationError(faults)
+        check_slug(conn, spec.slug, tenant)
         found = store.lock_automation(tenant, spec.slug)
         if found is None:
             store.insert_automation(id=str(uuid.uuid4()), tenant=tenant, slug=spec.slug, name=spec.name)
