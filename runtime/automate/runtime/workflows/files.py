@@ -10,6 +10,7 @@ import yaml
 from pydantic import ValidationError
 
 from automate.errors import WorkflowValidationError
+from automate.runtime.workflows.limits import MAX_DEPTH, check_definition, check_size, safe_yaml
 from automate.runtime.workflows.spec import WorkflowSpec
 from automate.runtime.workflows.validation import pydantic_faults
 
@@ -28,17 +29,22 @@ def read_definition(path: Path) -> Any:
     if suffix not in FILE_SUFFIXES:
         raise WorkflowValidationError([("$", f"{path.name}: a workflow file ends in .yaml, .yml or .json")])
     try:
+        check_size(path.stat().st_size, path.name)
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or exc
         raise WorkflowValidationError([("$", f"cannot read {path}: {reason}")]) from exc
     try:
-        return json.loads(text) if suffix == ".json" else yaml.safe_load(text)
+        data = json.loads(text) if suffix == ".json" else safe_yaml(text)
+    except RecursionError:
+        raise WorkflowValidationError([("$", f"nested deeper than {MAX_DEPTH} levels")]) from None
     except json.JSONDecodeError as exc:
         raise WorkflowValidationError([("$", f"invalid JSON: {exc.msg} (line {exc.lineno}, column "
                                              f"{exc.colno})")]) from exc
     except yaml.YAMLError as exc:
         raise WorkflowValidationError([("$", f"invalid YAML: {' '.join(str(exc).split())}")]) from exc
+    check_definition(data)
+    return data
 
 
 def definition_files(path: Path) -> list[Path]:

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from automate.errors import WorkflowValidationError
 from automate.rules import RuleError, compile_rule
 from automate.runtime import templating
+from automate.runtime.workflows.limits import check_definition
 from automate.runtime.workflows.spec import StepSpec, TriggerSpec, WorkflowSpec
 from automate_connectors.placement import destination_faults, input_reference_faults
 from automate_connectors.registry import registry as connector_registry
@@ -49,6 +50,7 @@ def validate(data: Mapping[str, Any] | WorkflowSpec, known_actions: Collection[s
     elif not isinstance(data, Mapping):
         raise WorkflowValidationError([("$", f"a workflow is an object (mapping), not {_kind(data)}")])
     else:
+        check_definition(data)  # before anything walks it deeper
         try:
             spec = WorkflowSpec.model_validate(data)
         except ValidationError as exc:
