@@ -112,6 +112,8 @@ class Settings(BaseSettings):
     # Workflow runtime.
     max_step_output_bytes: int = Field(default=256 * 1024, gt=0)
     http_timeout_s: float = Field(default=30.0, gt=0)
+    # How often each runtime worker fails the executions still running past their deadline.
+    sweep_interval_s: float = Field(default=10.0, gt=0)
     # Hosts or CIDRs http.request may reach although they are private, loopback or link-local
     # (refused by default, after DNS resolution, against SSRF). E.g. ["127.0.0.1/32", "api.internal"].
     http_allowlist: tuple[str, ...] = ()

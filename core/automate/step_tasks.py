@@ -20,12 +20,13 @@ from automate.topics import RETRY_TIERS, is_workflow_topic, retry_topic, tier_fo
 if TYPE_CHECKING:
     from automate.transport import AsyncProducer
 
-__all__ = ["ATTEMPT_HEADER", "DUE_AT_HEADER", "TARGET_HEADER", "StepTask", "header", "read_retry_headers",
-           "send_step_task"]
+__all__ = ["ATTEMPT_HEADER", "DUE_AT_HEADER", "HOPS_HEADER", "TARGET_HEADER", "StepTask", "header",
+           "read_retry_headers", "send_step_task"]
 
 DUE_AT_HEADER = "automate_due_at"  # epoch milliseconds
 ATTEMPT_HEADER = "automate_attempt"
 TARGET_HEADER = "automate_target"  # the workflow topic the task goes back to once due
+HOPS_HEADER = "automate_hops"  # how often the retry worker moved the task to another tier (a long delay)
 _LATEST_DUE_MS = 253_402_300_799_999  # 9999-12-31: a due time beyond is no time at all
 CLOCK_SLACK_S = 60.0  # how far the clocks of the runtime and the retry worker may disagree
 

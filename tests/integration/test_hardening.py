@@ -1,6 +1,7 @@
 """Hostile and unlucky input to the runtime (issue 16): records the retry worker cannot trust, a server's
-``Retry-After`` beyond the retry policy, waits of no length and outputs Postgres cannot store. Each case
-ends typed (a dead letter with its code, a FAILED step and execution) and the worker goes on."""
+``Retry-After`` beyond the retry policy, waits of no length and outputs Postgres cannot store, delays
+longer than their tier, errors nothing expected, executions past their deadline. Each case ends typed (a
+dead letter with its code, a FAILED step and execution) and the worker goes on."""
 
 from __future__ import annotations
 
@@ -13,19 +14,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from psycopg_pool import AsyncConnectionPool
 
 from automate.config import Settings
+from automate.dead_letters import DeadLetter
 from automate.events import run_workflow
 from automate.models import Automation, Execution
 from automate.records import Records
 from automate.runtime import Runtime
 from automate.runtime.engine import Engine, Outcome
 from automate.runtime.retry_worker import RetryWorker
-from automate.step_tasks import DUE_AT_HEADER, TARGET_HEADER, StepTask
+from automate.runtime.sweeper import DeadlineSweeper
+from automate.step_tasks import DUE_AT_HEADER, HOPS_HEADER, TARGET_HEADER, StepTask
 from automate.topics import ensure_topics, tier_for, workflow_topic
 from automate.transport import delete_topics
 from tests.integration.peers import http_peer
@@ -279,9 +283,9 @@ def _run(settings: Settings, slug: str, payload: dict[str, Any]) -> str:
     return execution_id
 
 
-def _produce_request(settings: Settings, automation_id: str, slug: str, context: str) -> str:
+def _produce_request(settings: Settings, automation_id: str, slug: str, context: str, **fields: Any) -> str:
     """An ExecutionRequest put straight on its workflow topic (another producer than run_workflow)."""
-    request = {**_request(settings, automation_id, slug, {}), "context": context}
+    request = {**_request(settings, automation_id, slug, {}), "context": context, **fields}
     producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
     producer.produce(workflow_topic(settings, slug), value=Records.load(settings).encode("ExecutionRequest",
                      request), key=request["execution_id"].encode())
@@ -309,3 +313,187 @@ def test_retry_worker_dead_letters_a_task_for_a_workflow_topic_that_does_not_exi
     letters = consume(s.bootstrap_servers, s.topic("dlq"), lambda m: len(m) >= 1, timeout=30)
     _, letter = Records.load(s).decode(letters[0].value())
     assert (letter["error_code"], letter["original"]) == ("request.undeliverable", b"nowhere")
+
+
+# --- delays longer than a tier: hops, never holds, never early -------------------------------------------
+
+
+def _read_all(settings: Settings, topic: str, until: Any, timeout: float = 60) -> list[Any]:
+    return consume(settings.bootstrap_servers, topic, until, timeout=timeout)
+
+
+def test_a_record_due_later_than_its_tier_hops_instead_of_holding_its_partition(
+        db_settings: Settings) -> None:
+    s = db_settings
+    good_topic = s.topic("workflow.good")
+    ensure_topics(s, [good_topic], partitions=1)
+    now_ms = int(time.time() * 1000)
+    far_ms, near_ms = now_ms + 20_000, now_ms + 900  # the near one as the 1 s tier takes it
+    producer = Producer({"bootstrap.servers": s.bootstrap_servers})
+    for value, due_ms in ((b"far", far_ms), (b"near", near_ms)):  # one partition of the 1 s tier, far first
+        producer.produce(s.topic("retry.1s"), value=value, key=b"k", partition=0,
+                         headers=[(DUE_AT_HEADER, str(due_ms).encode()),
+                                  (TARGET_HEADER, good_topic.encode())])
+    producer.flush(30)
+    with retry_worker(s) as worker:
+        delivered = _read_all(s, good_topic, lambda m: len(m) >= 2, timeout=90)
+        assert worker.hopped == 1 and worker.forwarded == 2
+    near, far = delivered
+    assert (near.value(), far.value()) == (b"near", b"far")
+    assert near_ms <= near.timestamp()[1] < far_ms - 5_000  # not held behind the far record
+    assert far.timestamp()[1] >= far_ms  # never early, however it travelled
+    # The far record hopped once, to the tier of what it still had to wait, with its headers.
+    [hop] = _read_all(s, s.topic("retry.1m"), lambda m: len(m) >= 1)
+    assert hop.value() == b"far" and hop.key() == b"k"
+    assert header(hop, DUE_AT_HEADER) == str(far_ms).encode() and header(hop, HOPS_HEADER) == b"1"
+    assert header(hop, TARGET_HEADER) == good_topic.encode()
+
+
+def test_a_delay_beyond_the_longest_tier_hops_through_it_without_blocking_its_partition(
+        db_settings: Settings) -> None:
+    s = db_settings
+    good_topic = s.topic("workflow.good")
+    ensure_topics(s, [good_topic], partitions=1)
+    now_ms = int(time.time() * 1000)
+    two_hours_ms, soon_ms = now_ms + 7_200_000, now_ms + 1_000
+    longest = s.topic("retry.1h")
+    producer = Producer({"bootstrap.servers": s.bootstrap_servers})
+    # A 2 h wait produced an hour ago (it has waited its tier's delay, e.g. across a restart of the worker),
+    # then a record due in a second behind it on the same partition.
+    producer.produce(longest, value=b"two-hours", key=b"k", partition=0, timestamp=now_ms - 3_601_000,
+                     headers=[(DUE_AT_HEADER, str(two_hours_ms).encode()),
+                              (TARGET_HEADER, good_topic.encode())])
+    producer.produce(longest, value=b"soon", key=b"k", partition=0,
+                     headers=[(DUE_AT_HEADER, str(soon_ms).encode()), (TARGET_HEADER, good_topic.encode())])
+    # And a fresh 2 h wait on another partition: held (it may not leave before an hour), not hopped.
+    producer.produce(longest, value=b"fresh", key=b"f", partition=1,
+                     headers=[(DUE_AT_HEADER, str(two_hours_ms).encode()),
+                              (TARGET_HEADER, good_topic.encode())])
+    producer.flush(30)
+    with retry_worker(s) as worker:
+        delivered = _read_all(s, good_topic, lambda m: len(m) >= 1, timeout=90)
+        assert_eventually(lambda: worker.hopped == 1, timeout=30)
+        hopped = _read_all(s, longest, lambda m: any(header(x, HOPS_HEADER) for x in m))
+        time.sleep(2)  # nothing else leaves: the fresh wait and the hopped copy are held
+        assert worker.forwarded == 1 and worker.hopped == 1
+    assert [m.value() for m in delivered] == [b"soon"] and delivered[0].timestamp()[1] >= soon_ms
+    [copy] = [m for m in hopped if header(m, HOPS_HEADER)]
+    assert copy.value() == b"two-hours" and header(copy, DUE_AT_HEADER) == str(two_hours_ms).encode()
+    assert copy.timestamp()[1] >= now_ms  # produced again now: it waits up to another hour, then hops on
+    assert _records_in(s, good_topic) == 1  # the 2 h waits were not delivered early
+
+
+# --- every runtime error ends FAILED, typed, with a dead letter; the deadline sweeper --------------------
+
+
+def _letters(settings: Settings, count: int) -> list[dict[str, Any]]:
+    """The first ``count`` dead letters (at least)."""
+    records = Records.load(settings)
+    found = consume(settings.bootstrap_servers, settings.topic("dlq"), lambda m: len(m) >= count, timeout=60)
+    return [records.decode(m.value())[1] for m in found]
+
+
+def test_errors_the_engine_did_not_expect_fail_the_execution_typed(db_settings: Settings) -> None:
+    s = db_settings
+    apply_workflow(s, {"slug": "throws", "name": "t", "steps": [
+        {"id": "guarded", "action": "core.noop", "when": {"throw": "no such thing"}},
+        {"id": "after", "action": "core.log", "needs": ["guarded"], "input": {"message": "never"}}]})
+    apply_workflow(s, {"slug": "echo", "name": "e", "steps": [
+        {"id": "shape", "action": "core.transform", "input": {"v": "{{ execution.context.v }}"}}]})
+    echo_id = str(Automation.objects.get(slug="echo", settings=s).id)
+    with Workers(s):
+        thrown = _run(s, "throws", {})
+        unreadable = _produce_request(s, echo_id, "echo", '{"v": ')  # context that is not JSON
+        huge = _produce_request(s, echo_id, "echo", '{"v": ' + "9" * 5000 + "}")  # beyond Python's limit
+        bad_event = _produce_request(s, echo_id, "echo", "{}", event_id="not-a-uuid")  # Postgres refuses it
+        not_an_id = _produce_step_task(s, "echo", "not-a-uuid")
+        good = _run(s, "echo", {"v": 1})
+        assert_eventually(lambda: status_of(s, good) == "SUCCESS", timeout=60, interval=0.2)
+        assert_eventually(lambda: all(_exists(s, i) and status_of(s, i) == "FAILED"
+                                      for i in (thrown, unreadable, huge, bad_event)), timeout=60)
+    codes = {i: Execution.objects.get(id=i, settings=s).error["code"]  # type: ignore[index]
+             for i in (thrown, unreadable, huge, bad_event)}
+    assert codes[thrown] == "rules.thrown" and codes[bad_event] == "execution.internal"
+    # A context that cannot be read: refused typed by the engine's own check, else by the last resort.
+    assert {codes[unreadable], codes[huge]} <= {"execution.context_invalid", "execution.internal"}
+    assert step_runs(s, thrown) == [("guarded", 1, "FAILED", "rules.thrown")]  # the next step never ran
+    letters = _letters(s, 5)
+    assert {r["execution_id"]: r["error_code"] for r in letters if r["kind"] == "step"} == codes
+    [poison] = [r for r in letters if r["kind"] == "poison"]
+    assert poison["error_code"] == "record.unreadable"
+    assert Records.load(s).decode(poison["original"])[1]["execution_id"] == not_an_id
+
+
+def _exists(settings: Settings, execution_id: str) -> bool:
+    with psycopg.connect(settings.dsn) as conn:
+        return conn.execute("SELECT 1 FROM execution WHERE id = %s", (execution_id,)).fetchone() is not None
+
+
+def _produce_step_task(settings: Settings, slug: str, execution_id: str) -> str:
+    """A StepTask put straight on its workflow topic."""
+    _produce_step_task_for(settings, slug, execution_id, "x", 2, "retry")
+    return execution_id
+
+
+def test_the_sweeper_fails_executions_past_their_deadline_and_their_late_steps_do_not_run(
+        db_settings: Settings) -> None:
+    s = Settings(**{**db_settings.model_dump(), "sweep_interval_s": 0.5})
+    apply_workflow(s, {"slug": "slow", "name": "s", "timeout": "2s", "steps": [
+        {"id": "pause", "action": "core.wait", "input": {"seconds": 3600}},
+        {"id": "after", "action": "core.log", "needs": ["pause"], "input": {"message": "too late"}}]})
+    with Workers(s):
+        slow = _run(s, "slow", {})
+        assert_eventually(lambda: step_runs(s, slow) == [("pause", 1, "RETRYING", "wait")], timeout=60)
+        assert_eventually(lambda: status_of(s, slow) == "FAILED", timeout=30, interval=0.2)
+        # The wait's task comes back after the sweep (sent now): the execution is over, nothing runs.
+        _produce_step_task_for(s, "slow", slow, "pause", 2, "wait")
+        good = _run(s, "slow", {})  # the worker goes on (this one waits too, and is swept in turn)
+        assert_eventually(lambda: status_of(s, good) == "FAILED", timeout=30, interval=0.2)
+    error = Execution.objects.get(id=slow, settings=s).error
+    assert error is not None and error["code"] == "execution.timeout"
+    assert [r[:3] for r in step_runs(s, slow)] == [("pause", 1, "RETRYING")]  # no late step ran
+    letters = _letters(s, 2)
+    assert ("step", "execution.timeout") in {(r["kind"], r["error_code"]) for r in letters
+                                            if r["execution_id"] == slow}
+
+
+def _produce_step_task_for(settings: Settings, slug: str, execution_id: str, step_id: str, attempt: int,
+                           reason: str) -> None:
+    task = {"execution_id": execution_id, "tenant": settings.tenant, "workflow_slug": slug,
+            "step_id": step_id, "attempt": attempt, "due_at": int(time.time() * 1000), "reason": reason}
+    producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
+    producer.produce(workflow_topic(settings, slug), value=Records.load(settings).encode("StepTask", task),
+                     key=execution_id.encode())
+    producer.flush(30)
+
+
+def test_sweepers_at_once_fail_each_execution_once(db_settings: Settings) -> None:
+    s = db_settings
+    apply_workflow(s, {"slug": "late", "name": "l", "steps": [{"id": "a", "action": "core.noop"}]})
+    automation = Automation.objects.get(slug="late", settings=s)
+    ids = [str(Execution.objects.create(automation=automation, context={}, settings=s).id)
+           for _ in range(120)]
+    with psycopg.connect(s.dsn) as conn:  # 100 running past their deadline, 20 still within it
+        conn.execute("UPDATE execution SET status = 'RUNNING', deadline_at = now() - interval '1 second' "
+                     "WHERE id = ANY(%s::uuid[])", (ids[:100],))
+        conn.execute("UPDATE execution SET status = 'RUNNING', deadline_at = now() + interval '1 hour' "
+                     "WHERE id = ANY(%s::uuid[])", (ids[100:],))
+    letters: list[DeadLetter] = []
+
+    async def sink(letter: DeadLetter) -> None:
+        await asyncio.sleep(0.001)  # let the other sweepers in while this one holds its rows
+        letters.append(letter)
+
+    async def body() -> list[list[Any]]:
+        async with AsyncConnectionPool(s.dsn, min_size=4, max_size=8, open=False) as pool:
+            sweepers = [DeadlineSweeper(pool, sink, batch=7) for _ in range(4)]
+            return await asyncio.gather(*(sweeper.sweep() for sweeper in sweepers))
+
+    swept = asyncio.run(body())
+    failed = [row.id for rows in swept for row in rows]
+    assert sorted(failed) == sorted(ids[:100])  # each once, across the four
+    assert sorted(letter.execution_id or "" for letter in letters) == sorted(ids[:100])
+    assert {letter.error_code for letter in letters} == {"execution.timeout"}
+    statuses = {i: status_of(s, i) for i in ids}
+    assert [statuses[i] for i in ids[:100]] == ["FAILED"] * 100
+    assert [statuses[i] for i in ids[100:]] == ["RUNNING"] * 20

@@ -77,7 +77,8 @@ class ErrorCodes(StrEnum):
     TENANT_MISMATCH = "tenant.mismatch"  # a file, request or task names another tenant than its own
     EXECUTION = "execution"
     EXECUTION_NOT_REPLAYABLE = "execution.not_replayable"
-    EXECUTION_TIMEOUT = "execution.timeout"
+    EXECUTION_TIMEOUT = "execution.timeout"  # past its deadline: ended by its worker or by the sweeper
+    EXECUTION_INTERNAL = "execution.internal"  # an unexpected error while advancing it (a bug, a bad write)
     EXECUTION_CONTEXT_INVALID = "execution.context_invalid"  # a context Postgres cannot store (NUL)
     EXECUTION_CANCELED = "canceled"
     # steps

@@ -37,6 +37,7 @@ from automate.errors import (
     AutomateError,
     ErrorCodes,
     OutputError,
+    RuleError,
     StepError,
     StepTimeout,
     TemplateError,
@@ -48,7 +49,7 @@ from automate.runtime import templating
 from automate.runtime.actions import ActionContext, is_pure, registry
 from automate.runtime.actions.base import checked_output
 from automate.runtime.admission import Resume, admit_request, admit_task, parked
-from automate.runtime.guards import describe, has_nul, loads, wait_seconds
+from automate.runtime.guards import describe, read_context, wait_seconds
 from automate.runtime.state import StateReader, StateWriter, Write
 from automate.runtime.workflows import StepSpec, WorkflowSpec
 from automate.step_tasks import StepTask
@@ -220,10 +221,8 @@ class Engine:
         if not await admit_request(request, version.tenant, version.slug, self.dead_letters):
             return Outcome.REFUSED  # a forged or corrupt request: never run as another tenant
         slug, spec = version.slug, version.spec
-        context = loads(request["context"])
-        refused = has_nul(context)  # Postgres cannot store it: the execution is created FAILED, empty
-        if refused:
-            context = {}
+        context, problem = read_context(request["context"])
+        refused = problem is not None  # not a storable JSON object: the execution is created FAILED, empty
         timeout = spec.timeout if spec.timeout is not None else FOREVER_S
         ident = str(request["execution_id"])
         create = {
@@ -245,8 +244,7 @@ class Engine:
         if not written.created:
             return await self.advance(ident)
         if refused:
-            error = {"code": ErrorCodes.EXECUTION_CONTEXT_INVALID,
-                     "message": "the context holds a NUL character (\\u0000), which cannot be stored"}
+            error = {"code": ErrorCodes.EXECUTION_CONTEXT_INVALID, "message": f"the context {problem}"}
             await self._dead_letter(run, None, 0, error)
             return await self._finish(run, "FAILED", error)
         return await self._advance(run, None)
@@ -281,10 +279,12 @@ class Engine:
             if run.status == "SUCCESS":  # the last step's result and the execution's end were one write
                 return Outcome.SUCCESS
             if run.deadline is not None and time.time() > run.deadline:
-                return await self._finish(run, "FAILED", {"code": ErrorCodes.EXECUTION_TIMEOUT,
-                                                          "message": "the execution ran past its timeout"})
-            if run.status == "CANCELED":
-                return Outcome.CANCELED
+                error = {"code": ErrorCodes.EXECUTION_TIMEOUT,
+                         "message": "the execution ran past its timeout"}
+                await self._dead_letter(run, None, 0, error)
+                return await self._finish(run, "FAILED", error)
+            if run.status in ("CANCELED", "FAILED"):  # canceled, or swept past its deadline, meanwhile
+                return Outcome(run.status)
             ready = self._ready(run, resumed)
             resumed = None
             if not ready:
@@ -331,16 +331,16 @@ class Engine:
         """Run one step to a recorded result. Returns the execution's error when it must fail."""
         while True:
             started = time.time()
-            if step.when is not None and not compile_rule(step.when).evaluate(run.scope()):
-                await self._record(run, step, attempt, "SKIPPED", started, output=None)
-                return None
             try:
+                if step.when is not None and not compile_rule(step.when).evaluate(run.scope()):
+                    await self._record(run, step, attempt, "SKIPPED", started, output=None)
+                    return None
                 if step.action == WAIT_ACTION:
                     await self._wait_step(run, step, attempt, reason, started)
                     return None
                 rendered = templating.render(step.input, run.scope()) if step.input else {}
                 output = await self._call(run, step, attempt, rendered)
-            except (StepError, TemplateError, OutputError) as exc:
+            except (StepError, TemplateError, OutputError, RuleError) as exc:  # a `when` rule's too
                 error = describe(exc)
                 retryable = isinstance(exc, StepError) and exc.retryable
                 if step.retry.should_retry(error["code"], retryable, attempt):
@@ -459,8 +459,8 @@ class Engine:
         writes, run.pending = [*run.pending, *writes], []
         written = await self.writer.write_all(writes) if writes else None
         status = written.status if written else None
-        if status == "CANCELED":
-            run.status = "CANCELED"  # canceled meanwhile: no further step starts
+        if status in ("CANCELED", "FAILED"):
+            run.status = status  # canceled, or swept past its deadline, meanwhile: no further step starts
         return status
 
     async def _finish(self, run: _Run, status: str, error: dict[str, Any] | None) -> Outcome:

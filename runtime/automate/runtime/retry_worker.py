@@ -1,8 +1,14 @@
-"""`automate retry-worker`: holds each retry-tier partition until its head record is due (never early),
-then re-produces the record to its workflow topic and commits.
+"""`automate retry-worker`: holds each retry-tier partition until its head record leaves it, then
+re-produces the record and commits. A record leaves when it is due (to its workflow topic, never early), or
+once it has waited its tier's delay while still not due: then it *hops*, re-produced to the tier of what
+it still has to wait (the longest tier for a delay beyond it), headers and due time unchanged.
 
-A tier has one fixed delay, so records in a partition become due in the order they arrive: holding a
-partition at its first record not yet due holds back nothing that is due.
+A tier has one fixed delay, and the runtime puts a task on the smallest tier at least its delay, so
+records in a partition become due in about the order they arrive, and holding a partition at its head
+holds back nothing due for longer than the tier's delay. A delay beyond the longest tier (a ``core.wait``
+of a day, ``retry.max: 1d``) hops through the longest tier once an hour instead of holding its partition
+until it is due: no partition is ever held longer than its tier's delay after its head record was
+produced (:func:`release_at`).
 
 Nothing in a record is trusted (:func:`automate.step_tasks.read_retry_headers`): a record without a
 readable due time and target, or whose target is not a workflow topic of this deployment's prefix, or
@@ -19,7 +25,7 @@ import functools
 import logging
 import signal
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 from automate import transport
 from automate.config import Settings
@@ -27,15 +33,44 @@ from automate.dead_letters import DeadLetter
 from automate.errors import ErrorCodes, RecordError, TransportError
 from automate.records import Records
 from automate.sizes import record_max_bytes
-from automate.step_tasks import read_retry_headers
-from automate.topics import RETRY_TIERS, dlq_topic, retry_topic
+from automate.step_tasks import HOPS_HEADER, header, read_retry_headers
+from automate.topics import RETRY_TIERS, RetryTier, dlq_topic, retry_topic, tier_for
 from automate.transport import FAILOVER, AsyncProducer, KafkaException, TopicPartition, take
 
-__all__ = ["RetryWorker", "run_retry_worker"]
+__all__ = ["RetryWorker", "release_at", "run_retry_worker"]
 
 log = logging.getLogger("automate.runtime.retry")
 
-Entry = tuple[float, Any, "str | RecordError"]  # due (epoch s), the record, its target or why it has none
+HOP_GRACE_S = 0.1  # a record due this little after its tier's delay is held, not hopped (clock rounding)
+
+
+class Entry(NamedTuple):
+    """A record fetched from a tier and not yet re-produced."""
+
+    release: float  # when it leaves its partition (epoch s): see release_at; 0 for a record not readable
+    due: float  # when it is due (epoch s)
+    msg: Any
+    target: str | RecordError  # its workflow topic, or why it has none
+
+
+def release_at(due: float, tier: RetryTier, *, produced: float | None, seen: float) -> float:
+    """When a record of ``tier`` leaves its partition (epoch s): when it is ``due``, but no later than the
+    tier's delay after it was ``produced`` (its timestamp; the time it was first ``seen`` when it has none
+    or claims a later one). Leaving before it is due, it hops to another tier, never to its target."""
+    start = seen if produced is None else min(produced, seen)
+    limit = start + tier.delay_s
+    return due if due <= limit + HOP_GRACE_S else limit
+
+
+def _produced(msg: Any) -> float | None:
+    """A record's timestamp (epoch s), or None when it has none."""
+    kind, ms = msg.timestamp()
+    return ms / 1000 if kind != 0 and ms > 0 else None  # kind 0: TIMESTAMP_NOT_AVAILABLE
+
+
+def _hops(msg: Any) -> int:
+    text = header(msg, HOPS_HEADER) or ""
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 10 else 0
 
 
 class RetryWorker:
@@ -43,12 +78,22 @@ class RetryWorker:
         self.settings = settings
         self.group = group or f"{settings.topic_prefix}-retry"
         self.forwarded = 0
+        self.hopped = 0
         self.dead_lettered = 0
         self.late_ms: collections.deque[float] = collections.deque(maxlen=100_000)  # for benchmarks
         self._stop = asyncio.Event()
+        self._tiers = {retry_topic(settings, tier): tier for tier in RETRY_TIERS}
 
     def stop(self) -> None:
         self._stop.set()
+
+    def _entry(self, msg: Any) -> Entry:
+        try:
+            due, target = read_retry_headers(self.settings, msg)
+        except RecordError as exc:
+            return Entry(0.0, 0.0, msg, exc)
+        tier = self._tiers.get(msg.topic(), RETRY_TIERS[-1])
+        return Entry(release_at(due, tier, produced=_produced(msg), seen=time.time()), due, msg, target)
 
     async def run(self) -> None:
         consumer = transport.consumer(self.settings, self.group, **{"fetch.wait.max.ms": 100}, **FAILOVER)
@@ -58,17 +103,17 @@ class RetryWorker:
         # A target that passed the checks but does not exist (no such workflow) fails after 5 s, not
         # librdkafka's 30: meanwhile the due records of the same batch wait for it.
         producer = AsyncProducer(self.settings, **{"topic.metadata.propagation.max.ms": 5000})
-        # Per partition, the records fetched but not yet due, in order (a tier's records fall due in the
-        # order they arrive). While a partition holds any, it is paused: nothing more is fetched for it,
-        # and nothing is skipped, so no seek (and no refetch delay) is needed when it resumes. A record
-        # that cannot be read is due at once (0), its error in place of a target: dead-lettered in turn.
+        # Per partition, the records fetched but not yet released, in order. While a partition holds
+        # any, it is paused: nothing more is fetched for it, and nothing is skipped, so no seek (and no
+        # refetch delay) is needed when it resumes. A record that cannot be read is released at once (0),
+        # its error in place of a target: dead-lettered in turn.
         held: dict[tuple[str, int], collections.deque[Entry]] = {}
 
         def revoked(_consumer: Any, parts: list[Any]) -> None:
             for part in parts:  # another worker reads them again from the committed offset
                 held.pop((part.topic, part.partition), None)
 
-        topics = [retry_topic(self.settings, tier) for tier in RETRY_TIERS]
+        topics = list(self._tiers)
         await loop.run_in_executor(io, lambda: consumer.subscribe(topics, on_revoke=revoked,
                                                                   on_lost=revoked))
 
@@ -83,27 +128,40 @@ class RetryWorker:
             await producer.send(dlq_topic(self.settings), data)
             self.dead_lettered += 1
 
-        async def send(due: float, msg: Any, target: str | RecordError) -> None:
+        async def send(entry: Entry) -> None:
+            msg, target = entry.msg, entry.target
             if isinstance(target, RecordError):
                 await dead_letter(msg, target)
                 return
+            hop = entry.due > time.time()  # released before it is due: it waited its tier's delay
+            if hop:
+                headers = [(k, v) for k, v in msg.headers() or () if k != HOPS_HEADER]
+                headers.append((HOPS_HEADER, str(_hops(msg) + 1)))
+                target = retry_topic(self.settings, tier_for(entry.due - time.time()))
             try:
-                await producer.send(target, msg.value(), key=msg.key(), headers=msg.headers())
+                await producer.send(target, msg.value(), key=msg.key(),
+                                    headers=headers if hop else msg.headers())
             except (TransportError, KafkaException) as exc:  # e.g. no such workflow topic
                 await dead_letter(msg, RecordError(ErrorCodes.REQUEST_UNDELIVERABLE,
                                                    f"not delivered to {target}: {exc}"[:500]))
                 return
-            self.forwarded += 1
-            self.late_ms.append((time.time() - due) * 1000)
-
-        async def forward(due_now: list[Entry]) -> None:
-            """Re-produce all at once (acknowledged), then commit each partition past its last one."""
-            if not due_now:
+            if hop:
+                self.hopped += 1
+                log.info("retry record hopped", extra={
+                    "action": "retry.hop", "topic": msg.topic(), "offset": msg.offset(), "to": target,
+                    "due_in_s": round(entry.due - time.time())})
                 return
-            await asyncio.gather(*(send(*entry) for entry in due_now))
+            self.forwarded += 1
+            self.late_ms.append((time.time() - entry.due) * 1000)
+
+        async def release(entries: list[Entry]) -> None:
+            """Re-produce all at once (acknowledged), then commit each partition past its last one."""
+            if not entries:
+                return
+            await asyncio.gather(*(send(entry) for entry in entries))
             last: dict[tuple[str, int], int] = {}
-            for _, msg, _ in due_now:
-                last[(msg.topic(), msg.partition())] = msg.offset() + 1
+            for entry in entries:
+                last[(entry.msg.topic(), entry.msg.partition())] = entry.msg.offset() + 1
             commits = [TopicPartition(t, p, o) for (t, p), o in last.items()]
             await loop.run_in_executor(io, functools.partial(consumer.commit, offsets=commits,
                                                              asynchronous=False))
@@ -111,38 +169,34 @@ class RetryWorker:
         try:
             while not self._stop.is_set():
                 now = time.time()
-                due_now: list[Entry] = []
+                ready: list[Entry] = []
                 for tp, queue in list(held.items()):
-                    while queue and queue[0][0] <= now:
-                        due_now.append(queue.popleft())
+                    while queue and queue[0].release <= now:
+                        ready.append(queue.popleft())
                     if not queue:
                         del held[tp]
                         await loop.run_in_executor(io, consumer.resume, [TopicPartition(tp[0], tp[1])])
-                await forward(due_now)
+                await release(ready)
                 wait = 0.05
                 if held:
-                    first_due = min(queue[0][0] for queue in held.values())
-                    wait = max(0.0, min(0.05, first_due - time.time()))
+                    first = min(queue[0].release for queue in held.values())
+                    wait = max(0.0, min(0.05, first - time.time()))
                 messages: list[Any] = await loop.run_in_executor(io, take, consumer, 500, wait)
-                due_now = []
+                ready = []
                 for msg in messages:
                     if msg.error():
                         continue
                     tp = (msg.topic(), msg.partition())
-                    target: str | RecordError
-                    try:
-                        due, target = read_retry_headers(self.settings, msg)
-                    except RecordError as exc:
-                        due, target = 0.0, exc
+                    entry = self._entry(msg)
                     if tp in held:
-                        held[tp].append((due, msg, target))
-                    elif due > time.time():
-                        held[tp] = collections.deque([(due, msg, target)])
+                        held[tp].append(entry)
+                    elif entry.release > time.time():
+                        held[tp] = collections.deque([entry])
                         await loop.run_in_executor(io, consumer.pause,
                                                    [TopicPartition(msg.topic(), msg.partition())])
                     else:
-                        due_now.append((due, msg, target))
-                await forward(due_now)
+                        ready.append(entry)
+                await release(ready)
         finally:
             await loop.run_in_executor(io, consumer.close)
             io.shutdown()

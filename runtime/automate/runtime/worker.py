@@ -3,16 +3,25 @@
 Each message is one unit of work for one execution: an ExecutionRequest (start it) or a StepTask (resume
 it at a step whose retry or wait is due). Messages are handled concurrently (asyncio, bounded), one at a
 time per execution; offsets are committed only up to the lowest unfinished message of each partition.
+
+A message ends one of three ways: handled (the engine recorded where the execution stands, typed
+failures included); the database away (the message is tried again until it goes through); or any other
+error, which fails its execution with a typed code and a dead letter (:mod:`automate.runtime.failures`),
+so that no execution stays RUNNING for ever. Beside the messages, the worker sweeps the executions past
+their deadline (:mod:`automate.runtime.sweeper`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import signal
 import time
-from typing import Any
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, NamedTuple, TypeVar
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
@@ -23,7 +32,9 @@ from automate.dead_letters import DeadLetter, send_dead_letter
 from automate.errors import ErrorCodes, RecordError
 from automate.records import Records
 from automate.runtime.engine import Engine, Outcome, Resume
+from automate.runtime.failures import fail_unexpected
 from automate.runtime.offsets import OffsetTracker
+from automate.runtime.sweeper import DeadlineSweeper
 from automate.step_tasks import StepTask, send_step_task
 from automate.topics import workflow_topics_pattern
 from automate.transport import BATCHED_FETCH, FAILOVER, AsyncProducer, KafkaException, TopicPartition, take
@@ -31,6 +42,14 @@ from automate.transport import BATCHED_FETCH, FAILOVER, AsyncProducer, KafkaExce
 __all__ = ["RuntimeWorker"]
 
 log = logging.getLogger("automate.runtime.worker")
+
+T = TypeVar("T")
+
+
+class _Failed(NamedTuple):
+    """A message's handling raised something other than an outage of the database."""
+
+    error: Exception
 
 
 class RuntimeWorker:
@@ -42,7 +61,7 @@ class RuntimeWorker:
         self.group = group or f"{settings.topic_prefix}-runtime"
         self.records = Records.load(settings)
         self.tracker = OffsetTracker()
-        self.stats: dict[str, int] = {"messages": 0, "poison": 0, "finished": 0, "deferred": 0}
+        self.stats: dict[str, int] = {"messages": 0, "poison": 0, "finished": 0, "deferred": 0, "failed": 0}
         self._stop = asyncio.Event()
         self._locks: dict[str, asyncio.Lock] = {}
         self._users: dict[str, int] = {}
@@ -74,6 +93,9 @@ class RuntimeWorker:
             await send_dead_letter(self.settings, self.records, producer, letter)
 
         engine = Engine(self.settings, pool, mode="deferred", scheduler=schedule, dead_letters=dead_letter)
+        self.sweeper = DeadlineSweeper(pool, dead_letter)
+        sweeping = asyncio.create_task(self.sweeper.run(self.settings.sweep_interval_s, self._stop),
+                                       name="automate-deadline-sweeper")
         slots = asyncio.Semaphore(self.concurrency)
         tasks: set[asyncio.Task[None]] = set()
         pattern = workflow_topics_pattern(self.settings)
@@ -97,6 +119,9 @@ class RuntimeWorker:
                 await asyncio.wait(tasks, timeout=30)
             await self._commit(loop, io, consumer)
         finally:
+            sweeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeping
             await loop.run_in_executor(io, consumer.close)
             io.shutdown()
             producer.close()
@@ -121,32 +146,38 @@ class RuntimeWorker:
             self.stats["messages"] += 1
             try:
                 name, record = self.records.decode(msg.value() or b"")
-            except RecordError as exc:
+                if name not in ("ExecutionRequest", "StepTask"):
+                    raise RecordError(ErrorCodes.RECORD_UNREADABLE,
+                                      f"unexpected record {name} on a workflow topic")
+                # A UUID, or the reads batched with it would all fail on it.
+                execution_id = str(uuid.UUID(str(record["execution_id"])))
+            except (RecordError, KeyError, TypeError, ValueError) as exc:
                 self.stats["poison"] += 1
+                message = exc.message if isinstance(exc, RecordError) else f"no execution id: {exc!r}"
                 await dead_letter(DeadLetter.poison(code=ErrorCodes.RECORD_UNREADABLE,
-                                                    message=exc.message[:500], source_topic=msg.topic(),
+                                                    message=message[:500], source_topic=msg.topic(),
                                                     original=msg.value()))
                 return
-            execution_id = str(record["execution_id"])
             lock = self._locks.setdefault(execution_id, asyncio.Lock())
             self._users[execution_id] = self._users.get(execution_id, 0) + 1
             try:
-                delay = 0.2
-                while True:
-                    try:
-                        async with lock:  # one message at a time per execution
-                            outcome = await self._process(engine, name, record)
-                        break
-                    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-                        # Postgres is away (restarting, failing over): not the message's fault. Retry it
-                        # (every write is idempotent) until it goes through or the worker stops.
-                        if self._stop.is_set():
-                            done = False
-                            return
-                        log.warning("database unavailable; retrying the message",
-                                    extra={"action": "runtime.db_retry", "error": str(exc)[:300]})
-                        await asyncio.sleep(delay)
-                        delay = min(delay * 2, 5.0)
+                async with lock:  # one message at a time per execution
+                    result = await self._until_stored(lambda: self._process(engine, name, record))
+                    if isinstance(result, _Failed):
+                        # Not the database: the execution fails typed, with a dead letter, and the worker
+                        # goes on. (The database away meanwhile: tried again, as any message.)
+                        self.stats["failed"] += 1
+                        error = result.error
+                        failed = await self._until_stored(lambda: fail_unexpected(
+                            engine.pool, dead_letter, name, record, error, topic=msg.topic()))
+                        if isinstance(failed, _Failed):
+                            raise failed.error
+                        finished = Outcome.FAILED if failed else Outcome.ALREADY_DONE
+                        result = None if failed is None else finished
+                outcome = result
+                if outcome is None:  # the worker stops while the database is away
+                    done = False
+                    return
                 if outcome is Outcome.MISSING:
                     # A typed, recorded failure: the request names nothing we know; the worker goes on.
                     self.stats["poison"] += 1
@@ -158,8 +189,8 @@ class RuntimeWorker:
             if outcome in (Outcome.SUCCESS, Outcome.FAILED):
                 self.stats["finished"] += 1
         except Exception:
-            # The engine records typed failures itself; anything else is logged and the message is
-            # finished (not retried forever): the execution stays RUNNING for an operator to see.
+            # What even the last resort could not record (a dead letter Kafka refused): logged; the
+            # execution, failed in Postgres where it could be, is for an operator to see.
             log.exception("message failed", extra={"action": "runtime.message_failed",
                                                    "topic": msg.topic(), "offset": msg.offset()})
         finally:
@@ -167,11 +198,30 @@ class RuntimeWorker:
                 self.tracker.finished(msg.topic(), msg.partition(), msg.offset())
             slots.release()
 
+    async def _until_stored(self, attempt: Callable[[], Awaitable[T]]) -> T | _Failed | None:
+        """Run ``attempt`` until the database takes it: an outage of Postgres (restarting, failing over)
+        is not the message's fault, and every write is idempotent, so it is tried again with a backoff.
+        Returns its result, a :class:`_Failed` for any other error, or None when the worker stops first."""
+        delay = 0.2
+        while True:
+            try:
+                return await attempt()
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                if self._stop.is_set():
+                    return None
+                log.warning("database unavailable; retrying the message",
+                            extra={"action": "runtime.db_retry", "error": str(exc)[:300]})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            except Exception as exc:
+                return _Failed(exc)
+
     async def _process(self, engine: Engine, name: str, record: dict[str, Any]) -> Outcome:
         if name == "ExecutionRequest":
             return await engine.start(record)
         if name == "StepTask":
-            return await engine.advance(record["execution_id"], Resume.of_task(record))
+            resume = Resume(record["step_id"], int(record["attempt"]), record["reason"])
+            return await engine.advance(record["execution_id"], resume, tenant=str(record["tenant"]))
         raise RecordError(ErrorCodes.RECORD_UNREADABLE, f"unexpected record {name} on a workflow topic")
 
 

@@ -11,7 +11,7 @@ from automate.topics import RETRY_TIERS, core_topics, retry_topic, tier_for
 @pytest.mark.parametrize(("delay", "tier"), [
     (0.0, "1s"), (0.5, "1s"), (1.0, "1s"), (1.001, "10s"), (10.0, "10s"), (59.9, "1m"), (60.0, "1m"),
     (61.0, "10m"), (600.0, "10m"), (601.0, "1h"), (3600.0, "1h"),
-    (3601.0, "1h"), (86400.0 * 365, "1h"),  # longer than the longest tier: the longest (held until due)
+    (3601.0, "1h"), (86400.0 * 365, "1h"),  # longer than the longest tier: the longest (it hops through it)
 ])
 def test_tier_for(delay: float, tier: str) -> None:
     assert tier_for(delay).name == tier

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from automate.errors import ErrorCodes, OutputError
-from automate.runtime.guards import json_has_nul
+from automate.jsonb import unstorable_text
 from automate_connectors.context import ActionContext
 
 __all__ = ["Action", "ActionContext", "checked_output", "is_pure"]
@@ -57,7 +57,8 @@ def checked_output(output: Any, max_bytes: int) -> dict[str, Any]:
     if len(text) > max_bytes:
         raise OutputError(f"step output is {len(text)} bytes, above AUTOMATE_MAX_STEP_OUTPUT_BYTES="
                           f"{max_bytes}", code=ErrorCodes.OUTPUT_TOO_LARGE)
-    if json_has_nul(text):
-        raise OutputError("step output holds a NUL character (\\u0000), which cannot be stored",
+    problem = unstorable_text(text)
+    if problem:
+        raise OutputError(f"step output {problem}, which Postgres cannot store",
                           code=ErrorCodes.OUTPUT_NOT_STORABLE)
     return dict(output)
