@@ -220,8 +220,7 @@ class RuntimeWorker:
         if name == "ExecutionRequest":
             return await engine.start(record)
         if name == "StepTask":
-            resume = Resume(record["step_id"], int(record["attempt"]), record["reason"])
-            return await engine.advance(record["execution_id"], resume, tenant=str(record["tenant"]))
+            return await engine.advance(record["execution_id"], Resume.of_task(record))
         raise RecordError(ErrorCodes.RECORD_UNREADABLE, f"unexpected record {name} on a workflow topic")
 
 
