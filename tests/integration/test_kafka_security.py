@@ -1,9 +1,11 @@
 """The pipeline through a Kafka that takes SASL/SCRAM only, with ACLs (``AUTOMATE_KAFKA_LOCAL_AUTH=scram``).
 
-The shared stack stays as it is: this module starts a broker of its own in SCRAM mode (``automate up
-kafka`` in a fresh home under ``.automate/test-homes``, free ports, the shared stack's jars hard-linked
-instead of resolved again) and takes it down at the end. PostgreSQL and the schema registry are the
-shared ones (neither talks to Kafka): a fresh database of the module's own, as every pipeline test.
+The shared stack stays as it is: this module starts a stack of its own in SCRAM mode (what ``automate up
+kafka postgres connect`` does, in a fresh home under ``.automate/test-homes``, on free ports, the shared
+stack's jars hard-linked instead of resolved again), migrates its database and registers the outbox
+connector (``automate migrate``), and takes it all down at the end. The schema registry is the shared one
+(it does not talk to Kafka). Events go the production way: ``emit_event``, Debezium on Connect, the
+processors, the runtime and the retry worker, each worker a process of its own.
 """
 
 from __future__ import annotations
@@ -11,24 +13,30 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import stat
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from automate.config import Settings, project_root
+from automate.db import migrate, set_publisher
+from automate.demo.preflight import wait_for_connector
 from automate.errors import ErrorCodes, TransportError
 from automate.kafka_security import local_credentials_file
+from automate.registry import register_contracts
+from automate.stack import Stack
+from automate.stack import process as processes
+from automate.stack.base import Layout, http_json
+from automate.stack.cdc import CONNECTOR, ensure_outbox_connector
 from automate.supervise import settings_env
 from automate.topics import core_topics, ensure_topics
 from automate.transport import broker_ready, consumer, create_topics, high_watermarks, producer, take
-from tests.conftest import fresh_database
 from tests.hostile.pipeline import LivePipeline
 
 pytestmark = pytest.mark.integration
@@ -44,17 +52,11 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _automate(*args: str, env: dict[str, str], timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("AUTOMATE_")}
-    return subprocess.run([sys.executable, "-m", "automate.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, env={**clean, **env})
-
-
-def _link_jars(shared: Path, home: Path) -> None:
-    """The shared stack's Kafka jars (and Maven's stamp), hard-linked: no second resolution."""
-    source, dest = shared / "lib" / "kafka", home / "lib" / "kafka"
+def _link_jars(shared: Path, home: Path, service: str) -> None:
+    """The shared stack's jars of ``service`` (and Maven's stamp), hard-linked: no second resolution."""
+    source, dest = shared / "lib" / service, home / "lib" / service
     if not (source / ".automate-pom-sha256").is_file():
-        return  # not resolved yet: `automate up` resolves them
+        return  # not resolved yet: `up` resolves them
     dest.mkdir(parents=True)
     for item in source.iterdir():
         try:
@@ -63,29 +65,52 @@ def _link_jars(shared: Path, home: Path) -> None:
             shutil.copy2(item, dest / item.name)
 
 
+def _down(settings: Settings) -> None:
+    """The JVMs killed (their data is thrown away, a graceful stop only costs time), then the rest."""
+    layout = Layout(settings.home)
+    for name in ("connect", "kafka"):
+        record = processes.read_record(layout.record(name))
+        if record is not None:
+            processes.stop(record, sig=signal.SIGKILL, timeout=10)
+            layout.record(name).unlink(missing_ok=True)
+    Stack(settings).down()
+
+
 @pytest.fixture(scope="module")
-def scram(stack: Settings, template_db: str) -> Iterator[Settings]:
-    """Settings of a fresh database and topic prefix, on a broker of the module's own in SCRAM mode."""
+def scram(stack: Settings) -> Iterator[Settings]:
+    """Settings of a stack of the module's own in SCRAM mode: Kafka, Postgres (migrated) and Connect
+    (the outbox connector registered), the shared schema registry."""
     root = project_root()
     assert root is not None
     home = root / ".automate" / "test-homes" / f"sasl-{uuid.uuid4().hex[:8]}"
     home.mkdir(parents=True)
-    _link_jars(stack.home, home)
-    with fresh_database(stack, template_db) as base:
-        settings = Settings(**{**base.model_dump(), "home": home, "kafka_local_auth": "scram",
-                               "kafka_port": _free_port(), "kafka_controller_port": _free_port()})
-        env = {"AUTOMATE_HOME": str(home), "AUTOMATE_KAFKA_LOCAL_AUTH": "scram",
-               "AUTOMATE_KAFKA_PORT": str(settings.kafka_port),
-               "AUTOMATE_KAFKA_CONTROLLER_PORT": str(settings.kafka_controller_port),
-               "AUTOMATE_TOPIC_PREFIX": settings.topic_prefix}
-        try:
-            up = _automate("up", "kafka", env=env)
-            assert up.returncode == 0, up.stdout + up.stderr
-            ensure_topics(settings, core_topics(settings), partitions=3)
-            yield settings
-        finally:
-            _automate("down", env=env, timeout=120)
-            shutil.rmtree(home, ignore_errors=True)
+    for service in ("kafka", "connect"):
+        _link_jars(stack.home, home, service)
+    settings = Settings(home=home, kafka_local_auth="scram", publisher="debezium",
+                        topic_prefix=f"s{uuid.uuid4().hex[:8]}", schema_registry_url=stack.registry_url,
+                        kafka_port=_free_port(), kafka_controller_port=_free_port(),
+                        postgres_port=_free_port(), connect_port=_free_port())
+    try:
+        Stack(settings).up(["kafka", "postgres", "connect"])
+        with psycopg.connect(settings.dsn) as conn:
+            migrate(conn)
+            set_publisher(conn, "debezium")
+            register_contracts(settings, conn)
+        ensure_topics(settings, core_topics(settings), partitions=3)
+        ensure_outbox_connector(settings)
+        wait_for_connector(settings, timeout=120)  # an event written before the slot streams is lost
+        yield settings
+    finally:
+        from automate.db.context import close_pools
+
+        close_pools(settings)
+        _down(settings)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _connector_state(settings: Settings) -> str:
+    status = http_json("GET", f"{settings.connect_base_url}/connectors/{CONNECTOR}/status")
+    return f"{status}; Connect's log:\n{processes.tail(Layout(settings.home).log('connect'), 30)}"
 
 
 def test_the_pipeline_runs_through_sasl_scram(scram: Settings, tmp_path: Path) -> None:
@@ -95,16 +120,28 @@ def test_the_pipeline_runs_through_sasl_scram(scram: Settings, tmp_path: Path) -
     with live.workers:
         events = [live.emit("sasl.ping", {"n": n}) for n in range(5)]
         for event_id in events:
-            found = live.settled(event_id, timeout=90)
+            try:
+                found = live.settled(event_id, timeout=90)
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}; the outbox connector: {_connector_state(scram)}") from None
             assert [status for _, status, _ in found] == ["SUCCESS"], found
         live.assert_healthy()
     after = high_watermarks(scram, [scram.topic("events")])
-    # Every event (and the canary) went through the SCRAM broker's events topic, published by the relay.
+    # Every event (and the canary) went through the SCRAM broker's events topic, published by Debezium.
     assert sum(after.values()) - sum(before.values()) >= len(events) + 1
     # The workers got the security settings from their parent, not the password itself.
     env = settings_env(scram)
     assert env["AUTOMATE_KAFKA_LOCAL_AUTH"] == "scram"
     assert "AUTOMATE_KAFKA_SASL_PASSWORD" not in env
+
+
+def test_connect_authenticates_its_worker_producer_consumer_and_admin(scram: Settings) -> None:
+    props = scram.home / "conf" / "connect" / "connect-standalone.properties"
+    assert stat.S_IMODE(props.stat().st_mode) == 0o600
+    lines = props.read_text().splitlines()
+    for prefix in ("", "producer.", "consumer.", "admin."):
+        assert f"{prefix}security.protocol=SASL_PLAINTEXT" in lines
+        assert f"{prefix}sasl.mechanism=SCRAM-SHA-512" in lines
 
 
 def test_a_client_without_credentials_is_refused(scram: Settings) -> None:
@@ -134,7 +171,7 @@ def test_a_wrong_password_is_a_typed_refusal(scram: Settings) -> None:
                         "kafka_sasl_mechanism": "SCRAM-SHA-512", "kafka_sasl_username": "automate",
                         "kafka_sasl_password": "not-the-password"})
     with pytest.raises(TransportError) as refused:
-        create_topics(wrong, [scram.topic("wrong")], partitions=1, timeout=10)
+        create_topics(wrong, [scram.topic("wrong")], partitions=1, timeout=5)
     assert refused.value.code == ErrorCodes.KAFKA_AUTH
     assert not refused.value.retryable
     assert "not-the-password" not in str(refused.value)
@@ -154,9 +191,7 @@ def test_the_credentials_file_is_the_owners_only(scram: Settings) -> None:
     assert set(json.loads(path.read_text())) == {"mechanism", "admin", "automate"}
     server = scram.home / "conf" / "kafka" / "server.properties"
     assert stat.S_IMODE(server.stat().st_mode) == 0o600
-    status = _automate("status", "--json", env={"AUTOMATE_HOME": str(scram.home),
-                                                "AUTOMATE_KAFKA_LOCAL_AUTH": "scram",
-                                                "AUTOMATE_KAFKA_PORT": str(scram.kafka_port)})
-    assert json.loads(status.stdout)["kafka"]["state"] == "running", status.stdout + status.stderr
+    (kafka,) = [found for found in Stack(scram).status() if found.name == "kafka"]
+    assert kafka.state == "running"
     password = json.loads(path.read_text())["automate"]
-    assert password not in status.stdout + status.stderr
+    assert password not in json.dumps(kafka.to_dict())

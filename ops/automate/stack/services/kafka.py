@@ -126,10 +126,12 @@ class Kafka(Service):
 
     def configure(self) -> None:
         """In SCRAM mode: allow the ``automate`` user every operation on the topics and consumer groups
-        that start with the topic prefix, and on the groups of the project's own readers (``automate-``);
-        nothing else (idempotent: an ACL that exists is left as it is)."""
+        that start with the topic prefix, on Debezium's heartbeat topic (``__debezium-heartbeat.<prefix>``)
+        and on the groups of the project's own readers (``automate-``); nothing else (idempotent: an ACL
+        that exists is left as it is)."""
         if self._scram:
             from automate.transport import allow_prefixed
 
             prefix = self.settings.topic_prefix
-            allow_prefixed(self.settings, f"User:{LOCAL_USER}", topics=[prefix], groups=[prefix, "automate-"])
+            allow_prefixed(self.settings, f"User:{LOCAL_USER}",
+                           topics=[prefix, f"__debezium-heartbeat.{prefix}"], groups=[prefix, "automate-"])
