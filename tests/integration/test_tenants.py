@@ -89,6 +89,13 @@ def test_cli_apply_takes_the_tenant_from_the_operator(db_settings: Settings, tmp
     assert "initech/gamma: version 1 created" in trusted.stdout
     assert ("initech", "gamma", 1) in automations(db_settings)
 
+    (tmp_path / "d.yaml").write_text(yaml.safe_dump({"slug": "delta", "name": "d", "tenant": "hooli",
+                                                     "steps": NOOP}))
+    trusting = as_tenant(db_settings, "globex", workflow_tenant_from_file=True)  # the setting, not the flag
+    by_setting = cli(workflows, trusting, "apply", "-f", str(tmp_path / "d.yaml"))
+    assert by_setting.exit_code == 0, by_setting.output
+    assert "hooli/delta: version 1 created" in by_setting.stdout
+
 
 # --- one tenant per slug ----------------------------------------------------------------------------
 
