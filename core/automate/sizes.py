@@ -25,9 +25,10 @@ DeadLetter             original <= record_max_bytes (else dropped, with a note)
 so every record fits :func:`message_max_bytes`, the ``message.max.bytes`` of every producer (and
 ``batch.size``: librdkafka's batches of small records stay under it too) and Connect's
 ``max.request.size``; every topic the project creates gets ``max.message.bytes`` of
-:func:`topic_max_bytes`, which adds the record batch's own framing. ``tests/unit/test_sizes.py`` holds
-each line of the table with maximal records. With the default P all of them are below Kafka's defaults
-(librdkafka 1,000,000, the broker 1,048,588), so topics made by someone else fit as well.
+:func:`topic_max_bytes`, which adds the record batch's own framing.
+``tests/unit/test_size_limits.py`` holds each line of the table with maximal records. With the default P
+all of them are below Kafka's defaults (librdkafka 1,000,000, the broker 1,048,588), so topics made by
+someone else fit as well.
 """
 
 from __future__ import annotations

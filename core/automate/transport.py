@@ -47,7 +47,9 @@ __all__ = [
     "producer",
     "read_between",
     "refused",
+    "solo_producer",
     "take",
+    "too_large",
 ]
 
 # Every producer: idempotent (no duplicate from a retried request), keys placed where Java clients, and so
@@ -79,6 +81,13 @@ def producer(settings: Settings, **overrides: Any) -> Producer:
     ``overrides`` are librdkafka settings (dotted names spelled with underscores are not translated: pass
     ``**{"linger.ms": 2}``)."""
     return Producer({**_base(settings), **_PRODUCER, **producer_size_config(settings), **overrides})
+
+
+def solo_producer(settings: Settings, **overrides: Any) -> Producer:
+    """A producer that sends every record in a batch of its own: to tell a record the broker refuses for
+    its own size from one refused with the batch it shared (librdkafka does not split a refused batch, as
+    the Java producer does), where a topic's ``max.message.bytes`` is below the producers' batch size."""
+    return producer(settings, **{**overrides, "batch.num.messages": 1, "linger.ms": 0})
 
 
 def consumer(settings: Settings, group: str, **overrides: Any) -> Consumer:
@@ -254,6 +263,11 @@ _REFUSED = frozenset({KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO_
 _TOO_LARGE = frozenset({KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO_LARGE})
 
 
+def too_large(err: KafkaError) -> bool:
+    """Whether ``err`` refuses a record (or the batch it was in) for its size."""
+    return err.code() in _TOO_LARGE
+
+
 def refused(err: KafkaError) -> bool:
     """Whether ``err`` (of ``produce()`` or of a delivery report) refuses the record itself, for good: a
     record above ``message.max.bytes`` or the topic's ``max.message.bytes``, or one the broker calls
@@ -278,6 +292,8 @@ class AsyncProducer:
 
     def __init__(self, settings: Settings, **overrides: Any) -> None:
         self._producer = producer(settings, **{"linger.ms": 2, **overrides})
+        self._settings, self._overrides = settings, overrides
+        self._solo: Producer | None = None  # made at the first record refused for its size
         self._closed = False
         self._thread = threading.Thread(target=self._poll, name="automate-producer-poll", daemon=True)
         self._thread.start()
@@ -285,15 +301,30 @@ class AsyncProducer:
     def _poll(self) -> None:
         while not self._closed:
             self._producer.poll(0.05)
+            solo = self._solo
+            if solo is not None:
+                solo.poll(0)
 
     async def send(self, topic: str, value: bytes | None, key: str | bytes | None = None,
                    headers: list[tuple[str, str | bytes | None]] | None = None) -> None:
-        """Produce one record and wait for its acknowledgement.
+        """Produce one record and wait for its acknowledgement. A record refused for its size is sent once
+        more alone (:func:`solo_producer`): it may only have shared a batch too large for the topic.
 
         Raises:
             TransportError: The record was not taken (:func:`delivery_error`): ``kafka.record_too_large``
                 (above a size limit, permanent) or ``kafka.delivery`` (retryable unless refused).
         """
+        try:
+            await self._send(self._producer, topic, value, key, headers)
+        except TransportError as exc:
+            if exc.code != ErrorCodes.KAFKA_RECORD_TOO_LARGE:
+                raise
+            if self._solo is None:
+                self._solo = solo_producer(self._settings, **self._overrides)
+            await self._send(self._solo, topic, value, key, headers)
+
+    async def _send(self, target: Producer, topic: str, value: bytes | None, key: str | bytes | None,
+                    headers: list[tuple[str, str | bytes | None]] | None) -> None:
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
 
@@ -310,9 +341,9 @@ class AsyncProducer:
 
         while True:
             try:
-                self._producer.produce(topic, value=value,
-                                       key=key.encode() if isinstance(key, str) and key else key or None,
-                                       headers=headers, on_delivery=on_delivery)
+                target.produce(topic, value=value,
+                               key=key.encode() if isinstance(key, str) and key else key or None,
+                               headers=headers, on_delivery=on_delivery)
                 break
             except BufferError:
                 await asyncio.sleep(0.01)
@@ -322,5 +353,7 @@ class AsyncProducer:
 
     def close(self) -> None:
         self._producer.flush(10)
+        if self._solo is not None:
+            self._solo.flush(10)
         self._closed = True
         self._thread.join(2)

@@ -55,4 +55,4 @@ def set_topic_limit(settings: Settings, topic: str, max_bytes: int) -> None:
     while topic_limit(settings, topic) != max_bytes:
         assert time.monotonic() < deadline, f"{topic}: max.message.bytes not {max_bytes} after 30 s"
         time.sleep(0.2)
-    time.sleep(1.0)  # the partition leader applies the new limit with the metadata update
+    time.sleep(3.0)  # the partition leader applies the new limit with the metadata update

@@ -177,3 +177,21 @@ def test_a_kafka_produce_step_above_the_limit_fails_typed(connector_settings: Se
                       connection="partner-bus")
     assert (refused.code, refused.retryable) == (ErrorCodes.INPUT_INVALID, False)
     assert "MSG_SIZE_TOO_LARGE" in refused.message
+
+
+def test_automate_relay_once_names_the_rows_it_marked_failed(db_settings: Settings) -> None:
+    import os
+    import subprocess
+    import sys
+
+    s = db_settings
+    set_topic_limit(s, events_topic(s), 100_000)
+    emit_event("big.event", generic_payload(200_000), settings=s)
+    emit_event("small.event", {"n": 1}, settings=s)
+    env = {**os.environ, "AUTOMATE_DATABASE_URL": s.dsn, "AUTOMATE_TOPIC_PREFIX": s.topic_prefix,
+           "AUTOMATE_PUBLISHER": "relay", "COLUMNS": "200"}
+    done = subprocess.run([sys.executable, "-m", "automate.cli", "relay", "--once"], capture_output=True,
+                          text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    said = done.stdout + done.stderr  # (the console writes to stderr)
+    assert "published 1 events" in said and "1 rows refused by Kafka for good, marked failed" in said, said

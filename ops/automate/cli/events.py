@@ -67,6 +67,9 @@ def relay(ctx: click.Context, batch_size: int, lease_seconds: float, poll_interv
         began = time.monotonic()
         count = worker.drain()
         console.print(f"published {count} events in {time.monotonic() - began:.2f}s")
+        if worker.stats.failed:
+            console.print(f"{worker.stats.failed} rows refused by Kafka for good, marked failed "
+                          "(automate_outbox.status, last_error; docs/outbox.md)")
         return
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -41,6 +41,7 @@ from automate.transport import (
     TopicPartition,
     delivery_error,
     refused,
+    too_large,
 )
 
 __all__ = ["ProcessorWorker", "run_processors"]
@@ -96,6 +97,7 @@ class ProcessorWorker:
         self._stop = threading.Event()
         self._watcher = ConfigWatcher(settings, self._swap)
         self._known_topics: set[str] = set()
+        self._solo: Any = None  # transport.solo_producer, made at the first request refused for its size
         self._inflight: collections.deque[tuple[_Batch, list[tuple[str, str | None, Any, str | None]]]] = (
             collections.deque())
         self._acknowledged: dict[tuple[str, int], int] = {}  # offsets of acknowledged batches, to commit
@@ -159,6 +161,8 @@ class ProcessorWorker:
         finally:
             self._watcher.stop()
             producer.flush(10)
+            if self._solo is not None:
+                self._solo.flush(10)
             consumer.close()
 
     def _process(self, producer: Any, messages: list[Any]) -> None:
@@ -310,6 +314,7 @@ class ProcessorWorker:
             pending = [o for o in pending if (o.topic, o.key.encode() if o.key else None) in errors]
             for out in pending:
                 out.error = errors[(out.topic, out.key.encode() if out.key else None)]
+        given_up = self._alone(given_up)
         letters = []
         refused_ids = {id(out) for out in given_up}
         for out in [*given_up, *pending]:
@@ -328,6 +333,26 @@ class ProcessorWorker:
                                             f"{_DELIVERY_ATTEMPTS + 1} times: {out.error}"))
         if letters and self._send_now(producer, letters).failures:
             raise TransportError("cannot write to the dead-letter topic", code=ErrorCodes.KAFKA_DELIVERY)
+
+    def _alone(self, outs: list[_Out]) -> list[_Out]:
+        """Of the records refused for good, those still refused once sent each in a batch of its own: a
+        record refused for its size may only have shared a batch larger than its topic allows (librdkafka
+        does not split a refused batch)."""
+        alone = [out for out in outs if too_large(out.error)]
+        if not alone:
+            return outs
+        if self._solo is None:
+            self._solo = transport.solo_producer(self.settings)
+        errors = {(topic, key): err for topic, key, _value, err in self._send_now(self._solo, alone).failures}
+        kept = []
+        for out in outs:
+            if too_large(out.error):
+                error = errors.get((out.topic, out.key.encode() if out.key else None))
+                if error is None:
+                    continue  # delivered alone
+                out.error = error
+            kept.append(out)
+        return kept
 
     def _send_now(self, producer: Any, outs: list[_Out]) -> _Batch:
         """Produce ``outs`` and wait for their acknowledgements (the slow path of failures)."""

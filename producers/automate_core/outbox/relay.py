@@ -26,8 +26,9 @@ from typing import Any
 
 import psycopg
 
+from automate import transport
 from automate.config import Settings, get_settings
-from automate.transport import KafkaException, delivery_error, refused
+from automate.transport import KafkaError, KafkaException, delivery_error, refused, too_large
 from automate_core.outbox.reaper import OutboxReaper
 from automate_core.outbox.store import HeldBatch, HeldClaimStore, OutboxItem
 
@@ -139,19 +140,21 @@ class Relay:
         self.backoff = retry_backoff or (lambda attempts: min(2.0 ** attempts, 300.0))
         self.stats = RelayStats()
         self._lease = lease_seconds
-        from automate import transport
-
-        self.producer = transport.producer(self.settings, **{
+        self._producer_config: dict[str, Any] = {
             "queue.buffering.max.messages": 200000,  # two claimed batches of 5,000 rows and more
             # A delivery fails (and is retried with backoff) well before the relay would give up
             # waiting for its batch and roll it back (at 0.8 of the lease).
             "message.timeout.ms": int(min(30.0, lease_seconds / 2) * 1000),
             **(producer_config or {}),
-        })
+        }
+        self.producer = transport.producer(self.settings, **self._producer_config)
+        self._solo: Any = None  # transport.solo_producer, made at the first record refused for its size
 
     def close(self) -> None:
         """Flush what is in flight and release the database connection."""
         self.producer.flush(10)
+        if self._solo is not None:
+            self._solo.flush(10)
         self.store.close()
 
     def __enter__(self) -> Relay:
@@ -182,6 +185,15 @@ class Relay:
             batch.held.release()
             return 0
         items, failed = batch.held.items, batch.failed()
+        suspects = [i for i in items
+                    if i.id in failed and i.id not in batch.refused and too_large(failed[i.id])]
+        if suspects:  # the broker refused their batch: each is tried alone before it counts as too large
+            again = self._alone(suspects, batch.claimed + self._lease * 0.9)
+            for item in suspects:
+                if item.id in again:
+                    failed[item.id] = again[item.id]
+                else:
+                    del failed[item.id]  # delivered alone
         ok = [i.id for i in items if i.id not in failed]
         if not failed:
             batch.held.settle(ok)
@@ -205,6 +217,31 @@ class Relay:
         self.stats.published += len(ok)
         self.stats.batches += 1
         return len(ok)
+
+    def _alone(self, items: list[OutboxItem], deadline: float) -> dict[str, Any]:
+        """Produce again, each in a batch of its own, the records the broker refused for their size: one
+        may only have shared a batch larger than its topic allows (librdkafka does not split a refused
+        batch). Returns those still not delivered: row id to error (a timeout for a missing report)."""
+        if self._solo is None:
+            self._solo = transport.solo_producer(self.settings, **self._producer_config)
+        reports: dict[str, Any] = {}
+        for item in items:
+            def delivered(err: Any, _msg: Any, ident: str = item.id) -> None:
+                reports[ident] = err
+            while True:
+                try:
+                    self._solo.produce(item.topic, key=item.key.encode(), value=item.payload,
+                                       headers=record_headers(item), timestamp=record_timestamp_ms(item),
+                                       on_delivery=delivered)
+                    break
+                except BufferError:
+                    self._solo.poll(0.05)
+                except KafkaException as exc:
+                    reports[item.id] = exc.args[0]
+                    break
+        self._solo.flush(max(1.0, deadline - time.monotonic()))
+        missing = KafkaError(KafkaError._MSG_TIMED_OUT)
+        return {i.id: reports.get(i.id, missing) for i in items if reports.get(i.id, missing) is not None}
 
     def _pipeline(self, deadline: float, *, until_empty: bool = True) -> tuple[int, bool]:
         """Publish until nothing is due; returns (rows published, whether the backlog was drained).
