@@ -117,6 +117,15 @@ class Settings(BaseSettings):
     # Hosts or CIDRs http.request may reach although they are private, loopback or link-local
     # (refused by default, after DNS resolution, against SSRF). E.g. ["127.0.0.1/32", "api.internal"].
     http_allowlist: tuple[str, ...] = ()
+    # What one render of a step's input templates may do (docs/runtime.md, "Template limits"): its time;
+    # the characters of any string one operation builds and of the whole rendered input; its work (loop
+    # items, calls, filters, every 16 characters built); the nesting of calls and values; integer digits.
+    template_timeout_s: float = Field(default=2.0, gt=0)
+    template_max_string: int = Field(default=1_000_000, gt=0)
+    template_max_output: int = Field(default=1_000_000, gt=0)
+    template_max_work: int = Field(default=1_000_000, gt=0)
+    template_max_depth: int = Field(default=100, gt=0)
+    template_max_int_digits: int = Field(default=1_000, gt=0)
 
     # Secrets (automate.secrets). Fernet keys, the first one encrypting: AUTOMATE_SECRET_KEYS (comma-
     # separated) or a key file, one key a line (default <home>/conf/secret.keys, which `automate up` makes

@@ -44,7 +44,8 @@ Tree (a test holds it equal to the classes)::
     │       ├── ThrownError           the rule's own {"throw": ...}
     │       ├── InvalidDataError      "Invalid Data": the context holds a non-JSON value
     │       ├── OperatorError         "Operator Error": a custom operator raised
-    │       └── EvaluationDepthError  "Exceeded Allowed Depth": data or nesting too deep
+    │       ├── EvaluationDepthError  "Exceeded Allowed Depth": data or nesting too deep
+    │       └── RuleLimitError        "Exceeded Limit": a string, an array or the work past a limit
     ├── SecretError                   a secret reference could not be resolved (names it, never a value)
     │   ├── SecretNotFoundError       no secret of that name
     │   ├── SecretAccessDenied        the secret names who may read it, and the reader is not one
@@ -59,6 +60,7 @@ Tree (a test holds it equal to the classes)::
     │   │   ├── ConnectorError        a connector's call failed, normalized to a connector code
     │   │   └── UnknownAction         the step names an action no one registered
     │   ├── TemplateError             a step's input template failed to render
+    │   │   └── TemplateLimitError    it went past a limit: size, number, work, nesting or time
     │   └── OutputError               a step's output is not a JSON object, or too large
     ├── LlmError                      an LLM call failed (names provider and model, never a key or prompt)
     │   ├── UnknownProvider           no provider of that name
@@ -130,6 +132,7 @@ from automate.errors.rules import (
     OperatorError,
     RuleError,
     RuleEvaluationError,
+    RuleLimitError,
     RuleTooComplexError,
     RuleValidationError,
     ThrownError,
@@ -163,6 +166,7 @@ from automate.errors.workflows import (
     StepFailure,
     StepTimeout,
     TemplateError,
+    TemplateLimitError,
     TenantMismatch,
     UnknownAction,
     WorkflowSlugTaken,
@@ -217,6 +221,7 @@ __all__ = [
     "RegistryError",
     "RuleError",
     "RuleEvaluationError",
+    "RuleLimitError",
     "RuleTooComplexError",
     "RuleValidationError",
     "SchemaNotRegistered",
@@ -231,6 +236,7 @@ __all__ = [
     "StepFailure",
     "StepTimeout",
     "TemplateError",
+    "TemplateLimitError",
     "TenantMismatch",
     "ThrownError",
     "TransportError",

@@ -69,6 +69,7 @@ class ErrorCodes(StrEnum):
     RULES_INVALID_DATA = "rules.invalid_data"
     RULES_OPERATOR_ERROR = "rules.operator_error"
     RULES_EVALUATION_DEPTH = "rules.evaluation_depth"
+    RULES_LIMIT = "rules.limit"  # an evaluation built too large a value or did too much work
     # workflows and executions
     WORKFLOW_INVALID = "workflow.invalid"
     WORKFLOW_MISSING = "workflow.missing"
@@ -87,6 +88,7 @@ class ErrorCodes(StrEnum):
     STEP_WAIT = "wait"  # not a failure: the attempt record of a step parked by core.wait
     TIMEOUT = "timeout"
     TEMPLATE = "template"
+    TEMPLATE_LIMIT = "template.limit"  # a render went past a limit: size, numbers, work, nesting, time
     OUTPUT = "output"
     OUTPUT_NOT_JSON = "output.not_json"
     OUTPUT_TOO_LARGE = "output.too_large"

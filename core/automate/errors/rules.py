@@ -9,7 +9,8 @@ from automate.errors.codes import ErrorCodes
 
 __all__ = ["EvaluationDepthError", "InvalidArgumentsError", "InvalidDataError", "InvalidOperandError",
            "NaNError", "NonJsonRuleError", "OperatorError", "RuleError", "RuleEvaluationError",
-           "RuleTooComplexError", "RuleValidationError", "ThrownError", "UnknownOperatorError"]
+           "RuleLimitError", "RuleTooComplexError", "RuleValidationError", "ThrownError",
+           "UnknownOperatorError"]
 
 
 # --- rules ---------------------------------------------------------------------------------------------
@@ -140,3 +141,20 @@ class EvaluationDepthError(RuleEvaluationError):
 
     default_type = "Exceeded Allowed Depth"
     code = ErrorCodes.RULES_EVALUATION_DEPTH
+
+
+class RuleLimitError(RuleEvaluationError):
+    """The evaluation went past one of the engine's limits (``automate.rules.RuleLimits``): it built a
+    string or an array larger than allowed, or did more work than its budget (iterations, and the values
+    they went through). A rule's ``try`` does not catch it.
+
+    Attributes:
+        limit: Which limit: ``"string"``, ``"array"`` or ``"work"``.
+    """
+
+    default_type = "Exceeded Limit"
+    code = ErrorCodes.RULES_LIMIT
+
+    def __init__(self, message: str, *, limit: str, path: str = "$") -> None:
+        super().__init__(message, path=path)
+        self.limit = limit

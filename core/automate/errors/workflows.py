@@ -6,7 +6,8 @@ from automate.errors.base import AutomateError
 from automate.errors.codes import ErrorCodes
 
 __all__ = ["ConnectorError", "ExecutionError", "OutputError", "StepError", "StepFailure", "StepTimeout",
-           "TemplateError", "TenantMismatch", "UnknownAction", "WorkflowSlugTaken", "WorkflowValidationError"]
+           "TemplateError", "TemplateLimitError", "TenantMismatch", "UnknownAction", "WorkflowSlugTaken",
+           "WorkflowValidationError"]
 
 
 # --- workflows, executions, steps ------------------------------------------------------------------------
@@ -84,6 +85,21 @@ class TemplateError(StepFailure):
     """A step's input template failed to render (permanent)."""
 
     code = ErrorCodes.TEMPLATE
+
+
+class TemplateLimitError(TemplateError):
+    """A template went past one of the sandbox's limits (permanent): the size of a string or of the
+    rendered input, the size of a number, the work or the nesting of one render, or its time.
+
+    Attributes:
+        limit: Which limit: ``"string"``, ``"output"``, ``"number"``, ``"work"``, ``"depth"`` or ``"time"``.
+    """
+
+    code = ErrorCodes.TEMPLATE_LIMIT
+
+    def __init__(self, message: str, *, limit: str) -> None:
+        super().__init__(message)
+        self.limit = limit
 
 
 class OutputError(StepFailure):

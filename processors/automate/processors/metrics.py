@@ -21,6 +21,9 @@ class ProcessorMetrics:
                                       buckets=(1e-6, 5e-6, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 0.1))
         self.rule_errors = Counter("automate_processor_rule_errors", "Rule evaluations that raised (the "
                                    "trigger does not match).", registry=r)
+        self.rule_limits = Counter("automate_processor_rule_limits", "Rule evaluations stopped by a limit "
+                                   "of the rule engine (also counted as rule errors), by workflow.",
+                                   ["workflow"], registry=r)
         self.event_age = Histogram("automate_processor_event_age_seconds", "From the event's Kafka "
                                    "timestamp (its emit time) to its requests being acknowledged.",
                                    registry=r, buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,

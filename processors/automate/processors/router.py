@@ -28,7 +28,7 @@ from automate.processors.decoding import EventSchemas, read_headers
 from automate.processors.encoding import RequestEncoder
 from automate.processors.index import Candidate, Target, TriggerIndex
 from automate.records import Records
-from automate.rules import RuleError
+from automate.rules import RuleError, RuleLimitError
 from automate.topics import workflow_topic
 
 __all__ = ["Request", "Routed", "Router", "matching_targets"]
@@ -48,12 +48,15 @@ class Request:
 
 @dataclass(slots=True)
 class Routed:
-    """What one event produced: its requests, how many candidates it had, the rule time and rule errors."""
+    """What one event produced: its requests, how many candidates it had, the rule time and rule errors
+    (``rule_limits``: the workflows whose rule went past a limit of the rule engine, also counted in
+    ``rule_errors``)."""
 
     requests: list[Request] = field(default_factory=list)
     candidates: int = 0
     rule_seconds: float = 0.0
     rule_errors: int = 0
+    rule_limits: list[str] = field(default_factory=list)
     event_type: str = ""
 
 
@@ -134,8 +137,9 @@ def matching_targets(candidates: tuple[Candidate, ...], payload: dict[str, Any],
                      event_type: str, tenant: str, timestamp_ms: int,
                      headers: list[tuple[str, bytes | None]] | None, routed: Routed) -> list[Target]:
     """The candidates' targets whose rules hold for the event: a candidate matches when one of its rules
-    holds, or it has none; a rule that raises does not match (counted in ``routed.rule_errors``). The
-    time taken goes into ``routed.rule_seconds``."""
+    holds, or it has none; a rule that raises does not match (counted in ``routed.rule_errors``, and a
+    rule stopped by a limit of the engine in ``routed.rule_limits``). The time taken goes into
+    ``routed.rule_seconds``."""
     started = time.perf_counter()
     data: dict[str, Any] | None = None
     matched: list[Target] = []
@@ -154,9 +158,14 @@ def matching_targets(candidates: tuple[Candidate, ...], payload: dict[str, Any],
                     break
             except RuleError as exc:
                 routed.rule_errors += 1
-                log.warning("rule failed on an event; the trigger does not match it",
-                            extra={"action": "processors.rule_error", "slug": candidate.target.slug,
-                                   "event_id": event_id, "error": str(exc)[:300]})
+                limited = isinstance(exc, RuleLimitError)
+                if limited:
+                    routed.rule_limits.append(candidate.target.slug)
+                log.warning("rule went past a limit on an event; the trigger does not match it" if limited
+                            else "rule failed on an event; the trigger does not match it",
+                            extra={"action": "processors.rule_limit" if limited else "processors.rule_error",
+                                   "slug": candidate.target.slug, "tenant": tenant, "event_id": event_id,
+                                   "code": exc.code, "error": str(exc)[:300]})
     routed.rule_seconds = time.perf_counter() - started
     return matched
 

@@ -203,6 +203,8 @@ class ProcessorWorker:
                 continue
             timestamps.append(timestamp)
             rule_errors += routed.rule_errors
+            for slug in routed.rule_limits:
+                self.metrics.rule_limits.labels(slug).inc()
             if routed.candidates:
                 rule_time(routed.rule_seconds)
             if routed.requests:

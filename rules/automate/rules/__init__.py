@@ -32,6 +32,7 @@ from automate.errors import (
     OperatorError,
     RuleError,
     RuleEvaluationError,
+    RuleLimitError,
     RuleTooComplexError,
     RuleValidationError,
     ThrownError,
@@ -40,6 +41,7 @@ from automate.errors import (
 
 from .compiler import CacheInfo, CompiledRule, RuleEngine
 from .explain import ExplainNode, Explanation
+from .limits import RuleLimits
 
 __all__ = [
     "CacheInfo",
@@ -56,6 +58,8 @@ __all__ = [
     "RuleEngine",
     "RuleError",
     "RuleEvaluationError",
+    "RuleLimitError",
+    "RuleLimits",
     "RuleTooComplexError",
     "RuleValidationError",
     "ThrownError",

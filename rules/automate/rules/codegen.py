@@ -29,6 +29,7 @@ from automate.errors import RuleError
 from . import access, semantics
 from .codegen_base import Code, height_of, runtime_namespace
 from .codegen_ops import OperatorEmitters
+from .limits import DEFAULT_LIMITS, RuleLimits, meter
 from .parser import ARRAY_NODE, Node, Program
 from .spec import ANY, BOOL, LIST, NULL, TRUTHY_SAFE_KINDS, join_kinds
 
@@ -57,6 +58,7 @@ class _Generator(OperatorEmitters):
     def run(self) -> GeneratedCode:
         nodes = self.program.nodes
         for node in reversed(nodes):
+            self.current = node
             children = [self.codes[child] for child in node.args]
             code = self.node(node, [child for child in children if child is not None])
             if self.explain:
@@ -69,11 +71,13 @@ class _Generator(OperatorEmitters):
         if len(root.text) > _ROOT_INLINE_CHARS:
             root = Code(self.function(nodes[0], [f"return {root.text}"]), root.kind, 1)
         parts = list(self.functions)
+        # A metered rule gives each evaluation its work budget on entry (limits.start, inlined).
+        budget = f"_M.left = {self.limits.max_work}\n    " if self.metered else ""
         if self.explain:
-            parts.append(f"def _explain(R, d0):\n    return {root.text}")
+            parts.append(f"def _explain(R, d0):\n    {budget}return {root.text}")
         else:
-            parts.append(_guarded("_apply", root.text))
-            parts.append(_guarded("_evaluate", self.truth(root)))
+            parts.append(_guarded("_apply", root.text, budget))
+            parts.append(_guarded("_evaluate", self.truth(root), budget))
         return GeneratedCode(source="\n\n".join(parts) + "\n", namespace=self.namespace, root_kind=root.kind)
 
     def node(self, node: Node, args: list[Code]) -> Code:
@@ -96,7 +100,7 @@ class _Generator(OperatorEmitters):
             name = self.constant(self.custom[node.op])
             self.custom_names[node.op] = name
         tuple_text = "(" + "".join(f"{arg.text}, " for arg in args) + ")"
-        return Code(f"_call({name}, {node.op!r}, {tuple_text})", ANY, height_of(args) + 2)
+        return Code(f"{self.h('_call')}({name}, {node.op!r}, {tuple_text})", ANY, height_of(args) + 2)
 
     # --- data access ------------------------------------------------------------------------------------
 
@@ -107,7 +111,7 @@ class _Generator(OperatorEmitters):
             return Code(data, ANY, 0, simple=True)
         if not children[0].is_literal:
             extra = f", {args[1].text}" if len(args) > 1 else ""
-            return Code(f"_vdyn({data}, {args[0].text}{extra})", ANY, height_of(args) + 1)
+            return Code(f"{self.h('_vdyn')}({data}, {args[0].text}{extra})", ANY, height_of(args) + 1)
         keys = access.var_keys(children[0].value)
         if len(args) == 1:
             return self.access(data, keys or (), 0)
@@ -151,7 +155,8 @@ class _Generator(OperatorEmitters):
         static = self.scope_path(node)
         if static is None:
             listed = "[" + ", ".join(arg.text for arg in args) + "]"
-            return Code(f"_valdyn({self.chain_tuple(node.scope)}, {listed})", ANY, height_of(args) + 2)
+            text = f"{self.h('_valdyn')}({self.chain_tuple(node.scope)}, {listed})"
+            return Code(text, ANY, height_of(args) + 2)
         base, segments = static
         if all(type(segment) is str for segment in segments):
             return self.access(base, tuple(str(segment) for segment in segments), 0)
@@ -161,7 +166,8 @@ class _Generator(OperatorEmitters):
         static = self.scope_path(node)
         if static is None:
             listed = "[" + ", ".join(arg.text for arg in args) + "]"
-            return Code(f"_exdyn({self.chain_tuple(node.scope)}, {listed})", BOOL, height_of(args) + 2)
+            text = f"{self.h('_exdyn')}({self.chain_tuple(node.scope)}, {listed})"
+            return Code(text, BOOL, height_of(args) + 2)
         base, segments = static
         return Code(f"_ex({base}, {segments!r})", BOOL, 2)
 
@@ -176,9 +182,9 @@ class _Generator(OperatorEmitters):
                 type(key) is str or type(key) is int for key in keys
             ):
                 return self.missing_inline(data, keys)
-            return Code(f"_miss({data}, {self.constant(tuple(keys))})", LIST, 1)
+            return Code(f"{self.h('_miss')}({data}, {self.constant(tuple(keys))})", LIST, 1)
         listed = "[" + ", ".join(arg.text for arg in args) + "]"
-        return Code(f"_miss({data}, {listed})", LIST, height_of(args) + 2)
+        return Code(f"{self.h('_miss')}({data}, {listed})", LIST, height_of(args) + 2)
 
     def missing_inline(self, data: str, keys: list[Any]) -> Code:
         """``[*((key,) if absent else ()), ...]``: no helper call, no loop frame."""
@@ -198,7 +204,8 @@ class _Generator(OperatorEmitters):
         return Code("[" + ", ".join(parts) + "]", LIST, height, truth_text=truth)
 
     def op_missing_some(self, node: Node, args: list[Code]) -> Code:
-        return Code(f"_misssome(d{node.scope}, {args[0].text}, {args[1].text})", LIST, height_of(args) + 1)
+        text = f"{self.h('_misssome')}(d{node.scope}, {args[0].text}, {args[1].text})"
+        return Code(text, LIST, height_of(args) + 1)
 
     # --- control ----------------------------------------------------------------------------------------
 
@@ -291,16 +298,16 @@ class _Generator(OperatorEmitters):
         return Code(helper + ", ".join(branches) + ")", ANY, height_of(args) + 2)
 
     def op_throw(self, node: Node, args: list[Code]) -> Code:
-        return Code(f"_throw({args[0].text})", ANY, args[0].height + 1)
+        return Code(f"{self.h('_throw')}({args[0].text})", ANY, args[0].height + 1)
 
     def op_log(self, node: Node, args: list[Code]) -> Code:
-        return Code(f"_log({args[0].text})", args[0].kind, args[0].height + 1)
+        return Code(f"{self.h('_log')}({args[0].text})", args[0].kind, args[0].height + 1)
 
 
-def _guarded(name: str, expression: str) -> str:
+def _guarded(name: str, expression: str, budget: str) -> str:
     return (
         f"def {name}(d0):\n"
-        f"    try:\n"
+        f"    {budget}try:\n"
         f"        return {expression}\n"
         f"    except _RuleError as _error:\n"
         f"        _locate(_error, d0)\n"
@@ -350,14 +357,16 @@ _HANDLERS: Final[dict[str, str]] = {
 }
 
 
-def generate(program: Program, custom: Mapping[str, Callable[..., Any]], *, explain: bool) -> GeneratedCode:
+def generate(program: Program, custom: Mapping[str, Callable[..., Any]], *, explain: bool,
+             limits: RuleLimits = DEFAULT_LIMITS) -> GeneratedCode:
     """Generate the module source for ``program``.
 
     The fast module defines ``_apply(d0)`` and ``_evaluate(d0)``, which expect ``_locate``,
     ``_too_deep``, ``_unexpected`` and ``_RuleError`` in their namespace; the explain module defines
     ``_explain(R, d0)`` and expects ``_tryx``.
     """
-    generator = _Generator(program, custom, explain)
+    generator = _Generator(program, custom, explain, limits)
     generated = generator.run()
     generated.namespace["_RuleError"] = RuleError
+    generated.namespace["_M"] = meter
     return generated

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from . import access, operators, semantics
+from .limits import RuleLimits, metered_helpers
 from .parser import Node, Program
 from .spec import ANY, BOOL, LIST, NULL, NUM, STR, TRUTHY_SAFE_KINDS
 
@@ -100,20 +101,42 @@ def height_of(args: list[Code]) -> int:
     return max((arg.height for arg in args), default=0)
 
 
-class GeneratorBase:
-    """State and utilities shared by all emitters; one instance generates one module."""
+_ITERATORS: Final = frozenset({"map", "filter", "reduce", "all", "some", "none"})
 
-    def __init__(self, program: Program, custom: Mapping[str, Callable[..., Any]], explain: bool) -> None:
+
+class GeneratorBase:
+    """State and utilities shared by all emitters; one instance generates one module.
+
+    A rule with iterators is *metered* (limits.py): its iterator bodies call the charging twins of the
+    helpers, through :meth:`h`.
+    """
+
+    def __init__(self, program: Program, custom: Mapping[str, Callable[..., Any]], explain: bool,
+                 limits: RuleLimits) -> None:
         self.program = program
         self.custom = custom
         self.explain = explain
+        self.limits = limits
+        self.metered = any(node.op in _ITERATORS for node in program.nodes)
+        self.current: Node = program.nodes[0]  # the node being generated
         self.namespace: dict[str, Any] = runtime_namespace()
+        if self.metered:
+            self.namespace.update(metered_helpers(self.namespace))
         self.functions: list[str] = []
         self.codes: list[Code | None] = [None] * len(program.nodes)
         self.counter = 0
         self.custom_names: dict[str, str] = {}
 
     # --- small utilities --------------------------------------------------------------------------------
+
+    def h(self, helper: str) -> str:
+        """The name generated code calls ``helper`` by: its charging twin inside a metered iterator body."""
+        return helper + "w" if self.metered and self.current.scope > 0 else helper
+
+    @property
+    def charged(self) -> bool:
+        """Whether the node being generated is inside an iterator body of a metered rule."""
+        return self.metered and self.current.scope > 0
 
     def fresh(self, prefix: str = "_t") -> str:
         self.counter += 1
@@ -184,7 +207,8 @@ class GeneratorBase:
             return Code("[]" if value_type is list else "{}", LIST if value_type is list else ANY, 0)
         name = self.constant(value)
         flat = value_type is list and all(type(item) not in (list, dict) for item in value)
-        return Code(f"{name}.copy()" if flat else f"_cp({name})", LIST if value_type is list else ANY, 1)
+        text = f"{name}.copy()" if flat and not self.charged else f"{self.h('_cp')}({name})"
+        return Code(text, LIST if value_type is list else ANY, 1)
 
     def arguments(self, node: Node, args: list[Code]) -> str:
         """A tuple expression holding the (eagerly evaluated) arguments."""

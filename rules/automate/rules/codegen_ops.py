@@ -69,7 +69,7 @@ class OperatorEmitters(GeneratorBase):
                 return f"({left.text} {'!=' if negate else '=='} {right.text})"
             if right_value is None or type(right_value) is bool:
                 return f"({left.text} {'is not' if negate else 'is'} {right.text})"
-        call = f"_seq({left.text}, {right.text})"
+        call = f"{self.h('_seq')}({left.text}, {right.text})"
         return f"(not {call})" if negate else call
 
     def loose_pair(self, negate: bool, left: Code, right: Code, left_value: Any, right_value: Any) -> str:
@@ -81,9 +81,10 @@ class OperatorEmitters(GeneratorBase):
             test = "is str"
         elif type(right_value) is int or type(right_value) is float:
             test = "in _NUM"
-        fallback = "not _eq" if negate else "_eq"
+        equal = self.h("_eq")
+        fallback = f"not {equal}" if negate else equal
         if test is None:
-            call = f"_eq({left.text}, {right.text})"
+            call = f"{equal}({left.text}, {right.text})"
             return f"(not {call})" if negate else call
         first, later = self.bind(left)
         symbol = "!=" if negate else "=="
@@ -92,7 +93,7 @@ class OperatorEmitters(GeneratorBase):
         )
 
     def relational_pair(self, op: str, left: Code, right: Code, left_value: Any, right_value: Any) -> str:
-        helper = _RELATIONAL_HELPERS[op]
+        helper = self.h(_RELATIONAL_HELPERS[op])
         symbol = _PY_OPERATORS[op]
         for literal, other, literal_on_right in ((right_value, left, True), (left_value, right, False)):
             if literal is NOT_LITERAL or type(literal) is bool:
@@ -116,6 +117,8 @@ class OperatorEmitters(GeneratorBase):
 
     def op_arithmetic(self, node: Node, args: list[Code]) -> Code:
         unary, binary, variadic, empty = _ARITHMETIC[node.op]
+        unary = self.h(unary) if unary is not None else None
+        binary, variadic = self.h(binary), self.h(variadic)
         height = height_of(args) + 2
         if node.spread:
             return Code(f"{variadic}(_spread({args[0].text}))", NUM, height)
@@ -128,38 +131,43 @@ class OperatorEmitters(GeneratorBase):
         return Code(f"{variadic}({self.arguments(node, args)})", NUM, height)
 
     def op_extremum(self, node: Node, args: list[Code]) -> Code:
-        helper = "_max" if node.op == "max" else "_min"
+        helper = self.h("_max" if node.op == "max" else "_min")
         return Code(f"{helper}({self.arguments(node, args)})", NUM, height_of(args) + 2)
 
     def op_cat(self, node: Node, args: list[Code]) -> Code:
         if not args:
             return Code("''", STR, 0, simple=True)
-        return Code(f"_cat({self.arguments(node, args)})", STR, height_of(args) + 2)
+        text = f"{self.h('_cat')}({self.arguments(node, args)}, {self.limits.max_string})"
+        return Code(text, STR, height_of(args) + 2)
 
     def op_substr(self, node: Node, args: list[Code]) -> Code:
-        return Code(f"_substr({', '.join(arg.text for arg in args)})", STR, height_of(args) + 1)
+        given = [arg.text for arg in args] + ["0", "None"][len(args) - 1:]
+        text = f"{self.h('_substr')}({', '.join(given)}, {self.limits.max_string})"
+        return Code(text, STR, height_of(args) + 1)
 
     def op_in(self, node: Node, args: list[Code]) -> Code:
         haystack = self.program.nodes[node.args[1]]
         values = haystack.value if haystack.is_literal else None
+        helper = self.h("_in")
         if type(values) is list and values and all(type(item) is str for item in values):
             members = self.constant(frozenset(values))
             listed = self.constant(values)
             first, later = self.bind(args[0])
-            text = f"({later} in {members} if type({first}) is str else _in({later}, {listed}))"
+            text = f"({later} in {members} if type({first}) is str else {helper}({later}, {listed}))"
             return Code(text, BOOL, args[0].height + 3)
         if type(values) is list:
-            return Code(f"_in({args[0].text}, {self.constant(values)})", BOOL, args[0].height + 1)
-        if type(args[0].value) is str:
+            return Code(f"{helper}({args[0].text}, {self.constant(values)})", BOOL, args[0].height + 1)
+        if type(args[0].value) is str and not self.charged:  # a list scan inline: not inside a metered body
             first, later = self.bind(args[1])
             text = f"({args[0].text} in {later} if type({first}) is list else _in({args[0].text}, {later}))"
             return Code(text, BOOL, args[1].height + 3)
-        return Code(f"_in({args[0].text}, {args[1].text})", BOOL, height_of(args) + 1)
+        return Code(f"{helper}({args[0].text}, {args[1].text})", BOOL, height_of(args) + 1)
 
     def op_merge(self, node: Node, args: list[Code]) -> Code:
         if not args:
             return Code("[]", LIST, 0)
-        return Code(f"_merge({self.arguments(node, args)})", LIST, height_of(args) + 2)
+        text = f"{self.h('_merge')}({self.arguments(node, args)}, {self.limits.max_array})"
+        return Code(text, LIST, height_of(args) + 2)
 
     def op_length(self, node: Node, args: list[Code]) -> Code:
         return Code(f"_len({args[0].text})", NUM, args[0].height + 1)
@@ -185,10 +193,12 @@ class OperatorEmitters(GeneratorBase):
         height = height_of(args) + 4
         if node.op == "reduce":
             initial = args[2].text if len(args) > 2 else "None"
-            text = f"_reduce(_arr0({args[0].text}), lambda m{level}, d{level}: {body.text}, {initial})"
+            reduce, collection = self.h("_reduce"), self.h("_arr0")
+            function = f"lambda m{level}, d{level}: {body.text}"
+            text = f"{reduce}({collection}({args[0].text}), {function}, {initial})"
             return Code(text, ANY, height)
         if node.op in ("map", "filter"):
-            prefix, iterable = self.iteration(f"_arr0({args[0].text})")
+            prefix, iterable = self.iteration(f"{self.h('_arr0')}({args[0].text})")
             if indexed:
                 iterable = f"enumerate({iterable})"
             if node.op == "map":
@@ -197,7 +207,7 @@ class OperatorEmitters(GeneratorBase):
                 text = f"[d{level} for {names} in {iterable} if {self.cond(body)}]"
             return Code(f"({prefix}{text})[1]" if prefix else text, LIST, height)
         # all / some / none: a small function with a plain loop beats any()/all() over a generator.
-        collection = f"_arr1({args[0].text})"
+        collection = f"{self.h('_arr1')}({args[0].text})"
         iterable = "enumerate(_c)" if indexed else "_c"
         test = self.cond(body)
         if node.op == "all":

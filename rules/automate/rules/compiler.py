@@ -20,12 +20,14 @@ from automate.errors import (
     EvaluationDepthError,
     RuleError,
     RuleEvaluationError,
+    RuleLimitError,
     RuleTooComplexError,
     UsageError,
 )
 
 from .codegen import generate
 from .explain import Explanation, Recorder, build_explanation, try_recorded
+from .limits import DEFAULT_LIMITS, RuleLimits
 from .operators import copy_json
 from .parser import Program, parse
 from .spec import BUILTIN_OPERATORS, OperatorSpec, custom_spec
@@ -58,14 +60,17 @@ class CompiledRule:
     :meth:`RuleEngine.compile` rather than constructing them.
     """
 
-    __slots__ = ("_apply", "_custom", "_evaluate", "_explain_function", "_program", "_rule", "_source")
+    __slots__ = ("_apply", "_custom", "_evaluate", "_explain_function", "_limits", "_program", "_rule",
+                 "_source")
 
-    def __init__(self, *, rule: Any, program: Program, custom: dict[str, Callable[..., Any]]) -> None:
+    def __init__(self, *, rule: Any, program: Program, custom: dict[str, Callable[..., Any]],
+                 limits: RuleLimits = DEFAULT_LIMITS) -> None:
         self._rule = rule
         self._program = program
         self._custom = custom
+        self._limits = limits
         self._explain_function: Callable[[Recorder, Any], Any] | None = None
-        generated = generate(program, custom, explain=False)
+        generated = generate(program, custom, explain=False, limits=limits)
         namespace = generated.namespace
         namespace.update(_locate=self._locate, _too_deep=_too_deep, _unexpected=_unexpected)
         _load(generated.source, namespace, "<jsonlogic rule>")
@@ -106,7 +111,7 @@ class CompiledRule:
 
     def _explainer(self) -> Callable[[Recorder, Any], Any]:
         if self._explain_function is None:
-            generated = generate(self._program, self._custom, explain=True)
+            generated = generate(self._program, self._custom, explain=True, limits=self._limits)
             namespace = generated.namespace
             namespace["_tryx"] = try_recorded
             _load(generated.source, namespace, "<jsonlogic rule (explain)>")
@@ -132,8 +137,9 @@ class CompiledRule:
         return recorder, None, failure
 
     def _locate(self, error: RuleError, context: Any) -> None:
-        """Give an evaluation error the path of the node that raised it, by replaying in explain mode."""
-        if not isinstance(error, RuleEvaluationError):
+        """Give an evaluation error the path of the node that raised it, by replaying in explain mode (not
+        a limit's: replaying would do the too-large work again)."""
+        if not isinstance(error, RuleEvaluationError) or isinstance(error, RuleLimitError):
             return
         try:
             _, _, traced = self._trace(context)
@@ -178,11 +184,13 @@ class RuleEngine:
 
     Args:
         cache_size: Most compiled rules kept (least recently used are dropped first).
+        limits: What one evaluation may build and do (``automate.rules.RuleLimits``).
     """
 
-    def __init__(self, *, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
+    def __init__(self, *, cache_size: int = DEFAULT_CACHE_SIZE, limits: RuleLimits = DEFAULT_LIMITS) -> None:
         if cache_size < 0:
             raise UsageError("cache_size must not be negative")
+        self._limits = limits
         self._cache_size = cache_size
         self._specs: dict[str, OperatorSpec] = dict(BUILTIN_OPERATORS)
         self._custom: dict[str, Callable[..., Any]] = {}
@@ -247,7 +255,7 @@ class RuleEngine:
                 specs = dict(self._specs)
                 custom = dict(self._custom)
         program = parse(rule, specs)
-        compiled = CompiledRule(rule=copy_json(rule), program=program, custom=custom)
+        compiled = CompiledRule(rule=copy_json(rule), program=program, custom=custom, limits=self._limits)
         if key is not None and self._cache_size:
             with self._lock:
                 self._cache[key] = compiled

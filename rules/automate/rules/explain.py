@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, cast
 
-from automate.errors import RuleEvaluationError
+from automate.errors import RuleEvaluationError, RuleLimitError
 
 from .parser import ARRAY_NODE, LITERAL, Node, Program
 from .semantics import truthy
@@ -71,12 +71,16 @@ def try_recorded(recorder: Recorder, first: Callable[[], Any], *fallbacks: Calla
     depth = len(recorder.stack)
     try:
         return first()
+    except RuleLimitError:
+        raise
     except RuleEvaluationError as error:
         recorder.fail(depth, error.type)
         last = error
     for index, fallback in enumerate(fallbacks):
         try:
             return fallback(index, last.error_object)
+        except RuleLimitError:
+            raise
         except RuleEvaluationError as error:
             recorder.fail(depth, error.type)
             last = error

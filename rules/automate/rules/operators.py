@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import reprlib
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
@@ -18,9 +19,11 @@ from automate.errors import (
     OperatorError,
     RuleError,
     RuleEvaluationError,
+    RuleLimitError,
     ThrownError,
 )
 
+from .limits import MAX_ARRAY, MAX_STRING
 from .semantics import (
     ARRAY,
     NUMBER,
@@ -34,6 +37,7 @@ from .semantics import (
     strict_eq,
     to_integer,
     to_number,
+    too_long,
 )
 
 __all__ = [
@@ -69,6 +73,16 @@ __all__ = [
 
 _LOGGER: Final = logging.getLogger("automate.rules")
 _MAX_LOGGED_CHARS: Final = 200
+
+
+def _short_repr() -> reprlib.Repr:
+    short = reprlib.Repr()
+    short.maxlevel, short.maxlist, short.maxdict, short.maxtuple = 4, 20, 20, 20
+    short.maxstring = short.maxlong = short.maxother = _MAX_LOGGED_CHARS
+    return short
+
+
+_SHORT: Final = _short_repr()
 
 
 # --- arithmetic -----------------------------------------------------------------------------------------
@@ -235,16 +249,36 @@ def spread(value: Any) -> Sequence[Any]:
     return [value]
 
 
-def cat(operands: Sequence[Any]) -> str:
-    """``cat``: concatenate JavaScript string forms; ``null`` contributes nothing."""
-    return "".join(
-        "" if item is None else item if type(item) is str else js_string(item) for item in operands
-    )
+def cat(operands: Sequence[Any], limit: int = MAX_STRING) -> str:
+    """``cat``: concatenate JavaScript string forms; ``null`` contributes nothing.
+
+    Raises:
+        RuleLimitError: The result would be longer than ``limit`` characters.
+    """
+    parts: list[str] = []
+    room = limit
+    for item in operands:
+        if item is None or type(item) is str:
+            part = item or ""
+        else:
+            try:
+                part = js_string(item, max(room, 0))
+            except RuleLimitError:
+                raise too_long(limit) from None
+        room -= len(part)
+        if room < 0:
+            raise too_long(limit)
+        parts.append(part)
+    return "".join(parts)
 
 
-def substr(source: Any, start: Any = 0, count: Any = None) -> str:
-    """``substr`` as in JavaScript's ``String.prototype.substr``, plus a negative count trimming the end."""
-    text = js_string(source)
+def substr(source: Any, start: Any = 0, count: Any = None, limit: int = MAX_STRING) -> str:
+    """``substr`` as in JavaScript's ``String.prototype.substr``, plus a negative count trimming the end.
+
+    Raises:
+        RuleLimitError: ``source`` is an array that prints longer than ``limit`` characters.
+    """
+    text = js_string(source, limit)
     begin = to_integer(start)
     if begin < 0:
         begin = max(len(text) + begin, 0)
@@ -270,17 +304,29 @@ def js_in(needle: Any, haystack: Any) -> bool:
             return False
         return any(strict_eq(needle, item) for item in haystack)
     if haystack_type is str or json_kind(haystack) == STRING:
-        return js_string(needle) in str(haystack)
+        text = str(haystack)
+        try:
+            return js_string(needle, len(text)) in text
+        except RuleLimitError:  # prints longer than the haystack: it cannot be inside it
+            return False
     return False
 
 
-def merge(operands: Sequence[Any]) -> list[Any]:
-    """``merge``: flatten one level; non-array operands are kept as elements."""
+def merge(operands: Sequence[Any], limit: int = MAX_ARRAY) -> list[Any]:
+    """``merge``: flatten one level; non-array operands are kept as elements.
+
+    Raises:
+        RuleLimitError: The result would hold more than ``limit`` items.
+    """
     merged: list[Any] = []
     for operand in operands:
         if type(operand) is list or (type(operand) is not str and json_kind(operand) == ARRAY):
+            if len(merged) + len(operand) > limit:
+                raise RuleLimitError(f"merge would build an array of more than {limit} items", limit="array")
             merged.extend(operand)
         else:
+            if len(merged) >= limit:
+                raise RuleLimitError(f"merge would build an array of more than {limit} items", limit="array")
             merged.append(operand)
     return merged
 
@@ -363,9 +409,10 @@ def throw(value: Any) -> Any:
     if json_kind(value) == OBJECT and "type" in value:
         kind = value["type"]
         error_type = kind if type(kind) is str else js_string(kind)
-        raise ThrownError(f"rule threw {error_type!r}", value=value, type=error_type)
+        raise ThrownError(f"rule threw {error_type[:_MAX_LOGGED_CHARS]!r}", value=value, type=error_type)
     error_type = value if type(value) is str else js_string(value)
-    raise ThrownError(f"rule threw {error_type!r}", value={"type": error_type}, type=error_type)
+    raise ThrownError(f"rule threw {error_type[:_MAX_LOGGED_CHARS]!r}", value={"type": error_type},
+                      type=error_type)
 
 
 def try_each(first: Callable[[], Any], *fallbacks: Callable[[int, Any], Any]) -> Any:
@@ -373,14 +420,19 @@ def try_each(first: Callable[[], Any], *fallbacks: Callable[[int, Any], Any]) ->
 
     Raises:
         RuleEvaluationError: Every branch raised; the last error propagates.
+        RuleLimitError: A branch went past a limit (never caught: a limit is not the rule's to handle).
     """
     try:
         return first()
+    except RuleLimitError:
+        raise
     except RuleEvaluationError as error:
         last = error
     for index, fallback in enumerate(fallbacks):
         try:
             return fallback(index, last.error_object)
+        except RuleLimitError:
+            raise
         except RuleEvaluationError as error:
             last = error
     raise last
@@ -388,7 +440,7 @@ def try_each(first: Callable[[], Any], *fallbacks: Callable[[int, Any], Any]) ->
 
 def log_value(value: Any) -> Any:
     """``log``: record the value (abbreviated) at INFO and return it unchanged."""
-    text = repr(value)
+    text = _SHORT.repr(value)  # bounded however large or repetitive the value
     if len(text) > _MAX_LOGGED_CHARS:
         text = text[:_MAX_LOGGED_CHARS] + "..."
     _LOGGER.info("rule log: %s", text, extra={"action": "rules.log"})

@@ -21,7 +21,9 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Final
 
-from automate.errors import EvaluationDepthError, InvalidDataError, NaNError
+from automate.errors import EvaluationDepthError, InvalidDataError, NaNError, RuleLimitError
+
+from .limits import MAX_STRING
 
 __all__ = [
     "ARRAY",
@@ -46,6 +48,7 @@ __all__ = [
     "strict_eq",
     "to_integer",
     "to_number",
+    "too_long",
     "truthy",
 ]
 
@@ -263,7 +266,7 @@ def format_number(number: int | float) -> str:
     return f"{sign}{head}e{exponent_sign}{abs(exponent)}"
 
 
-def js_string(value: Any) -> str:
+def js_string(value: Any, limit: int = MAX_STRING) -> str:
     """JavaScript ``String(value)``: how ``cat``, ``substr`` and string ``in`` see a value.
 
     Arrays join their elements with commas (``null`` elements print empty, cycles print empty), objects
@@ -271,11 +274,26 @@ def js_string(value: Any) -> str:
 
     Raises:
         EvaluationDepthError: Arrays nest deeper than the engine is willing to print.
+        RuleLimitError: An array prints longer than ``limit`` characters (an array holding the same large
+            value many times would otherwise print without bound).
     """
-    return _js_string(value, 0, set())
+    if type(value) is str:
+        return value
+    room = [limit]
+    text = _js_string(value, 0, set(), room)
+    if room[0] < 0:
+        raise too_long(limit)
+    return text
 
 
-def _js_string(value: Any, depth: int, active: set[int]) -> str:
+def too_long(limit: int) -> RuleLimitError:
+    """The error of a string past ``limit`` characters."""
+    return RuleLimitError(f"the evaluation built a string longer than its limit of {limit} characters",
+                          limit="string")
+
+
+def _js_string(value: Any, depth: int, active: set[int], room: list[int]) -> str:
+    """``value`` printed; ``room[0]`` is the characters left, negative once printing stopped short."""
     kind_type = type(value)
     if kind_type is str:
         return value  # type: ignore[no-any-return]
@@ -299,8 +317,21 @@ def _js_string(value: Any, depth: int, active: set[int]) -> str:
     if id(value) in active:
         return ""
     active.add(id(value))
+    parts: list[str] = []
     try:
-        return ",".join("" if item is None else _js_string(item, depth + 1, active) for item in value)
+        room[0] -= len(value)  # the commas
+        for item in value:
+            if room[0] < 0:
+                break
+            if item is None:
+                parts.append("")
+            elif isinstance(item, (list, tuple)):  # an array counts its own parts
+                parts.append(_js_string(item, depth + 1, active, room))
+            else:
+                part = _js_string(item, depth + 1, active, room)
+                room[0] -= len(part)
+                parts.append(part)
+        return ",".join(parts)
     finally:
         active.discard(id(value))
 

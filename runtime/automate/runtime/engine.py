@@ -338,7 +338,8 @@ class Engine:
                 if step.action == WAIT_ACTION:
                     await self._wait_step(run, step, attempt, reason, started)
                     return None
-                rendered = templating.render(step.input, run.scope()) if step.input else {}
+                rendered = await templating.render_async(step.input, run.scope(), settings=self.settings) \
+                    if step.input else {}  # off the event loop, under the settings' template limits
                 output = await self._call(run, step, attempt, rendered)
             except (StepError, TemplateError, OutputError, RuleError) as exc:  # a `when` rule's too
                 error = describe(exc)
@@ -366,7 +367,7 @@ class Engine:
 
     async def _wait_step(self, run: _Run, step: StepSpec, attempt: int, reason: str,
                          started: float) -> None:
-        seconds = wait_seconds(templating.render(step.input, run.scope()))
+        seconds = wait_seconds(await templating.render_async(step.input, run.scope(), settings=self.settings))
         if reason == "wait":  # the deferred task came back: the wait is over
             await self._record(run, step, attempt, "SUCCESS", started, output={"waited": seconds})
             return

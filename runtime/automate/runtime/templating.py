@@ -14,37 +14,46 @@ step. Rendering follows three rules:
   expression's default) is refused: an event cannot make the runtime resolve a secret of its choosing.
 * Templates see no globals (no ``range``, ``cycler``, ``namespace``...), a short list of pure filters,
   and no Python internals: the immutable sandbox refuses ``__class__``-style attributes and methods that
-  mutate the data. Repetition (``*``, ``**``) is bounded; ``%`` formatting of strings is refused.
-  Include, import and extends have nothing to load. The name in a secret reference must be written out
-  (``$secret:{{ ... }}`` is refused by :func:`check`). The sandbox keeps the process environment and the
-  interpreter out of reach; it does not bound the CPU time of a deliberately expensive template.
+  mutate the data; ``%`` formatting of strings is refused. Include, import and extends have nothing to
+  load. The name in a secret reference must be written out (``$secret:{{ ... }}`` is refused by
+  :func:`check`).
+* Every render is bounded (:mod:`automate.runtime.sandbox`): the size of each string an operation builds,
+  of the rendered input, of numbers, the work and the nesting of the render, and its time; past one it
+  fails with :class:`~automate.errors.TemplateLimitError` (``template.limit``). :meth:`render_async`
+  renders on a thread of its own, so a render never holds the worker's event loop.
 
 Compiled templates are cached (LRU) by their source, so rendering the same workflow again only evaluates.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import math
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import GeneratorType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, nodes
 from jinja2 import Template as JinjaTemplate
+from jinja2 import TemplateSyntaxError, Undefined, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.meta import find_undeclared_variables
-from jinja2.runtime import Context
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from automate.errors import AutomateError, TemplateError
+from automate.errors import AutomateError, TemplateError, TemplateLimitError
+from automate.runtime.sandbox import Sandbox, finalize, loop_items_ast
+from automate.runtime.template_limits import DEFAULT_LIMITS, TemplateLimits, current, rendering, weigh
 from automate.secrets.references import REFERENCE, REFERENCE_START
 
-__all__ = ["ROOTS", "SECRET_REFERENCE", "TemplateEngine", "check", "is_template", "render", "step_references"]
+if TYPE_CHECKING:
+    from automate.config import Settings
+
+__all__ = ["ROOTS", "SECRET_REFERENCE", "TemplateEngine", "TemplateLimits", "check", "is_template", "render",
+           "render_async", "step_references"]
 
 ROOTS: Final = frozenset({"event", "steps", "execution"})
 """The only variables a template may name."""
@@ -52,17 +61,8 @@ ROOTS: Final = frozenset({"event", "steps", "execution"})
 SECRET_REFERENCE: Final = REFERENCE_START
 """The start of a secret reference, resolved at call time rather than by the template engine."""
 
-MAX_REPEAT: Final = 1_000_000
-"""The largest string or list a template may build with ``*``, in items."""
-
-MAX_EXPONENT: Final = 1024
-
-_SAFE_FILTERS: Final = frozenset({
-    "abs", "attr", "batch", "capitalize", "count", "d", "default", "dictsort", "filesizeformat", "first",
-    "float", "groupby", "int", "items", "join", "last", "length", "list", "lower", "map", "max", "min",
-    "reject", "rejectattr", "replace", "reverse", "round", "select", "selectattr", "slice", "sort",
-    "string", "striptags", "sum", "title", "trim", "truncate", "unique", "upper", "urlencode", "wordcount",
-})
+_RENDER_THREADS: Final = 4
+_GRACE_S: Final = 1.0  # how long past its time limit the event loop waits for a render that has not stopped
 _LOADING: Final = (nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)
 _TEMPLATED_REFERENCE: Final = re.compile(SECRET_REFERENCE.pattern + r"[^\s{]*\{[{%]")
 
@@ -70,53 +70,6 @@ _TEMPLATED_REFERENCE: Final = re.compile(SECRET_REFERENCE.pattern + r"[^\s{]*\{[
 def is_template(text: str) -> bool:
     """Whether ``text`` holds any Jinja2 syntax (a string without it is returned as it is)."""
     return "{" in text and ("{{" in text or "{%" in text or "{#" in text)
-
-
-def _tojson(value: Any, indent: int | None = None) -> str:
-    return json.dumps(value, ensure_ascii=False, indent=indent, allow_nan=False)
-
-
-def _finalize(value: Any) -> Any:
-    """Spell what ``{{ }}`` prints inside a longer string the JSON way (``true``, ``null``, ``{"a": 1}``)."""
-    if type(value) is GeneratorType:  # filters such as map and select return generators
-        value = list(value)
-    kind = type(value)
-    if kind is dict or kind is list or kind is bool or value is None:
-        return json.dumps(value, ensure_ascii=False, allow_nan=False)
-    return value
-
-
-class _Sandbox(ImmutableSandboxedEnvironment):
-    """The immutable sandbox, with repetition bounded and string ``%`` formatting refused."""
-
-    intercepted_binops = frozenset({"*", "**", "%"})
-
-    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        if operator == "*":
-            for sized, count in ((left, right), (right, left)):
-                if isinstance(sized, str | list | tuple) and isinstance(count, int) \
-                        and len(sized) * count > MAX_REPEAT:
-                    raise SecurityError(f"repetition would build more than {MAX_REPEAT} items")
-        elif operator == "**":
-            if isinstance(right, int) and abs(right) > MAX_EXPONENT and isinstance(left, int) \
-                    and abs(left) > 1:
-                raise SecurityError(f"exponent {right} is above the limit of {MAX_EXPONENT}")
-        elif operator == "%" and isinstance(left, str):
-            raise SecurityError("% formatting of strings is not available in templates; join with ~")
-        return super().call_binop(context, operator, left, right)
-
-
-def _environment() -> _Sandbox:
-    env = _Sandbox(
-        undefined=StrictUndefined,
-        autoescape=False,
-        keep_trailing_newline=True,  # a YAML block scalar keeps its final newline
-        finalize=_finalize,
-    )
-    env.globals.clear()
-    env.filters = {name: f for name, f in env.filters.items() if name in _SAFE_FILTERS}
-    env.filters["tojson"] = _tojson
-    return env
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,11 +86,12 @@ class _Compiled:
 
 class _Failure(AutomateError):
     """A render failure on its way up; each container level adds its key to ``where`` (raised as a
-    TemplateError once it has its whole path)."""
+    TemplateError, or a TemplateLimitError when ``limit`` names one, once it has its whole path)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, limit: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.limit = limit
         self.where: list[str | int] = []
 
 
@@ -163,12 +117,21 @@ class TemplateEngine:
     """
 
     def __init__(self, *, cache_size: int = 4096) -> None:
-        self._env = _environment()
+        self._env = Sandbox(keep_trailing_newline=True,  # a YAML block scalar keeps its final newline
+                            finalize=finalize)
         self._compiled = functools.lru_cache(maxsize=cache_size)(self._compile)
+        self._pool: ThreadPoolExecutor | None = None
 
     # --- compiling ------------------------------------------------------------------------------------
 
     def _compile(self, source: str) -> _Compiled:
+        try:
+            with rendering(DEFAULT_LIMITS):  # constant folding runs filters: under the default limits
+                return self._compile_tree(source)
+        except (RecursionError, MemoryError):
+            raise TemplateSyntaxError("the template nests too deeply", 1) from None
+
+    def _compile_tree(self, source: str) -> _Compiled:
         tree = self._env.parse(source)  # TemplateSyntaxError propagates to the caller
         names = frozenset(find_undeclared_variables(tree))
         steps: set[str] = set()
@@ -201,7 +164,7 @@ class TemplateEngine:
         if inner is not None:
             expression = self._env.compile_expression(inner, undefined_to_none=False)
             return _Compiled(expression, None, references, names, frozenset(steps), tuple(problems))
-        template = self._env.from_string(tree)
+        template = self._env.from_string(loop_items_ast(tree))
         return _Compiled(None, template, references, names, frozenset(steps), tuple(problems))
 
     # --- checking -------------------------------------------------------------------------------------
@@ -250,26 +213,57 @@ class TemplateEngine:
 
     # --- rendering ------------------------------------------------------------------------------------
 
-    def render(self, value: Any, scope: Mapping[str, Any], path: str = "$") -> Any:
+    def render(self, value: Any, scope: Mapping[str, Any], path: str = "$", *,
+               limits: TemplateLimits = DEFAULT_LIMITS) -> Any:
         """``value`` with every template string rendered against ``scope``; other values unchanged.
+
+        Renders on the calling thread; a worker on an event loop uses :meth:`render_async`.
 
         Args:
             value: A JSON-like document (a step's input).
             scope: The variables: ``event``, ``steps`` and ``execution``.
             path: Where ``value`` sits, to prefix the path named in errors (``$.steps[1].input``).
+            limits: What the render may do (:class:`TemplateLimits`).
 
         Raises:
             TemplateError: A template failed (undefined variable, sandbox violation, syntax error, a value
                 that is not JSON, a secret reference that came from data); the message names its path.
+            TemplateLimitError: A template went past one of ``limits``.
         """
         variables = dict(scope)
         try:
-            return self._render(value, variables)
+            with rendering(limits):
+                return self._render(value, variables)
         except _Failure as failure:
             where = path
             for key in reversed(failure.where):
                 where = _child(where, key)
+            if failure.limit is not None:
+                raise TemplateLimitError(f"template at {where}: {failure.reason}",
+                                         limit=failure.limit) from None
             raise TemplateError(f"template at {where}: {failure.reason}") from failure.__cause__
+
+    async def render_async(self, value: Any, scope: Mapping[str, Any], path: str = "$", *,
+                           limits: TemplateLimits = DEFAULT_LIMITS) -> Any:
+        """:meth:`render` on a thread of the engine's own, so that the event loop goes on meanwhile; the
+        loop waits at most the time limit (and a second's grace) for a render that does not stop itself.
+
+        Raises:
+            TemplateError: As :meth:`render`.
+            TemplateLimitError: As :meth:`render`; ``limit="time"`` also when the render did not end in time.
+        """
+        if not _has_template(value):
+            return self.render(value, scope, path, limits=limits)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(_RENDER_THREADS, thread_name_prefix="automate-render")
+        loop = asyncio.get_running_loop()
+        job = loop.run_in_executor(self._pool,
+                                   functools.partial(self.render, value, scope, path, limits=limits))
+        try:
+            return await asyncio.wait_for(job, limits.timeout + _GRACE_S)
+        except TimeoutError:
+            raise TemplateLimitError(f"template at {path}: the render ran past its time limit of "
+                                     f"{limits.timeout}s", limit="time") from None
 
     def _render(self, value: Any, variables: dict[str, Any]) -> Any:
         kind = type(value)
@@ -302,14 +296,23 @@ class TemplateEngine:
                 raise _Failure(compiled.problems[0])
             if compiled.expression is not None:
                 result = _jsonable(compiled.expression(variables))
+                budget = current()
+                budget.output(weigh(result, budget, budget.output_left, "the expression's value", "output"))
                 if not _references_of(result) <= compiled.references:
                     raise _Failure("the value brings a secret reference from data; references must be "
                                    "written in the workflow")
                 return result
             assert compiled.template is not None
-            text = compiled.template.render(variables)
+            budget = current()
+            parts: list[str] = []
+            for part in compiled.template.generate(variables):
+                budget.output(len(part))
+                parts.append(part)
+            text = "".join(parts)
         except _Failure:
             raise
+        except TemplateLimitError as exc:
+            raise _Failure(exc.message, limit=exc.limit) from None
         except TemplateSyntaxError as exc:
             raise _Failure(f"syntax error: {exc.message} (line {exc.lineno})") from exc
         except UndefinedError as exc:
@@ -318,14 +321,29 @@ class TemplateEngine:
             raise _Failure(f"not allowed: {exc.message}") from exc
         except _NotJson as exc:
             raise _Failure(f"the expression's value is {exc}, not JSON") from exc
-        except RecursionError as exc:
-            raise _Failure("the value nests too deeply") from exc
+        except RecursionError:
+            raise _Failure("the template or its value nests too deeply", limit="depth") from None
         except Exception as exc:
             raise _Failure(f"{type(exc).__name__}: {exc}") from exc
         if "$" in text and not _references_of(text) <= compiled.references:
             raise _Failure("the text brings a secret reference from data; references must be written in "
                            "the workflow")
         return text
+
+
+def _has_template(value: Any) -> bool:
+    """Whether any string inside ``value`` holds Jinja2 syntax."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if is_template(item):
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
 
 
 def _single_expression(source: str, tree: nodes.Template) -> str | None:
@@ -420,6 +438,14 @@ def step_references(value: Any) -> set[str]:
     return _default_engine().step_references(value)
 
 
-def render(value: Any, scope: Mapping[str, Any], path: str = "$") -> Any:
+def render(value: Any, scope: Mapping[str, Any], path: str = "$", *,
+           limits: TemplateLimits = DEFAULT_LIMITS) -> Any:
     """Render every template string inside ``value``; see :meth:`TemplateEngine.render`."""
-    return _default_engine().render(value, scope, path)
+    return _default_engine().render(value, scope, path, limits=limits)
+
+
+async def render_async(value: Any, scope: Mapping[str, Any], path: str = "$", *,
+                       settings: Settings | None = None) -> Any:
+    """Render off the event loop under the limits of ``settings``; see :meth:`TemplateEngine.render_async`."""
+    limits = TemplateLimits.from_settings(settings) if settings is not None else DEFAULT_LIMITS
+    return await _default_engine().render_async(value, scope, path, limits=limits)

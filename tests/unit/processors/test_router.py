@@ -125,6 +125,20 @@ def test_a_rule_that_raises_does_not_match_and_is_counted() -> None:
     assert routed.rule_errors == 1
 
 
+def test_a_rule_past_a_limit_does_not_match_is_counted_and_the_next_candidate_is_evaluated() -> None:
+    doubling = {"reduce": [{"var": "items"}, {"cat": [{"var": "accumulator"}, {"var": "accumulator"}]}, "ab"]}
+    candidates = TriggerIndex([
+        TriggerRow(BIG, "acme", "doubling", 1, "x.y", doubling),
+        TriggerRow(ANY_ORDER, "acme", "fine", 1, "x.y", {"==": [{"var": "ok"}, True]}),
+    ]).candidates("acme", "x.y")
+    routed = Routed()
+    payload = {"items": list(range(200)), "ok": True}
+    matched = matching_targets(candidates, payload, str(uuid.uuid4()), "x.y", "acme", 0, None, routed)
+    assert [target.slug for target in matched] == ["fine"]
+    assert (routed.rule_errors, routed.rule_limits) == (1, ["doubling"])
+    assert routed.rule_seconds < 5
+
+
 FRAMED = b"\x00\x00\x00\x00\x01"
 TYPED: list[tuple[str, bytes | None]] = [("ce_type", b"order.created"), ("ce_tenant", b"acme")]
 

@@ -43,6 +43,8 @@ PUBLIC_NAMES = {
     "RuleEngine",
     "RuleError",
     "RuleEvaluationError",
+    "RuleLimitError",
+    "RuleLimits",
     "RuleTooComplexError",
     "RuleValidationError",
     "ThrownError",
