@@ -30,12 +30,15 @@ PAYROLL: dict[str, Any] = {"slug": "payroll", "name": "the victim's payroll",
 VAULT: dict[str, Any] = {"slug": "vault", "name": "the victim's time lock", "steps": [
     {"id": "pause", "action": "core.wait", "input": {"seconds": 3600}},
     {"id": "release", "action": "core.noop", "needs": ["pause"]}]}
+BACKOFF: dict[str, Any] = {"slug": "backoff", "name": "the victim's hour-long backoff", "steps": [
+    {"id": "charge", "action": "core.fail", "input": {"code": "http.503", "times": 1},
+     "retry": {"max_attempts": 2, "initial": "1h", "max": "1h", "jitter": 0}}]}
 
 
 @pytest.fixture(scope="module")
 def victim(live: LivePipeline) -> dict[str, str]:
     """The victim's automations (by slug: automation id)."""
-    return {str(spec["slug"]): live.apply(spec, tenant=VICTIM) for spec in (PAYROLL, VAULT)}
+    return {str(spec["slug"]): live.apply(spec, tenant=VICTIM) for spec in (PAYROLL, VAULT, BACKOFF)}
 
 
 def produce(live: LivePipeline, topic: str, value: bytes, key: str,
@@ -97,11 +100,11 @@ def test_a_forged_request_runs_nothing(live: LivePipeline, victim: dict[str, str
 # --- forged step tasks -------------------------------------------------------------------------------
 
 
-def _waiting_execution(live: LivePipeline) -> str:
-    """A new execution of the victim's time lock, parked in its hour-long wait."""
-    execution_id = run_workflow("vault", {}, settings=live.victim)
+def _parked_execution(live: LivePipeline, slug: str = "vault", step: str = "pause") -> str:
+    """A new execution of the victim's time lock (or backoff), parked for an hour."""
+    execution_id = run_workflow(slug, {}, settings=live.victim)
     deadline = time.monotonic() + 60
-    while steps_of(live, execution_id) != [("pause", 1, "RETRYING")]:
+    while steps_of(live, execution_id) != [(step, 1, "RETRYING")]:
         assert time.monotonic() < deadline, f"never parked: {steps_of(live, execution_id)}"
         time.sleep(0.2)
     return execution_id
@@ -113,18 +116,22 @@ FORGED_TASKS = {
     "an early wake-up through the retry tier": ({}, True, ErrorCodes.STEP_TASK_EARLY),
     "a task in the attacker's name": ({"tenant": ATTACKER}, False, ErrorCodes.TENANT_MISMATCH),
     "a retry task for a waiting step": ({"reason": "retry"}, False, ErrorCodes.STEP_TASK_UNEXPECTED),
+    "a replay task for a waiting step": ({"reason": "replay"}, False, ErrorCodes.STEP_TASK_UNEXPECTED),
+    "an early end of a retry's backoff": ({"workflow_slug": "backoff", "step_id": "charge",
+                                           "reason": "retry"}, False, ErrorCodes.STEP_TASK_EARLY),
 }
 
 
 @pytest.mark.parametrize(("changes", "via_tier", "code"), FORGED_TASKS.values(), ids=list(FORGED_TASKS))
 def test_a_forged_step_task_does_not_end_a_wait(live: LivePipeline, victim: dict[str, str],
                                                 changes: dict[str, Any], via_tier: bool, code: str) -> None:
-    execution_id = _waiting_execution(live)
+    slug, step = changes.get("workflow_slug", "vault"), changes.get("step_id", "pause")
+    execution_id = _parked_execution(live, slug, step)
     now_ms = int(time.time() * 1000)
     task = {"execution_id": execution_id, "tenant": VICTIM, "workflow_slug": "vault", "step_id": "pause",
             "attempt": 2, "due_at": now_ms, "reason": "wait", **changes}
     value = Records.load(live.base).encode("StepTask", task)
-    target = workflow_topic(live.base, "vault")
+    target = workflow_topic(live.base, slug)
     if via_tier:
         produce(live, live.base.topic("retry.1s"), value, execution_id, headers=[
             (DUE_AT_HEADER, str(now_ms).encode()), (ATTEMPT_HEADER, b"2"), (TARGET_HEADER, target.encode())])
@@ -132,8 +139,8 @@ def test_a_forged_step_task_does_not_end_a_wait(live: LivePipeline, victim: dict
         produce(live, target, value, execution_id)
 
     letters = letters_of(live, execution_id, code)
-    assert [(r["step_id"], r["attempt"], r["tenant"]) for r in letters] == [("pause", 2, VICTIM)]
-    assert steps_of(live, execution_id) == [("pause", 1, "RETRYING")]  # still waiting; nothing released
+    assert [(r["step_id"], r["attempt"], r["tenant"]) for r in letters] == [(step, 2, VICTIM)]
+    assert steps_of(live, execution_id) == [(step, 1, "RETRYING")]  # still parked; nothing ran early
     assert live.query("SELECT status FROM execution WHERE id = %s", execution_id) == [("RUNNING",)]
     live.assert_healthy()
 
