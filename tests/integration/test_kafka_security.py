@@ -16,6 +16,8 @@ import shutil
 import signal
 import socket
 import stat
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -142,6 +144,15 @@ def test_connect_authenticates_its_worker_producer_consumer_and_admin(scram: Set
     for prefix in ("", "producer.", "consumer.", "admin."):
         assert f"{prefix}security.protocol=SASL_PLAINTEXT" in lines
         assert f"{prefix}sasl.mechanism=SCRAM-SHA-512" in lines
+
+
+def test_smoke_round_trips_a_record_through_scram(scram: Settings) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOMATE_")} | settings_env(scram)
+    topic = scram.topic(f"smoke-{uuid.uuid4().hex[:6]}")
+    result = subprocess.run([sys.executable, "-m", "automate.cli", "smoke", "--topic", topic],
+                            capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr  # it exits 1 when the record differs
+    assert json.loads(result.stdout)["topic"] == topic
 
 
 def test_a_client_without_credentials_is_refused(scram: Settings) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from automate.cli.common import console, fail, settings_of
+from automate.config import Settings
 from automate.errors import CheckFailed
 from automate.redact import mask_url
 
@@ -29,19 +30,22 @@ SMOKE_SCHEMA: dict[str, Any] = {
 }
 
 
-def run_smoke(bootstrap: str, registry_url: str, topic: str, timeout_s: float = 30.0) -> dict[str, Any]:
-    """Register the schema, produce one record, consume it back; returns what happened."""
+def run_smoke(settings: Settings, topic: str, timeout_s: float = 30.0) -> dict[str, Any]:
+    """Register the schema, produce one record, consume it back (authenticating as the settings say,
+    ``AUTOMATE_KAFKA_*``); returns what happened."""
     from confluent_kafka import Consumer, Producer
     from confluent_kafka.schema_registry import SchemaRegistryClient
     from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
     from confluent_kafka.serialization import MessageField, SerializationContext
 
-    from automate.config import Settings
+    from automate.kafka_security import librdkafka_config
     from automate.topics import ensure_topics
 
-    ensure_topics(Settings(kafka_bootstrap=bootstrap), [topic], partitions=1, timeout=timeout_s)
+    bootstrap = settings.bootstrap_servers
+    security = librdkafka_config(settings)
+    ensure_topics(settings, [topic], partitions=1, timeout=timeout_s)
 
-    registry = SchemaRegistryClient({"url": registry_url})
+    registry = SchemaRegistryClient({"url": settings.registry_url})
     serializer = AvroSerializer(registry, json.dumps(SMOKE_SCHEMA), conf={"auto.register.schemas": True})
     deserializer = AvroDeserializer(registry)
     record_id = str(uuid.uuid4())
@@ -54,7 +58,7 @@ def run_smoke(bootstrap: str, registry_url: str, topic: str, timeout_s: float = 
     schema_id = int.from_bytes(payload[1:5], "big")
 
     # log_level 3: a fresh broker answers "coordinator load in progress" once; the client retries.
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True,
+    producer = Producer({"bootstrap.servers": bootstrap, **security, "enable.idempotence": True,
                          "partitioner": "murmur2_random", "log_level": 3})
     began = time.monotonic()
     producer.produce(topic, key=record_id.encode(), value=payload)
@@ -64,6 +68,7 @@ def run_smoke(bootstrap: str, registry_url: str, topic: str, timeout_s: float = 
 
     consumer = Consumer({
         "bootstrap.servers": bootstrap,
+        **security,
         "group.id": f"automate-smoke-{record_id}",
         "auto.offset.reset": "earliest",
         "enable.auto.commit": False,
@@ -100,9 +105,7 @@ def smoke(ctx: click.Context, topic: str | None) -> None:
     """Produce one Avro record through the schema registry and Kafka, consume it back, show what happened."""
     settings = settings_of(ctx)
     try:
-        result = run_smoke(
-            settings.bootstrap_servers, settings.registry_url, topic or settings.topic("smoke")
-        )
+        result = run_smoke(settings, topic or settings.topic("smoke"))
     except Exception as exc:  # any failure here is the answer the command exists to give
         fail(f"smoke test failed: {type(exc).__name__}: {exc}")
     if result["received"] != result["sent"]:

@@ -122,6 +122,8 @@ class Kafka(Service):
     def ready(self) -> bool:
         from automate.transport import broker_ready
 
+        if self._scram and not local_credentials_file(self.settings).is_file():
+            return False  # not formatted in SCRAM mode (yet): no client of it could log in
         return broker_ready(self.url, settings=self.settings)
 
     def configure(self) -> None:
