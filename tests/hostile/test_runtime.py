@@ -16,6 +16,7 @@ from automate import transport
 from automate.records import Records
 from automate.step_tasks import DUE_AT_HEADER, HOPS_HEADER, TARGET_HEADER
 from tests.hostile.pipeline import ATTACKER, LivePipeline
+from tests.integration.peers import http_peer
 from tests.support import assert_eventually, consume, header
 
 HOUR_MS = 3_600_000
@@ -75,6 +76,9 @@ RAISING_RULES = {
     "throw": ({"throw": "no such thing"}, "rules.thrown"),
     "throw an object": ({"throw": {"var": "event.payload"}}, "rules.thrown"),
     "throw from a branch": ({"if": [{"var": "event.payload.go"}, {"throw": "x"}, True]}, "rules.thrown"),
+    "past the rule limits": ({"reduce": [list(range(64)), {"cat": [{"var": "accumulator"},
+                                                                    {"var": "accumulator"}]}, "ab"]},
+                             "rules.limit"),  # a string doubled 64 times
 }
 
 
@@ -136,6 +140,24 @@ def test_an_unexpected_error_fails_the_execution_typed_and_the_worker_goes_on(li
                                                                     "execution.context_invalid"}
         assert len(row) == 1 and row[0][1] in codes, (name, row)
         assert [(r["kind"], r["error_code"]) for r in letters_of(live, ident)] == [("step", row[0][1])]
+    live.assert_healthy()
+
+
+def test_a_step_whose_action_raises_unexpectedly_fails_typed(live: LivePipeline) -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000  # JSON the action's parser recurses into until it gives up
+    # (RecursionError: no error of the project's, raised inside the action)
+    with http_peer(lambda _r: (200, {"Content-Type": "application/json"}, deep)) as peer:
+        live.apply({"slug": "deep-answer", "name": "an answer nested too deep",
+                    "trigger": {"event": "deep.go"}, "steps": [
+                        {"id": "call", "action": "http.request", "input": {"url": f"{peer.url}/deep"}},
+                        {"id": "after", "action": "core.noop", "needs": ["call"]}]})
+        event_id = emit_started(live, "deep.go", {})
+        [(execution_id, status, code)] = live.settled(event_id)
+    # An action's bug: the connector framework's code for it, or the runtime's for a plain action.
+    assert status == "FAILED" and code in ("internal", "action.internal"), code
+    assert steps_of(live, execution_id) == [("call", 1, "FAILED", code)]
+    assert [(r["kind"], r["error_code"], r["step_id"]) for r in letters_of(live, execution_id)] == [
+        ("step", code, "call")]
     live.assert_healthy()
 
 
