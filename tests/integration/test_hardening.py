@@ -497,3 +497,35 @@ def test_sweepers_at_once_fail_each_execution_once(db_settings: Settings) -> Non
     statuses = {i: status_of(s, i) for i in ids}
     assert [statuses[i] for i in ids[:100]] == ["FAILED"] * 100
     assert [statuses[i] for i in ids[100:]] == ["RUNNING"] * 20
+
+
+def test_a_database_outage_is_retried_not_failed(db_settings: Settings) -> None:
+    """The last resort is not for an outage: messages whose connections die (the runtime's sessions
+    terminated over and over, as a Postgres restart does) are retried and their executions succeed."""
+    s = db_settings
+    apply_workflow(s, {"slug": "steady", "name": "s", "steps": [
+        {"id": "a", "action": "core.log", "input": {"message": "a"}},
+        {"id": "b", "action": "core.sleep", "needs": ["a"], "input": {"seconds": 0.3}},
+        {"id": "c", "action": "core.log", "needs": ["b"], "input": {"message": "c"}}]})
+    stop = threading.Event()
+    killed: list[int] = []
+
+    def kill_sessions() -> None:
+        with psycopg.connect(s.dsn, autocommit=True) as conn:
+            while not stop.wait(0.05):
+                killed.extend(r[0] for r in conn.execute(
+                    "SELECT pg_terminate_backend(pid)::int FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND application_name = 'automate-runtime'"))
+
+    killer = threading.Thread(target=kill_sessions, daemon=True)
+    with Workers(s) as workers:
+        killer.start()
+        try:
+            ids = [_run(s, "steady", {}) for _ in range(5)]
+            time.sleep(4)  # the outage lasts while the executions run
+        finally:
+            stop.set()
+            killer.join(30)
+        assert_eventually(lambda: all(status_of(s, i) == "SUCCESS" for i in ids), timeout=120, interval=0.5)
+        assert workers.runtime.stats["failed"] == 0
+    assert sum(killed) > 0  # sessions were terminated while they worked
