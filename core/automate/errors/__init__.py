@@ -23,7 +23,7 @@ Tree (a test holds it equal to the classes)::
     │   ├── InvalidEventType          empty type, or characters outside [A-Za-z0-9._-]
     │   ├── UnknownEventType          no contract for the type while strict_event_types is on
     │   ├── PayloadNotSerializable    the payload is not a JSON document (.path)
-    │   ├── PayloadTooLarge           the encoded record is above max_payload_bytes (.size, .limit)
+    │   ├── PayloadTooLarge           the event or its context is above max_payload_bytes (.size, .limit)
     │   ├── SchemaViolation           the payload does not match its contract (.field)
     │   ├── SchemaNotRegistered       the contract's schema id is not cached: run `automate migrate`
     │   └── UnknownWorkflow           run_workflow named no live workflow of the tenant
