@@ -195,3 +195,39 @@ def test_automate_relay_once_names_the_rows_it_marked_failed(db_settings: Settin
     assert done.returncode == 0, done.stderr
     said = done.stdout + done.stderr  # (the console writes to stderr)
     assert "published 1 events" in said and "1 rows refused by Kafka for good, marked failed" in said, said
+
+
+def test_debezium_publishes_a_maximal_event_as_the_relay_does(stack: Settings, db_settings: Settings) -> None:
+    """Connect's producer takes the largest event emit_event accepts, with the largest key and tenant:
+    the same bytes as the relay's record (Debezium's path within the limit too)."""
+    from automate.db import migrate, set_publisher
+    from automate.events.emitter import MAX_KEY_BYTES, MAX_TENANT_BYTES, Emitter
+    from automate.registry import register_contracts
+    from automate.stack.cdc import ensure_outbox_connector
+    from tests.support import header
+
+    with psycopg.connect(stack.dsn) as conn:  # the database Debezium watches
+        migrate(conn)
+        set_publisher(conn, "debezium")
+        register_contracts(stack, conn)
+    assert ensure_outbox_connector(stack) in ("created", "updated", "unchanged", "restarted")
+    cdc, relay_side = Emitter(stack), Emitter(db_settings)
+    contract, typed = cdc.contract_for("size.debezium")
+    payload = generic_payload(stack.max_payload_bytes)
+    with psycopg.connect(stack.dsn) as conn, conn.cursor() as cur:
+        row = cdc.build("size.debezium", payload, cdc.schema_id(cur, contract), contract, typed,
+                        dedupe_key=None, tenant="t" * MAX_TENANT_BYTES, key="k" * MAX_KEY_BYTES,
+                        topic=stack.topic("events"))
+        cdc.write(cur, row)
+    with psycopg.connect(db_settings.dsn) as conn, conn.cursor() as cur:
+        relay_side.write(cur, row)  # the same row, published by the relay to the same topic
+    with Relay(db_settings) as relay:
+        assert relay.drain() == 1
+
+    def both(messages: list[Any]) -> bool:
+        return sum(1 for m in messages if header(m, "ce_id") == row.id.encode()) == 2
+
+    a, b = [m for m in consume(stack.bootstrap_servers, stack.topic("events"), both, timeout=120)
+            if header(m, "ce_id") == row.id.encode()]
+    assert len(a.value()) == len(b.value()) == stack.max_payload_bytes
+    assert (a.key(), a.value(), a.headers()) == (b.key(), b.value(), b.headers())
