@@ -136,11 +136,16 @@ def read_dead_letters(settings: Settings, records: Records,
     return found
 
 
-async def replay(settings: Settings, execution_id: str) -> str:
+async def replay(settings: Settings, execution_id: str, *, timeout_s: float = 30.0) -> str:
     """Reopen a failed execution and send a step task for its failed step; returns that step's id.
+
+    The execution is committed RUNNING first (a runtime that reads the task must find it reopened), then
+    the task is sent; if it is not delivered within ``timeout_s`` seconds, the execution is made FAILED
+    again with its error, so a replay that did not happen leaves nothing RUNNING.
 
     Raises:
         ExecutionError: No such execution, or it did not fail (``execution.not_replayable``).
+        TransportError: The step task was not delivered; the execution is FAILED as before.
     """
     from automate.db import connect
     from automate.db.executions import ExecutionStore, canonical_execution_id
@@ -150,15 +155,20 @@ async def replay(settings: Settings, execution_id: str) -> str:
     with connect(settings) as conn:
         store = ExecutionStore(conn)
         failed = store.failed_step(execution_id)
-        if failed is None or not store.reopen(execution_id):
+        before = store.get(execution_id)
+        if failed is None or before is None or not store.reopen(execution_id):
             raise ExecutionError(f"execution {execution_id} is not a failed execution with a failed step",
                                  code=ErrorCodes.EXECUTION_NOT_REPLAYABLE)
         conn.commit()
-    producer = AsyncProducer(settings)
-    try:
-        await send_step_task(settings, Records.load(settings), producer, StepTask(
-            execution_id, failed.tenant, failed.workflow_slug, failed.step_id, failed.attempt + 1,
-            time.time(), "replay"))
-    finally:
-        producer.close()
+        producer = AsyncProducer(settings, **{"message.timeout.ms": int(timeout_s * 1000)})
+        try:
+            await send_step_task(settings, Records.load(settings), producer, StepTask(
+                execution_id, failed.tenant, failed.workflow_slug, failed.step_id, failed.attempt + 1,
+                time.time(), "replay"))
+        except BaseException:
+            store.refail(execution_id, before.error, failed.step_id, failed.attempt)
+            conn.commit()
+            raise
+        finally:
+            producer.close()
     return failed.step_id

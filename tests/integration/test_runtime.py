@@ -218,6 +218,34 @@ def test_kafka_exhaustion_goes_to_the_dlq_and_replay_resumes(kafka_settings: Set
     assert [(r[1], r[2]) for r in runs if r[0] == "call"] == [(1, "FAILED"), (2, "SUCCESS")]
 
 
+def test_a_replay_whose_step_task_is_not_sent_leaves_the_execution_failed(kafka_settings: Settings) -> None:
+    """`dlq replay` commits RUNNING, then sends; when the send fails, the execution is FAILED again (not
+    RUNNING for ever), and a later replay still works."""
+    import asyncio
+
+    from automate.dead_letters import replay
+    from automate.errors import TransportError
+    from automate.transport import delete_topics
+
+    s = kafka_settings
+    with Workers(s):
+        execution_id = _start(s, {"slug": "replay-unsent", "name": "r", "steps": [
+            {"id": "call", "action": "core.fail", "input": {"code": "http.503", "times": 1},
+             "retry": {"max_attempts": 1}}]}, {})
+        assert_eventually(lambda: status_of(s, execution_id) == "FAILED", timeout=60, interval=0.2)
+    before = Execution.objects.get(id=execution_id, settings=s).error
+    delete_topics(s, s.topic("retry."))  # where the replay's step task would go
+    with pytest.raises(TransportError):
+        asyncio.run(replay(s, execution_id, timeout_s=3))
+    after = Execution.objects.get(id=execution_id, settings=s)
+    assert (after.status, after.error) == ("FAILED", before)
+    ensure_topics(s, core_topics(s), partitions=3)
+    with Workers(s):
+        assert asyncio.run(replay(s, execution_id)) == "call"
+        assert_eventually(lambda: status_of(s, execution_id) == "SUCCESS", timeout=60, interval=0.2)
+    assert [(r[1], r[2]) for r in step_runs(s, execution_id)] == [(1, "FAILED"), (2, "SUCCESS")]
+
+
 def test_cancel_stops_before_the_next_step(kafka_settings: Settings) -> None:
     s = kafka_settings
     with Workers(s):

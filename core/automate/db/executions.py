@@ -112,6 +112,13 @@ class ExecutionStore(Store):
         params = {"id": canonical_execution_id(ident), "timeout": FOREVER_S}
         return self._count("reopen_execution", params) == 1
 
+    def refail(self, ident: str, error: Any, step_id: str, attempt: int) -> bool:
+        """Make a reopened execution FAILED again with ``error`` (its replay's step task was not sent);
+        False when ``step_id``'s attempt after ``attempt`` has started meanwhile, or it is not RUNNING."""
+        params = {"id": canonical_execution_id(ident), "error": Jsonb(error), "step_id": step_id,
+                  "attempt": attempt}
+        return self._count("refail_execution", params) == 1
+
     def statuses(self, ids: Collection[str]) -> dict[str, str]:
         """The status of each of ``ids`` that exists."""
         return {str(i): str(s) for i, s in self._all("statuses", {"ids": array_literal(ids)})}

@@ -36,6 +36,14 @@ WHERE e.id = %(id)s::uuid AND e.status = 'FAILED'
 ORDER BY s.finished_at DESC
 LIMIT 1
 
+-- name: refail_execution
+-- Undo a replay whose step task was never sent: FAILED again with its error, unless the replayed attempt
+-- has started meanwhile (the task arrived after all) or the execution moved on.
+UPDATE execution SET status = 'FAILED', error = %(error)s, finished_at = now()
+WHERE id = %(id)s::uuid AND status = 'RUNNING'
+  AND NOT EXISTS (SELECT 1 FROM step_run s
+                  WHERE s.execution_id = %(id)s::uuid AND s.step_id = %(step_id)s AND s.attempt > %(attempt)s)
+
 -- name: reopen_execution
 UPDATE execution SET status = 'RUNNING', finished_at = NULL, error = NULL,
        deadline_at = now() + make_interval(secs => %(timeout)s)
