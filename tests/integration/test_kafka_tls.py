@@ -107,18 +107,20 @@ def tls(stack: Settings) -> Iterator[tuple[Settings, Path]]:
         num_partitions=1, client_protocol="SSL", controller_protocol="PLAINTEXT", security=security))
     java, classpath = str(find_java(17, stack.java_home)), f"{stack.home / 'lib' / 'kafka'}/*"
     cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=").replace("-", "a")
-    subprocess.run([java, "-cp", classpath, "kafka.tools.StorageTool", "format", "--standalone",
-                    f"--cluster-id={cluster}", "--config", str(props)],
-                   check=True, capture_output=True, timeout=120)
-    log = (home / "kafka.log").open("wb")
-    broker = subprocess.Popen([java, "-Xmx512m", "-XX:+UseSerialGC", "-cp", classpath, "kafka.Kafka",
-                               str(props)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     settings = Settings(kafka_bootstrap=f"127.0.0.1:{port}", topic_prefix=f"tls{uuid.uuid4().hex[:6]}",
                         kafka_security_protocol="SSL", kafka_ssl_ca_location=certs / "ca.pem",
                         kafka_ssl_certificate_location=certs / "client.pem",
                         kafka_ssl_key_location=certs / "client.key",
                         kafka_ssl_key_password="client-key-pw")  # type: ignore[arg-type]
+    broker: subprocess.Popen[bytes] | None = None
     try:
+        subprocess.run([java, "-cp", classpath, "kafka.tools.StorageTool", "format", "--standalone",
+                        f"--cluster-id={cluster}", "--config", str(props)],
+                       check=True, capture_output=True, timeout=120)
+        with (home / "kafka.log").open("wb") as log:
+            broker = subprocess.Popen(
+                [java, "-Xmx512m", "-XX:+UseSerialGC", "-cp", classpath, "kafka.Kafka", str(props)],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 120
         while not broker_ready(settings.bootstrap_servers, timeout=2.0, settings=settings):
             assert broker.poll() is None, (home / "kafka.log").read_text()[-3000:]
@@ -126,9 +128,9 @@ def tls(stack: Settings) -> Iterator[tuple[Settings, Path]]:
             time.sleep(0.5)
         yield settings, certs
     finally:
-        broker.kill()
-        broker.wait(30)
-        log.close()
+        if broker is not None:
+            broker.kill()
+            broker.wait(30)
         shutil.rmtree(home, ignore_errors=True)
 
 
