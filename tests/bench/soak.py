@@ -71,7 +71,8 @@ def group_lag(settings: Any, group: str, topics: list[str]) -> int:
     lag = 0
     for tp in committed:
         high = marks[(tp.topic, tp.partition)]
-        lag += high - tp.offset if tp.offset >= 0 else high
+        # (The watermarks are read just before the commits: a group that moved on meanwhile reads 0.)
+        lag += max(0, high - tp.offset) if tp.offset >= 0 else high
     return lag
 
 
