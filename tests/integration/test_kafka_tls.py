@@ -144,7 +144,8 @@ def test_clients_with_a_certificate_produce_and_consume(tls: tuple[Settings, Pat
     reader = consumer(settings, f"{settings.topic_prefix}-reader")
     try:
         reader.subscribe([topic])
-        deadline, got = time.monotonic() + 30, []
+        deadline = time.monotonic() + 30
+        got: list[bytes | None] = []
         while not got and time.monotonic() < deadline:
             got = [m.value() for m in take(reader, 10, 1.0) if not m.error()]
         assert got == [b"over mTLS"]
