@@ -202,7 +202,8 @@ class Relay:
             retry = [ident for ident in failed if ident not in dead]
             due, error = None, ""
             if retry:
-                attempts = 1 + max(i.attempts for i in items if i.id in retry)  # this delivery's attempt
+                # (failed and dead are dicts: a batch of 5,000 rows failing at once stays linear)
+                attempts = 1 + max(i.attempts for i in items if i.id in failed and i.id not in dead)
                 due = datetime.now(UTC) + timedelta(seconds=self.backoff(attempts))
                 error = _reason(failed[retry[0]])
             batch.held.settle(ok, retry, next_attempt=due, error=error, failed=dead)
