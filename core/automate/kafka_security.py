@@ -31,6 +31,7 @@ __all__ = [
     "LOCAL_USER",
     "ClientAuth",
     "LocalCredentials",
+    "check_settings",
     "client_auth",
     "create_local_credentials",
     "jaas_config",
@@ -145,6 +146,17 @@ def client_auth(settings: Settings, *, admin: bool = False) -> ClientAuth:
     )
     _check(auth)
     return auth
+
+
+def check_settings(settings: Settings) -> None:
+    """Refuse Kafka security settings that cannot work, at a command's start (the local SCRAM stack's
+    credentials are not read: ``automate up`` makes them).
+
+    Raises:
+        ConfigurationError: As :func:`client_auth`.
+    """
+    if settings.kafka_local_auth != "scram" or settings.kafka_sasl_username is not None:
+        client_auth(settings)
 
 
 def _check(auth: ClientAuth) -> None:

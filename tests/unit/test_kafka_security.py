@@ -146,3 +146,20 @@ def test_child_workers_get_the_same_kafka_security(tmp_path: Path, monkeypatch: 
     for name, value in settings_env(parent).items():
         monkeypatch.setenv(name, value)
     assert librdkafka_config(Settings()) == librdkafka_config(parent)
+
+
+def test_a_command_refuses_kafka_settings_that_cannot_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from automate.cli import cli
+    from automate.config import get_settings
+
+    monkeypatch.setenv("AUTOMATE_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("AUTOMATE_KAFKA_SASL_PASSWORD", "s3cret-pw")
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(cli, ["rules", "test", "true"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 1
+    assert "AUTOMATE_KAFKA_SASL_USERNAME" in result.output and "s3cret-pw" not in result.output

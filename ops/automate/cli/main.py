@@ -24,9 +24,14 @@ def cli(ctx: click.Context) -> None:
 
     Settings come from AUTOMATE_* environment variables or automate.toml (see README).
     """
+    from automate.kafka_security import check_settings
+
     try:
         ctx.obj = get_settings()
+        check_settings(ctx.obj)
     except ValueError as exc:  # pydantic ValidationError is a ValueError
+        fail(f"invalid settings: {exc}")
+    except AutomateError as exc:  # a ConfigurationError naming the setting
         fail(f"invalid settings: {exc}")
 
 
