@@ -29,7 +29,7 @@ from automate.errors import RuleError
 from . import access, semantics
 from .codegen_base import Code, height_of, runtime_namespace
 from .codegen_ops import OperatorEmitters
-from .limits import DEFAULT_LIMITS, RuleLimits, meter
+from .limits import DEFAULT_LIMITS, RuleLimits
 from .parser import ARRAY_NODE, Node, Program
 from .spec import ANY, BOOL, LIST, NULL, TRUTHY_SAFE_KINDS, join_kinds
 
@@ -71,8 +71,9 @@ class _Generator(OperatorEmitters):
         if len(root.text) > _ROOT_INLINE_CHARS:
             root = Code(self.function(nodes[0], [f"return {root.text}"]), root.kind, 1)
         parts = list(self.functions)
-        # A metered rule gives each evaluation its work budget on entry (limits.start, inlined).
-        budget = f"_M.left = {self.limits.max_work}\n    " if self.metered else ""
+        # A metered rule gives each evaluation its work budget on entry: ``m0``, a one-item list the charging
+        # twins of the helpers take first (functions moved out of line get it as a scope variable).
+        budget = f"m0 = [{self.limits.max_work}]\n    " if self.metered else ""
         if self.explain:
             parts.append(f"def _explain(R, d0):\n    {budget}return {root.text}")
         else:
@@ -100,7 +101,7 @@ class _Generator(OperatorEmitters):
             name = self.constant(self.custom[node.op])
             self.custom_names[node.op] = name
         tuple_text = "(" + "".join(f"{arg.text}, " for arg in args) + ")"
-        return Code(f"{self.h('_call')}({name}, {node.op!r}, {tuple_text})", ANY, height_of(args) + 2)
+        return Code(f"{self.h('_call')}{name}, {node.op!r}, {tuple_text})", ANY, height_of(args) + 2)
 
     # --- data access ------------------------------------------------------------------------------------
 
@@ -111,7 +112,7 @@ class _Generator(OperatorEmitters):
             return Code(data, ANY, 0, simple=True)
         if not children[0].is_literal:
             extra = f", {args[1].text}" if len(args) > 1 else ""
-            return Code(f"{self.h('_vdyn')}({data}, {args[0].text}{extra})", ANY, height_of(args) + 1)
+            return Code(f"{self.h('_vdyn')}{data}, {args[0].text}{extra})", ANY, height_of(args) + 1)
         keys = access.var_keys(children[0].value)
         if len(args) == 1:
             return self.access(data, keys or (), 0)
@@ -155,7 +156,7 @@ class _Generator(OperatorEmitters):
         static = self.scope_path(node)
         if static is None:
             listed = "[" + ", ".join(arg.text for arg in args) + "]"
-            text = f"{self.h('_valdyn')}({self.chain_tuple(node.scope)}, {listed})"
+            text = f"{self.h('_valdyn')}{self.chain_tuple(node.scope)}, {listed})"
             return Code(text, ANY, height_of(args) + 2)
         base, segments = static
         if all(type(segment) is str for segment in segments):
@@ -166,7 +167,7 @@ class _Generator(OperatorEmitters):
         static = self.scope_path(node)
         if static is None:
             listed = "[" + ", ".join(arg.text for arg in args) + "]"
-            text = f"{self.h('_exdyn')}({self.chain_tuple(node.scope)}, {listed})"
+            text = f"{self.h('_exdyn')}{self.chain_tuple(node.scope)}, {listed})"
             return Code(text, BOOL, height_of(args) + 2)
         base, segments = static
         return Code(f"_ex({base}, {segments!r})", BOOL, 2)
@@ -182,9 +183,9 @@ class _Generator(OperatorEmitters):
                 type(key) is str or type(key) is int for key in keys
             ):
                 return self.missing_inline(data, keys)
-            return Code(f"{self.h('_miss')}({data}, {self.constant(tuple(keys))})", LIST, 1)
+            return Code(f"{self.h('_miss')}{data}, {self.constant(tuple(keys))})", LIST, 1)
         listed = "[" + ", ".join(arg.text for arg in args) + "]"
-        return Code(f"{self.h('_miss')}({data}, {listed})", LIST, height_of(args) + 2)
+        return Code(f"{self.h('_miss')}{data}, {listed})", LIST, height_of(args) + 2)
 
     def missing_inline(self, data: str, keys: list[Any]) -> Code:
         """``[*((key,) if absent else ()), ...]``: no helper call, no loop frame."""
@@ -204,7 +205,7 @@ class _Generator(OperatorEmitters):
         return Code("[" + ", ".join(parts) + "]", LIST, height, truth_text=truth)
 
     def op_missing_some(self, node: Node, args: list[Code]) -> Code:
-        text = f"{self.h('_misssome')}(d{node.scope}, {args[0].text}, {args[1].text})"
+        text = f"{self.h('_misssome')}d{node.scope}, {args[0].text}, {args[1].text})"
         return Code(text, LIST, height_of(args) + 1)
 
     # --- control ----------------------------------------------------------------------------------------
@@ -298,10 +299,10 @@ class _Generator(OperatorEmitters):
         return Code(helper + ", ".join(branches) + ")", ANY, height_of(args) + 2)
 
     def op_throw(self, node: Node, args: list[Code]) -> Code:
-        return Code(f"{self.h('_throw')}({args[0].text})", ANY, args[0].height + 1)
+        return Code(f"{self.h('_throw')}{args[0].text})", ANY, args[0].height + 1)
 
     def op_log(self, node: Node, args: list[Code]) -> Code:
-        return Code(f"{self.h('_log')}({args[0].text})", args[0].kind, args[0].height + 1)
+        return Code(f"{self.h('_log')}{args[0].text})", args[0].kind, args[0].height + 1)
 
 
 def _guarded(name: str, expression: str, budget: str) -> str:
@@ -368,5 +369,4 @@ def generate(program: Program, custom: Mapping[str, Callable[..., Any]], *, expl
     generator = _Generator(program, custom, explain, limits)
     generated = generator.run()
     generated.namespace["_RuleError"] = RuleError
-    generated.namespace["_M"] = meter
     return generated

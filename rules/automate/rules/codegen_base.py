@@ -130,8 +130,9 @@ class GeneratorBase:
     # --- small utilities --------------------------------------------------------------------------------
 
     def h(self, helper: str) -> str:
-        """The name generated code calls ``helper`` by: its charging twin inside a metered iterator body."""
-        return helper + "w" if self.metered and self.current.scope > 0 else helper
+        """The opening of a call of ``helper`` (``_cat(``): inside an iterator body of a metered rule, of its
+        charging twin, given the evaluation's budget first (``_catw(m0, ``)."""
+        return f"{helper}w(m0, " if self.metered and self.current.scope > 0 else f"{helper}("
 
     @property
     def charged(self) -> bool:
@@ -207,7 +208,7 @@ class GeneratorBase:
             return Code("[]" if value_type is list else "{}", LIST if value_type is list else ANY, 0)
         name = self.constant(value)
         flat = value_type is list and all(type(item) not in (list, dict) for item in value)
-        text = f"{name}.copy()" if flat and not self.charged else f"{self.h('_cp')}({name})"
+        text = f"{name}.copy()" if flat and not self.charged else f"{self.h('_cp')}{name})"
         return Code(text, LIST if value_type is list else ANY, 1)
 
     def arguments(self, node: Node, args: list[Code]) -> str:

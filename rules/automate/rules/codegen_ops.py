@@ -69,7 +69,7 @@ class OperatorEmitters(GeneratorBase):
                 return f"({left.text} {'!=' if negate else '=='} {right.text})"
             if right_value is None or type(right_value) is bool:
                 return f"({left.text} {'is not' if negate else 'is'} {right.text})"
-        call = f"{self.h('_seq')}({left.text}, {right.text})"
+        call = f"{self.h('_seq')}{left.text}, {right.text})"
         return f"(not {call})" if negate else call
 
     def loose_pair(self, negate: bool, left: Code, right: Code, left_value: Any, right_value: Any) -> str:
@@ -84,12 +84,12 @@ class OperatorEmitters(GeneratorBase):
         equal = self.h("_eq")
         fallback = f"not {equal}" if negate else equal
         if test is None:
-            call = f"{equal}({left.text}, {right.text})"
+            call = f"{equal}{left.text}, {right.text})"
             return f"(not {call})" if negate else call
         first, later = self.bind(left)
         symbol = "!=" if negate else "=="
         return (
-            f"({later} {symbol} {right.text} if type({first}) {test} else {fallback}({later}, {right.text}))"
+            f"({later} {symbol} {right.text} if type({first}) {test} else {fallback}{later}, {right.text}))"
         )
 
     def relational_pair(self, op: str, left: Code, right: Code, left_value: Any, right_value: Any) -> str:
@@ -109,9 +109,9 @@ class OperatorEmitters(GeneratorBase):
             first, later = self.bind(other)
             constant = right.text if literal_on_right else left.text
             ordered = f"{later} {symbol} {constant}" if literal_on_right else f"{constant} {symbol} {later}"
-            call = f"{helper}({later}, {constant})" if literal_on_right else f"{helper}({constant}, {later})"
+            call = f"{helper}{later}, {constant})" if literal_on_right else f"{helper}{constant}, {later})"
             return f"({ordered} if type({first}) {test} else {call})"
-        return f"{helper}({left.text}, {right.text})"
+        return f"{helper}{left.text}, {right.text})"
 
     # --- arithmetic, strings, arrays --------------------------------------------------------------------
 
@@ -121,28 +121,28 @@ class OperatorEmitters(GeneratorBase):
         binary, variadic = self.h(binary), self.h(variadic)
         height = height_of(args) + 2
         if node.spread:
-            return Code(f"{variadic}(_spread({args[0].text}))", NUM, height)
+            return Code(f"{variadic}_spread({args[0].text}))", NUM, height)
         if not args and empty is not None:
             return Code(empty, NUM, 0, simple=True, value=int(empty))
         if len(args) == 1 and unary is not None:
-            return Code(f"{unary}({args[0].text})", NUM, height)
+            return Code(f"{unary}{args[0].text})", NUM, height)
         if len(args) == 2:
-            return Code(f"{binary}({args[0].text}, {args[1].text})", NUM, height)
-        return Code(f"{variadic}({self.arguments(node, args)})", NUM, height)
+            return Code(f"{binary}{args[0].text}, {args[1].text})", NUM, height)
+        return Code(f"{variadic}{self.arguments(node, args)})", NUM, height)
 
     def op_extremum(self, node: Node, args: list[Code]) -> Code:
         helper = self.h("_max" if node.op == "max" else "_min")
-        return Code(f"{helper}({self.arguments(node, args)})", NUM, height_of(args) + 2)
+        return Code(f"{helper}{self.arguments(node, args)})", NUM, height_of(args) + 2)
 
     def op_cat(self, node: Node, args: list[Code]) -> Code:
         if not args:
             return Code("''", STR, 0, simple=True)
-        text = f"{self.h('_cat')}({self.arguments(node, args)}, {self.limits.max_string})"
+        text = f"{self.h('_cat')}{self.arguments(node, args)}, {self.limits.max_string})"
         return Code(text, STR, height_of(args) + 2)
 
     def op_substr(self, node: Node, args: list[Code]) -> Code:
         given = [arg.text for arg in args] + ["0", "None"][len(args) - 1:]
-        text = f"{self.h('_substr')}({', '.join(given)}, {self.limits.max_string})"
+        text = f"{self.h('_substr')}{', '.join(given)}, {self.limits.max_string})"
         return Code(text, STR, height_of(args) + 1)
 
     def op_in(self, node: Node, args: list[Code]) -> Code:
@@ -153,20 +153,20 @@ class OperatorEmitters(GeneratorBase):
             members = self.constant(frozenset(values))
             listed = self.constant(values)
             first, later = self.bind(args[0])
-            text = f"({later} in {members} if type({first}) is str else {helper}({later}, {listed}))"
+            text = f"({later} in {members} if type({first}) is str else {helper}{later}, {listed}))"
             return Code(text, BOOL, args[0].height + 3)
         if type(values) is list:
-            return Code(f"{helper}({args[0].text}, {self.constant(values)})", BOOL, args[0].height + 1)
+            return Code(f"{helper}{args[0].text}, {self.constant(values)})", BOOL, args[0].height + 1)
         if type(args[0].value) is str and not self.charged:  # a list scan inline: not inside a metered body
             first, later = self.bind(args[1])
             text = f"({args[0].text} in {later} if type({first}) is list else _in({args[0].text}, {later}))"
             return Code(text, BOOL, args[1].height + 3)
-        return Code(f"{helper}({args[0].text}, {args[1].text})", BOOL, height_of(args) + 1)
+        return Code(f"{helper}{args[0].text}, {args[1].text})", BOOL, height_of(args) + 1)
 
     def op_merge(self, node: Node, args: list[Code]) -> Code:
         if not args:
             return Code("[]", LIST, 0)
-        text = f"{self.h('_merge')}({self.arguments(node, args)}, {self.limits.max_array})"
+        text = f"{self.h('_merge')}{self.arguments(node, args)}, {self.limits.max_array})"
         return Code(text, LIST, height_of(args) + 2)
 
     def op_length(self, node: Node, args: list[Code]) -> Code:
@@ -195,10 +195,10 @@ class OperatorEmitters(GeneratorBase):
             initial = args[2].text if len(args) > 2 else "None"
             reduce, collection = self.h("_reduce"), self.h("_arr0")
             function = f"lambda m{level}, d{level}: {body.text}"
-            text = f"{reduce}({collection}({args[0].text}), {function}, {initial})"
+            text = f"{reduce}{collection}{args[0].text}), {function}, {initial})"
             return Code(text, ANY, height)
         if node.op in ("map", "filter"):
-            prefix, iterable = self.iteration(f"{self.h('_arr0')}({args[0].text})")
+            prefix, iterable = self.iteration(f"{self.h('_arr0')}{args[0].text})")
             if indexed:
                 iterable = f"enumerate({iterable})"
             if node.op == "map":
@@ -207,7 +207,7 @@ class OperatorEmitters(GeneratorBase):
                 text = f"[d{level} for {names} in {iterable} if {self.cond(body)}]"
             return Code(f"({prefix}{text})[1]" if prefix else text, LIST, height)
         # all / some / none: a small function with a plain loop beats any()/all() over a generator.
-        collection = f"{self.h('_arr1')}({args[0].text})"
+        collection = f"{self.h('_arr1')}{args[0].text})"
         iterable = "enumerate(_c)" if indexed else "_c"
         test = self.cond(body)
         if node.op == "all":

@@ -1,4 +1,4 @@
-"""What one evaluation may build and do, and the meter that holds it to that.
+"""What one evaluation may build and do, and the charging helpers that hold it to that.
 
 A rule is small, but what it is evaluated on is not, and iterators multiply: ``reduce`` with ``cat`` doubles
 a string per item, ``map`` inside ``map`` squares an array, an iterator body reaching back to a large outer
@@ -13,32 +13,22 @@ value goes through it once per item. Three limits bound every evaluation (:class
 Past one, evaluation raises :class:`~automate.errors.RuleLimitError` (``rules.limit``), which a rule's
 ``try`` does not catch. Work outside iterators runs once per evaluation, so it is bounded by the rule and
 its data; only rules with iterators are metered, and only their iterator bodies pay for it: the generated
-code of such a rule starts a budget on a thread-local meter and calls the ``*w`` helpers of
-:func:`metered_helpers` in place of the plain ones inside iterator bodies. Plain rules pay nothing.
+code of such a rule makes each evaluation's budget on entry (``m0 = [max_work]``, local to the call, so
+evaluations on other threads or nested in a custom operator have their own) and, inside iterator bodies,
+calls the charging twins of :func:`metered_helpers` (``_catw(m0, ...)``) in place of the plain helpers.
+Plain rules pay nothing.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
 from automate.errors import RuleLimitError, UsageError
 
-__all__ = [
-    "DEFAULT_LIMITS",
-    "MAX_ARRAY",
-    "MAX_STRING",
-    "MAX_WORK",
-    "METERED_HELPERS",
-    "RuleLimits",
-    "charge",
-    "meter",
-    "metered_helpers",
-    "start",
-    "string_units",
-]
+__all__ = ["DEFAULT_LIMITS", "MAX_ARRAY", "MAX_STRING", "MAX_WORK", "METERED_HELPERS", "RuleLimits",
+           "metered_helpers"]
 
 
 MAX_STRING: Final = 1_000_000
@@ -72,40 +62,9 @@ DEFAULT_LIMITS: Final = RuleLimits()
 _CHARS_PER_STEP_SHIFT: Final = 6  # a string's characters cost one step per 64
 
 
-class _Meter(threading.local):
-    """The work left to the evaluation running on this thread."""
-
-    left: int = 0
-
-
-meter: Final = _Meter()
-
-
-def start(budget: int) -> None:
-    """Give the evaluation starting on this thread ``budget`` steps (generated code inlines this)."""
-    meter.left = budget
-
-
 def _exhausted() -> None:
     raise RuleLimitError("the evaluation went past its work limit (iterations and the values they read)",
                          limit="work")
-
-
-def charge(steps: int) -> None:
-    """Take ``steps`` from the running evaluation's budget.
-
-    Raises:
-        RuleLimitError: The budget is spent.
-    """
-    left = meter.left - steps
-    meter.left = left
-    if left < 0:
-        _exhausted()
-
-
-def string_units(text: str) -> int:
-    """What reading or building ``text`` costs, in steps."""
-    return len(text) >> _CHARS_PER_STEP_SHIFT
 
 
 def _size(value: Any) -> int:
@@ -128,13 +87,13 @@ def _size(value: Any) -> int:
 def _by_arguments(function: Callable[..., Any]) -> Callable[..., Any]:
     """``function`` charging one step plus the size of its arguments before it runs."""
 
-    def metered(*args: Any) -> Any:
+    def metered(budget: list[int], *args: Any) -> Any:
         cost = 1
         for arg in args:
             if type(arg) is not int:
                 cost += _size(arg)
-        left = meter.left - cost
-        meter.left = left
+        left = budget[0] - cost
+        budget[0] = left
         if left < 0:
             _exhausted()
         return function(*args)
@@ -145,14 +104,14 @@ def _by_arguments(function: Callable[..., Any]) -> Callable[..., Any]:
 def _by_result(function: Callable[..., Any]) -> Callable[..., Any]:
     """``function`` (a builder, size-capped itself) charging its arguments and the size of its result."""
 
-    def metered(*args: Any) -> Any:
+    def metered(budget: list[int], *args: Any) -> Any:
         result = function(*args)
         cost = 1 + _size(result)
         for arg in args:
             if type(arg) is not int:
                 cost += _size(arg)
-        left = meter.left - cost
-        meter.left = left
+        left = budget[0] - cost
+        budget[0] = left
         if left < 0:
             _exhausted()
         return result
@@ -160,13 +119,13 @@ def _by_result(function: Callable[..., Any]) -> Callable[..., Any]:
     return metered
 
 
-def _collection(function: Callable[[Any], Any]) -> Callable[[Any], Any]:
+def _collection(function: Callable[[Any], Any]) -> Callable[[list[int], Any], Any]:
     """An iterator's collection helper charging one step per item (the fast path of every iterator)."""
 
-    def metered(value: Any) -> Any:
+    def metered(budget: list[int], value: Any) -> Any:
         items = function(value)
-        left = meter.left - len(items) - 1
-        meter.left = left
+        left = budget[0] - len(items) - 1
+        budget[0] = left
         if left < 0:
             _exhausted()
         return items
@@ -194,16 +153,16 @@ def _deep(function: Callable[..., Any]) -> Callable[..., Any]:
     """``function`` (strict equality, copying a literal) charging the nodes of its container arguments,
     which it may go through entirely."""
 
-    def metered(*args: Any) -> Any:
+    def metered(budget: list[int], *args: Any) -> Any:
         cost = 1
         for arg in args:
             kind = type(arg)
             if kind is list or kind is dict or kind is tuple:
-                cost += _nodes(arg, meter.left)
+                cost += _nodes(arg, budget[0])
             elif kind is str:
                 cost += len(arg) >> _CHARS_PER_STEP_SHIFT
-        left = meter.left - cost
-        meter.left = left
+        left = budget[0] - cost
+        budget[0] = left
         if left < 0:
             _exhausted()
         return function(*args)
