@@ -5,7 +5,6 @@ worker retries those messages (see :mod:`automate.runtime.worker`)."""
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import Mapping
@@ -18,7 +17,7 @@ from automate.db.failures import FailureStore
 from automate.dead_letters import DeadLetter
 from automate.errors import AutomateError, ErrorCodes
 from automate.runtime.engine import DeadLetterSink
-from automate.runtime.guards import loads, storable_text
+from automate.runtime.guards import read_context, storable_text
 
 __all__ = ["fail_unexpected", "unexpected_error"]
 
@@ -34,16 +33,10 @@ def unexpected_error(exc: BaseException) -> dict[str, Any]:
     return {"code": str(code), "message": storable_text(f"{type(exc).__name__}: {exc}"[:2000])}
 
 
-def _context(record: Mapping[str, Any]) -> Any:
-    """A request's context, or {} when it is not a JSON object Postgres can store (a NUL character, a
-    lone surrogate)."""
-    try:
-        context = loads(str(record.get("context") or "{}"))
-        text = json.dumps(context, ensure_ascii=False)
-        text.encode("utf-8")  # a lone surrogate cannot be encoded (UnicodeEncodeError, a ValueError)
-    except (ValueError, TypeError, RecursionError):
-        return {}
-    return context if isinstance(context, dict) and "\\u0000" not in text else {}
+def _context(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A request's context, or {} when it is not a JSON object Postgres can store."""
+    context, _ = read_context(str(record.get("context") or "{}"))
+    return context
 
 
 def _uuid(value: Any) -> str | None:
