@@ -19,11 +19,14 @@ arrive; a deferred step goes to the smallest tier at least its delay (:func:`tie
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from automate.config import Settings
+
+log = logging.getLogger("automate.topics")
 
 __all__ = [
     "RETRY_TIERS",
@@ -100,12 +103,30 @@ def core_topics(settings: Settings) -> list[str]:
 def ensure_topics(settings: Settings, names: Iterable[str], *, partitions: int | None = None,
                   timeout: float = 30.0) -> list[str]:
     """Create the topics that do not exist yet (``partitions``: the settings' ``topic_partitions``), each
-    with the ``max.message.bytes`` the size limit calls for (:mod:`automate.sizes`; topics that exist are
-    left as they are); returns those created. Needs the ``kafka`` extra.
+    with the ``max.message.bytes`` the size limit calls for (:mod:`automate.sizes`); returns those
+    created. Topics that exist are left as they are: one whose limit is below it is named in a warning
+    (raise its ``max.message.bytes``: its records above the limit would be refused). Needs the ``kafka``
+    extra.
 
     Raises:
         TransportError: Kafka could not be reached (retryable) or refused a topic.
     """
-    from automate.transport import create_topics
+    from automate.sizes import topic_max_bytes
+    from automate.transport import KafkaException, create_topics, topic_limits
 
-    return create_topics(settings, names, partitions=partitions or settings.topic_partitions, timeout=timeout)
+    names = list(dict.fromkeys(names))
+    created = create_topics(settings, names, partitions=partitions or settings.topic_partitions,
+                            timeout=timeout)
+    wanted = topic_max_bytes(settings)
+    try:
+        limits = topic_limits(settings, [n for n in names if n not in created], timeout=timeout)
+    except KafkaException as exc:  # only a check: the topics are there
+        log.debug("topic limits not read: %s", exc)
+        return created
+    for name, limit in sorted(limits.items()):
+        if limit < wanted:
+            log.warning("topic %s takes records up to %d bytes, below the %d AUTOMATE_MAX_PAYLOAD_BYTES "
+                        "calls for: raise its max.message.bytes", name, limit, wanted,
+                        extra={"action": "topics.limit_below", "topic": name, "limit": limit,
+                               "wanted": wanted})
+    return created

@@ -50,6 +50,7 @@ __all__ = [
     "solo_producer",
     "take",
     "too_large",
+    "topic_limits",
 ]
 
 # Every producer: idempotent (no duplicate from a retried request), keys placed where Java clients, and so
@@ -193,6 +194,27 @@ def allow_prefixed(settings: Settings, principal: str, *, topics: Iterable[str],
         except KafkaException as exc:
             raise TransportError(f"could not create the ACL {binding}: {exc}", code=ErrorCodes.KAFKA_AUTH,
                                  retryable=exc.args[0].retriable()) from exc
+
+
+def topic_limits(settings: Settings, names: Iterable[str], *, timeout: float = 30.0) -> dict[str, int]:
+    """The ``max.message.bytes`` of each topic of ``names`` (topics the broker does not know are left out).
+
+    Raises:
+        KafkaException: The broker did not answer.
+    """
+    from confluent_kafka.admin import ConfigResource, ResourceType  # type: ignore[attr-defined]
+
+    resources = [ConfigResource(ResourceType.TOPIC, name) for name in dict.fromkeys(names)]
+    if not resources:
+        return {}
+    client = admin(settings)  # (kept: the futures fail once their client is gone)
+    limits: dict[str, int] = {}
+    for resource, future in client.describe_configs(resources, request_timeout=timeout).items():
+        try:
+            limits[resource.name] = int(future.result(timeout)["max.message.bytes"].value)
+        except (KafkaException, TimeoutError):  # e.g. no such topic
+            continue
+    return limits
 
 
 def delete_topics(settings: Settings, prefix: str, *, timeout: float = 60.0) -> list[str]:

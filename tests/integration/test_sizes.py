@@ -231,3 +231,15 @@ def test_debezium_publishes_a_maximal_event_as_the_relay_does(stack: Settings, d
             if header(m, "ce_id") == row.id.encode()]
     assert len(a.value()) == len(b.value()) == stack.max_payload_bytes
     assert (a.key(), a.value(), a.headers()) == (b.key(), b.value(), b.headers())
+
+
+def test_ensure_topics_names_an_existing_topic_below_the_limit(db_settings: Settings,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    s = db_settings
+    set_topic_limit(s, events_topic(s), 100_000)
+    with caplog.at_level("WARNING", logger="automate.topics"):
+        assert ensure_topics(s, [events_topic(s), s.topic("dlq")]) == []
+    below = [r for r in caplog.records if getattr(r, "action", None) == "topics.limit_below"]
+    assert [(r.topic, r.limit, r.wanted) for r in below] == [  # type: ignore[attr-defined]
+        (events_topic(s), 100_000, topic_max_bytes(s))]
+    assert topic_limit(s, events_topic(s)) == 100_000  # left as it is: the operator's to raise
