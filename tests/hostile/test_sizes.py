@@ -56,6 +56,20 @@ def test_a_payload_at_exactly_the_limit_runs_end_to_end(live: LivePipeline, key:
     live.assert_healthy()
 
 
+def test_a_typed_event_whose_context_is_just_within_the_limit_runs_end_to_end(live: LivePipeline) -> None:
+    """Its Avro far below the limit, its context (decoded at emit to measure it) just within it."""
+    live.apply(_noop("size-typed", "order.created"))
+    limit = live.settings.max_payload_bytes
+    # each control character is one Avro byte and six JSON bytes (\u0001); the rest of the context ~100
+    email = "\x01" * ((limit - 200) // 6)
+    payload = {"order_id": "o-1", "amount": 1.5, "customer_email": email}
+    event_id = live.emit("order.created", payload)
+    assert [status for _, status, _ in live.settled(event_id, timeout=120)] == ["SUCCESS"]
+    context = live.query("SELECT context FROM execution WHERE event_id = %s", event_id)[0][0]
+    assert context["customer_email"] == email
+    live.assert_healthy()
+
+
 @pytest.mark.parametrize("case", ["one byte over", "far over", "typed context bomb", "nested JSON bomb"])
 def test_an_oversized_event_is_refused_at_emit(live: LivePipeline, case: str) -> None:
     limit = live.settings.max_payload_bytes
