@@ -164,6 +164,16 @@ def test_a_client_without_credentials_is_refused(scram: Settings) -> None:
     with pytest.raises(TransportError) as refused:
         create_topics(anonymous, [scram.topic("anonymous")], partitions=1, timeout=5)
     assert refused.value.code == ErrorCodes.KAFKA
+    # Nor does a record it sends (a forged event) reach the events topic.
+    events = scram.topic("events")
+    before = high_watermarks(scram, [events])
+    reports: list[object] = []
+    forger = producer(anonymous, **{"message.timeout.ms": 5000})
+    forger.produce(events, b"forged event", headers=[("ce_type", b"sasl.ping"), ("ce_tenant", b"acme")],
+                   on_delivery=lambda err, _msg: reports.append(err))
+    forger.flush(15)
+    assert len(reports) == 1 and reports[0] is not None  # its delivery report is a failure
+    assert high_watermarks(scram, [events]) == before
     # Nor does it read anything from a topic that holds records.
     create_topics(scram, [scram.topic("held")], partitions=1)
     writer = producer(scram)
