@@ -24,6 +24,8 @@ from .semantics import truthy
 __all__ = ["ExplainNode", "Explanation", "Recorder", "build_explanation", "try_recorded"]
 
 _VALUE_CHARS: Final = 60
+_MAX_JSON_CHARS: Final = 100_000
+_ENCODER: Final = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
 _LEAF_OPERATORS: Final = frozenset({"var", "val", "exists"})
 
 
@@ -87,20 +89,36 @@ def try_recorded(recorder: Recorder, first: Callable[[], Any], *fallbacks: Calla
     raise last
 
 
-def _short(value: Any) -> str:
+def _encoded(value: Any, most: int) -> str | None:
+    """The first ``most`` characters (and a little more) of ``value`` as JSON, encoded lazily so that a
+    value holding one large string a million times is not printed whole; None when JSON cannot carry it."""
+    parts: list[str] = []
+    size = 0
     try:
-        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+        for chunk in _ENCODER.iterencode(value):
+            parts.append(chunk)
+            size += len(chunk)
+            if size > most:
+                break
     except (TypeError, ValueError, RecursionError):
+        return None
+    return "".join(parts)
+
+
+def _short(value: Any) -> str:
+    text = _encoded(value, _VALUE_CHARS)
+    if text is None:
         text = f"<{type(value).__name__}>"
     return text if len(text) <= _VALUE_CHARS else text[: _VALUE_CHARS - 3] + "..."
 
 
 def _json_safe(value: Any) -> Any:
-    """The value itself when JSON can carry it, else a short description."""
-    try:
-        json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError, RecursionError):
+    """The value itself when JSON can carry it (in at most ``_MAX_JSON_CHARS``), else a short description."""
+    text = _encoded(value, _MAX_JSON_CHARS)
+    if text is None:
         return f"<{type(value).__name__}>"
+    if len(text) > _MAX_JSON_CHARS:
+        return f"<{_short(value)} (longer than {_MAX_JSON_CHARS} characters as JSON)>"
     return value
 
 

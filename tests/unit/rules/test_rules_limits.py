@@ -204,6 +204,15 @@ class TestWithinTheLimits:
         assert explanation.error is not None
         assert explanation.error.type == "Exceeded Limit"
 
+    def test_explaining_a_huge_repetitive_value_prints_it_short(self) -> None:
+        started = time.monotonic()
+        explanation = explain({"map": [{"var": "items"}, outer("big")]}, {"items": ITEMS, "big": BIG})
+        assert len(explanation.render()) < 2000
+        result = explanation.to_dict()["result"]
+        assert isinstance(result, str) and "longer than 100000 characters" in result
+        assert explain({"var": "a"}, {"a": [1, 2]}).to_dict()["result"] == [1, 2]
+        assert time.monotonic() - started < 5
+
     def test_limits_are_positive_ints(self) -> None:
         for bad in (0, -1, 1.5, True):
             with pytest.raises(UsageError):
