@@ -102,7 +102,9 @@ def create_local_credentials(settings: Settings) -> LocalCredentials:
 
 
 def read_local_credentials(settings: Settings) -> LocalCredentials:
-    """Raises:
+    """The local SCRAM stack's credentials, as ``automate up`` generated them.
+
+    Raises:
         ConfigurationError: The file is missing or unreadable (the broker was not started in SCRAM mode).
     """
     path = local_credentials_file(settings)
