@@ -80,7 +80,7 @@ class ErrorCodes(StrEnum):
     EXECUTION_NOT_REPLAYABLE = "execution.not_replayable"
     EXECUTION_TIMEOUT = "execution.timeout"  # past its deadline: ended by its worker or by the sweeper
     EXECUTION_INTERNAL = "execution.internal"  # an unexpected error while advancing it (a bug, a bad write)
-    EXECUTION_CONTEXT_INVALID = "execution.context_invalid"  # a context Postgres cannot store (NUL)
+    EXECUTION_CONTEXT_INVALID = "execution.context_invalid"  # a context that is no storable JSON object
     EXECUTION_CANCELED = "canceled"
     # steps
     STEP = "step"

@@ -24,6 +24,7 @@ from automate.config import Settings
 from automate.contracts import avro_string, context_json, split_wire
 from automate.errors import ErrorCodes, RecordError
 from automate.ids import uuid5_of
+from automate.jsonb import unstorable_text
 from automate.processors.decoding import EventSchemas, read_headers
 from automate.processors.encoding import RequestEncoder
 from automate.processors.index import Candidate, Target, TriggerIndex
@@ -112,6 +113,10 @@ class Router:
         if not matched:
             return routed
         context = text if text is not None else context_json(payload)
+        problem = unstorable_text(context)
+        if problem:
+            raise RecordError(ErrorCodes.EVENT_UNDECODABLE,
+                              f"the payload {problem}, which Postgres cannot store")
         now_ms = int(time.time() * 1000)
         encoder = self.encoder
         if encoder.fast:
