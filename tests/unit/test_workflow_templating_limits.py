@@ -211,3 +211,18 @@ def test_render_async_with_settings_and_without_templates(scope: dict[str, Any])
     assert asyncio.run(render_async({"v": "{{ 'a' * 10 }}"}, scope, settings=settings)) == {"v": "a" * 10}
     plain = {"v": "no template", "n": [1, 2]}
     assert asyncio.run(render_async(plain, scope)) == plain
+
+
+def test_a_render_waiting_for_a_thread_is_not_timed_while_it_waits(scope: dict[str, Any]) -> None:
+    slow = "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(40) }}"
+    limits = TemplateLimits(timeout=1.0, max_work=10**9)
+
+    async def main() -> list[Any]:
+        engine = TemplateEngine()  # four render threads: twelve runaway renders keep them busy for 3 s
+        runaway = [engine.render_async({"v": slow}, scope, limits=limits) for _ in range(12)]
+        legit = engine.render_async({"v": "{{ event.id }}"}, scope, limits=limits)
+        return await asyncio.gather(*runaway, legit, return_exceptions=True)
+
+    *runaway, legit = asyncio.run(main())
+    assert all(isinstance(r, TemplateLimitError) and r.limit == "time" for r in runaway), runaway
+    assert legit == {"v": "e"}

@@ -246,7 +246,8 @@ class TemplateEngine:
     async def render_async(self, value: Any, scope: Mapping[str, Any], path: str = "$", *,
                            limits: TemplateLimits = DEFAULT_LIMITS) -> Any:
         """:meth:`render` on a thread of the engine's own, so that the event loop goes on meanwhile; the
-        loop waits at most the time limit (and a second's grace) for a render that does not stop itself.
+        loop waits at most the time limit (and a second's grace) for a render that does not stop itself,
+        counted from the render's start (waiting for a free thread is not the render's time).
 
         Raises:
             TemplateError: As :meth:`render`.
@@ -257,13 +258,22 @@ class TemplateEngine:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(_RENDER_THREADS, thread_name_prefix="automate-render")
         loop = asyncio.get_running_loop()
-        job = loop.run_in_executor(self._pool,
-                                   functools.partial(self.render, value, scope, path, limits=limits))
+        started = asyncio.Event()
+
+        def run() -> Any:
+            loop.call_soon_threadsafe(started.set)
+            return self.render(value, scope, path, limits=limits)
+
+        job = loop.run_in_executor(self._pool, run)
+        waiting = asyncio.ensure_future(started.wait())
         try:
+            await asyncio.wait({job, waiting}, return_when=asyncio.FIRST_COMPLETED)
             return await asyncio.wait_for(job, limits.timeout + _GRACE_S)
         except TimeoutError:
             raise TemplateLimitError(f"template at {path}: the render ran past its time limit of "
                                      f"{limits.timeout}s", limit="time") from None
+        finally:
+            waiting.cancel()
 
     def _render(self, value: Any, variables: dict[str, Any]) -> Any:
         kind = type(value)
