@@ -124,7 +124,9 @@ class _Formatter(SandboxedFormatter):
             weigh(value, self._render, self._room, "a formatted value")
         text = super().format_field(value, format_spec)
         self._room -= len(text)
-        self._render.room(self._render.limits.max_string - self._room)
+        if self._room < 0:  # the fields together: refused as one string that long
+            self._render.room(self._render.limits.max_string - self._room)
+        self._render.room(len(text))
         return text
 
     def convert_field(self, value: Any, conversion: str | None) -> Any:
