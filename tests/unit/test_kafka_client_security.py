@@ -163,3 +163,19 @@ def test_a_command_refuses_kafka_settings_that_cannot_work(monkeypatch: pytest.M
         get_settings.cache_clear()
     assert result.exit_code == 1
     assert "AUTOMATE_KAFKA_SASL_USERNAME" in result.output and "s3cret-pw" not in result.output
+
+
+def test_the_local_broker_keeps_the_mode_it_was_formatted_in(tmp_path: Path) -> None:
+    from automate.errors import StackError
+    from automate.stack.base import Layout
+    from automate.stack.services.kafka import Kafka
+
+    scram = Settings(home=tmp_path, kafka_local_auth="scram")
+    (tmp_path / "data" / "kafka").mkdir(parents=True)
+    (tmp_path / "data" / "kafka" / "meta.properties").write_text("cluster.id=x\n")
+    with pytest.raises(StackError, match="formatted without SCRAM users"):
+        Kafka(scram, Layout(tmp_path)).prepare()
+    create_local_credentials(scram)
+    # Once it has SCRAM users and ACLs, it is not started open (PLAINTEXT, no authorizer) by mistake.
+    with pytest.raises(StackError, match="set AUTOMATE_KAFKA_LOCAL_AUTH=scram"):
+        Kafka(Settings(home=tmp_path), Layout(tmp_path)).prepare()

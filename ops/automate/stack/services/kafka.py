@@ -56,16 +56,26 @@ class Kafka(Service):
     def _scram(self) -> bool:
         return self.settings.kafka_local_auth == "scram"
 
+    def _check_mode(self, formatted: bool) -> None:
+        """A broker stays in the mode its storage was formatted in: never silently open (no listener
+        without SASL, no ACLs) once it had SCRAM users, nor in SCRAM mode without them."""
+        scram_users = local_credentials_file(self.settings).is_file()
+        if self._scram and formatted and not scram_users:
+            raise StackError("the local Kafka was formatted without SCRAM users; to switch it to "
+                             "AUTOMATE_KAFKA_LOCAL_AUTH=scram, delete its data: `automate down --purge`")
+        if not self._scram and scram_users:
+            raise StackError("the local Kafka was set up with SCRAM users and ACLs: set "
+                             "AUTOMATE_KAFKA_LOCAL_AUTH=scram, or delete its data to run it without "
+                             "authentication: `automate down --purge`")
+
     def prepare(self) -> None:
-        java = self._java()
-        materialize(infra_dir() / "kafka" / "pom.xml", self.layout.lib(self.name))
         data = self.layout.data(self.name)
         formatted = (data / "meta.properties").is_file()
+        self._check_mode(formatted)
+        java = self._java()
+        materialize(infra_dir() / "kafka" / "pom.xml", self.layout.lib(self.name))
         protocol, security, scram_args = "PLAINTEXT", "", []
         if self._scram:
-            if formatted and not local_credentials_file(self.settings).is_file():
-                raise StackError("the local Kafka was formatted without SCRAM users; to switch it to "
-                                 "AUTOMATE_KAFKA_LOCAL_AUTH=scram, delete its data: `automate down --purge`")
             creds = create_local_credentials(self.settings)
             protocol = "SASL_PLAINTEXT"
             security = Template((infra_dir() / "kafka" / "scram.properties.tmpl").read_text()).substitute(
