@@ -27,8 +27,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from automate.config import Settings, project_root
-from automate.errors import TransportError
-from automate.kafka_security import java_properties
+from automate.errors import ErrorCodes, TransportError
+from automate.kafka_security import java_properties, scram_credential_argument
 from automate.stack.base import find_java
 from automate.stack.services.connect import _escaped
 from automate.transport import broker_ready, consumer, create_topics, producer, take
@@ -85,8 +85,9 @@ def _leaf(folder: Path, name: str, issuer: tuple[x509.Name, rsa.RSAPrivateKey],
 
 
 @pytest.fixture(scope="module")
-def tls(stack: Settings) -> Iterator[tuple[Settings, Path]]:
-    """Settings of a client with its certificate, on a broker of the module's own that requires one."""
+def tls(stack: Settings) -> Iterator[tuple[Settings, Path, str]]:
+    """Settings of a client with its certificate, on a broker of the module's own that requires one; its
+    certificates' folder; the address of the broker's second listener, SASL_SSL (PLAIN, SCRAM-SHA-256)."""
     root = project_root()
     assert root is not None
     home = root / ".automate" / "test-homes" / f"tls-{uuid.uuid4().hex[:8]}"
@@ -96,11 +97,22 @@ def tls(stack: Settings) -> Iterator[tuple[Settings, Path]]:
     _ca(certs, "other-ca")
     _leaf(certs, "broker", ca)
     _leaf(certs, "client", ca, password=b"client-key-pw")
-    port, controller = _free_port(), _free_port()
+    port, controller, sasl_port = _free_port(), _free_port(), _free_port()
+    plain = "org.apache.kafka.common.security.plain.PlainLoginModule"
+    scram = "org.apache.kafka.common.security.scram.ScramLoginModule"
     security = "\n".join([
         "ssl.keystore.type=PEM", f"ssl.keystore.location={certs / 'broker-keystore.pem'}",
         "ssl.truststore.type=PEM", f"ssl.truststore.location={certs / 'ca.pem'}",
-        "ssl.client.auth=required", "ssl.endpoint.identification.algorithm=https"])
+        "ssl.client.auth=required", "ssl.endpoint.identification.algorithm=https",
+        # A second client listener (these lines override the template's): TLS without a client
+        # certificate, and SASL/PLAIN or SASL/SCRAM-SHA-256 to log in.
+        f"listeners=SSL://127.0.0.1:{port},SASL_SSL://127.0.0.1:{sasl_port},CONTROLLER://127.0.0.1:{controller}",
+        f"advertised.listeners=SSL://127.0.0.1:{port},SASL_SSL://127.0.0.1:{sasl_port}",
+        "listener.security.protocol.map=CONTROLLER:PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL",
+        "listener.name.sasl_ssl.ssl.client.auth=none",
+        "listener.name.sasl_ssl.sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256",
+        f'listener.name.sasl_ssl.plain.sasl.jaas.config={plain} required user_plain-user="plain-pw";',
+        f"listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config={scram} required;"])
     props = home / "server.properties"
     props.write_text(Template((root / "infra" / "kafka" / "server.properties.tmpl").read_text()).substitute(
         node_id=1, host="127.0.0.1", broker_port=port, controller_port=controller, log_dirs=home / "data",
@@ -114,8 +126,9 @@ def tls(stack: Settings) -> Iterator[tuple[Settings, Path]]:
                         kafka_ssl_key_password="client-key-pw")  # type: ignore[arg-type]
     broker: subprocess.Popen[bytes] | None = None
     try:
+        user = scram_credential_argument("SCRAM-SHA-256", "scram-user", "scram-pw")
         subprocess.run([java, "-cp", classpath, "kafka.tools.StorageTool", "format", "--standalone",
-                        f"--cluster-id={cluster}", "--config", str(props)],
+                        f"--cluster-id={cluster}", "--config", str(props), f"--add-scram={user}"],
                        check=True, capture_output=True, timeout=120)
         with (home / "kafka.log").open("wb") as log:
             broker = subprocess.Popen(
@@ -126,7 +139,7 @@ def tls(stack: Settings) -> Iterator[tuple[Settings, Path]]:
             assert broker.poll() is None, (home / "kafka.log").read_text()[-3000:]
             assert time.monotonic() < deadline, (home / "kafka.log").read_text()[-3000:]
             time.sleep(0.5)
-        yield settings, certs
+        yield settings, certs, f"127.0.0.1:{sasl_port}"
     finally:
         if broker is not None:
             broker.kill()
@@ -134,8 +147,8 @@ def tls(stack: Settings) -> Iterator[tuple[Settings, Path]]:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def test_clients_with_a_certificate_produce_and_consume(tls: tuple[Settings, Path]) -> None:
-    settings, _ = tls
+def test_clients_with_a_certificate_produce_and_consume(tls: tuple[Settings, Path, str]) -> None:
+    settings, _, _ = tls
     topic = settings.topic("mtls")
     assert create_topics(settings, [topic], partitions=1) == [topic]
     writer = producer(settings)
@@ -153,8 +166,8 @@ def test_clients_with_a_certificate_produce_and_consume(tls: tuple[Settings, Pat
         reader.close()
 
 
-def test_a_client_without_a_certificate_is_refused(tls: tuple[Settings, Path]) -> None:
-    settings, _ = tls
+def test_a_client_without_a_certificate_is_refused(tls: tuple[Settings, Path, str]) -> None:
+    settings, _, _ = tls
     anonymous = Settings(**{**settings.model_dump(), "kafka_ssl_certificate_location": None,
                             "kafka_ssl_key_location": None, "kafka_ssl_key_password": None})
     assert not broker_ready(settings.bootstrap_servers, timeout=3.0, settings=anonymous)
@@ -164,16 +177,16 @@ def test_a_client_without_a_certificate_is_refused(tls: tuple[Settings, Path]) -
     assert not broker_ready(plaintext.bootstrap_servers, timeout=3.0, settings=plaintext)
 
 
-def test_a_broker_signed_by_another_ca_is_not_trusted(tls: tuple[Settings, Path]) -> None:
-    settings, certs = tls
+def test_a_broker_signed_by_another_ca_is_not_trusted(tls: tuple[Settings, Path, str]) -> None:
+    settings, certs, _ = tls
     wrong_ca = Settings(**{**settings.model_dump(), "kafka_ssl_ca_location": certs / "other-ca.pem"})
     assert not broker_ready(settings.bootstrap_servers, timeout=3.0, settings=wrong_ca)
 
 
-def test_java_clients_use_the_same_settings(tls: tuple[Settings, Path], stack: Settings,
+def test_java_clients_use_the_same_settings(tls: tuple[Settings, Path, str], stack: Settings,
                                             tmp_path: Path) -> None:
     """What Connect's worker gets (java_properties, the inline PEM key store) works for a Java client."""
-    settings, _ = tls
+    settings, _, _ = tls
     topic = settings.topic("java")
     create_topics(settings, [topic], partitions=1)
     java, classpath = str(find_java(17, stack.java_home)), f"{stack.home / 'lib' / 'kafka'}/*"
@@ -196,3 +209,23 @@ def test_java_clients_use_the_same_settings(tls: tuple[Settings, Path], stack: S
     refused = describe(anonymous)
     assert refused.returncode != 0
     assert "SSL" in refused.stdout + refused.stderr, refused.stdout + refused.stderr
+
+
+@pytest.mark.parametrize(("mechanism", "username", "password"), [
+    ("PLAIN", "plain-user", "plain-pw"), ("SCRAM-SHA-256", "scram-user", "scram-pw")])
+def test_sasl_over_tls(tls: tuple[Settings, Path, str], mechanism: str, username: str, password: str) -> None:
+    settings, certs, sasl_bootstrap = tls
+    client = Settings(kafka_bootstrap=sasl_bootstrap, topic_prefix=settings.topic_prefix,
+                      kafka_security_protocol="SASL_SSL", kafka_ssl_ca_location=certs / "ca.pem",
+                      kafka_sasl_mechanism=mechanism, kafka_sasl_username=username,
+                      kafka_sasl_password=password)  # type: ignore[arg-type]
+    topic = settings.topic(f"sasl-{mechanism.lower()}")
+    assert create_topics(client, [topic], partitions=1) == [topic]
+    writer = producer(client)
+    writer.produce(topic, mechanism.encode())
+    assert writer.flush(30) == 0
+    wrong = Settings(**{**client.model_dump(), "kafka_sasl_password": "wrong-pw"})
+    with pytest.raises(TransportError) as refused:
+        create_topics(wrong, [settings.topic("never")], partitions=1, timeout=5)
+    assert refused.value.code == ErrorCodes.KAFKA_AUTH
+    assert "wrong-pw" not in str(refused.value)
