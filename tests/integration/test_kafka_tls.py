@@ -215,10 +215,10 @@ def test_java_clients_use_the_same_settings(tls: tuple[Settings, Path, str], sta
     ("PLAIN", "plain-user", "plain-pw"), ("SCRAM-SHA-256", "scram-user", "scram-pw")])
 def test_sasl_over_tls(tls: tuple[Settings, Path, str], mechanism: str, username: str, password: str) -> None:
     settings, certs, sasl_bootstrap = tls
-    client = Settings(kafka_bootstrap=sasl_bootstrap, topic_prefix=settings.topic_prefix,
-                      kafka_security_protocol="SASL_SSL", kafka_ssl_ca_location=certs / "ca.pem",
-                      kafka_sasl_mechanism=mechanism, kafka_sasl_username=username,
-                      kafka_sasl_password=password)  # type: ignore[arg-type]
+    client = Settings(**{"kafka_bootstrap": sasl_bootstrap, "topic_prefix": settings.topic_prefix,
+                         "kafka_security_protocol": "SASL_SSL", "kafka_ssl_ca_location": certs / "ca.pem",
+                         "kafka_sasl_mechanism": mechanism, "kafka_sasl_username": username,
+                         "kafka_sasl_password": password})
     topic = settings.topic(f"sasl-{mechanism.lower()}")
     assert create_topics(client, [topic], partitions=1) == [topic]
     writer = producer(client)
