@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from string import Template
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -215,10 +216,11 @@ def test_java_clients_use_the_same_settings(tls: tuple[Settings, Path, str], sta
     ("PLAIN", "plain-user", "plain-pw"), ("SCRAM-SHA-256", "scram-user", "scram-pw")])
 def test_sasl_over_tls(tls: tuple[Settings, Path, str], mechanism: str, username: str, password: str) -> None:
     settings, certs, sasl_bootstrap = tls
-    client = Settings(**{"kafka_bootstrap": sasl_bootstrap, "topic_prefix": settings.topic_prefix,
-                         "kafka_security_protocol": "SASL_SSL", "kafka_ssl_ca_location": certs / "ca.pem",
-                         "kafka_sasl_mechanism": mechanism, "kafka_sasl_username": username,
-                         "kafka_sasl_password": password})
+    given: dict[str, Any] = {"kafka_bootstrap": sasl_bootstrap, "topic_prefix": settings.topic_prefix,
+                             "kafka_security_protocol": "SASL_SSL", "kafka_ssl_ca_location": certs / "ca.pem",
+                             "kafka_sasl_mechanism": mechanism, "kafka_sasl_username": username,
+                             "kafka_sasl_password": password}
+    client = Settings(**given)
     topic = settings.topic(f"sasl-{mechanism.lower()}")
     assert create_topics(client, [topic], partitions=1) == [topic]
     writer = producer(client)
