@@ -241,9 +241,16 @@ def context_json(record: Any) -> str:
     it against the size limit (:mod:`automate.sizes`).
 
     Raises:
-        RecordError: The record holds another type, which JSON cannot carry (``event.undecodable``).
+        RecordError: The record holds another type, which JSON cannot carry, a NaN or an infinity, which
+            Postgres cannot store, or nests deeper than Python's recursion goes (``event.undecodable``).
     """
-    return json.dumps(record, default=_jsonable, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return json.dumps(record, default=_jsonable, separators=(",", ":"), ensure_ascii=False,
+                          allow_nan=False)
+    except (ValueError, RecursionError) as exc:
+        raise RecordError(ErrorCodes.EVENT_UNDECODABLE,
+                          f"the payload cannot be an execution's context: {type(exc).__name__}: {exc}"[:300]
+                          ) from None
 
 
 def _jsonable(value: Any) -> Any:

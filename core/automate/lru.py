@@ -35,6 +35,9 @@ class LruCache(Generic[K, V]):
         while len(self._entries) > self.maxsize:
             self._entries.popitem(last=False)
 
+    def pop(self, key: K) -> V | None:
+        return self._entries.pop(key, None)
+
     def __len__(self) -> int:
         return len(self._entries)
 

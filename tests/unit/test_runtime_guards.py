@@ -12,7 +12,7 @@ import pytest
 from automate.config import Settings
 from automate.errors import RecordError, StepError
 from automate.jsonb import unstorable, unstorable_text
-from automate.runtime.guards import describe, wait_seconds
+from automate.runtime.guards import describe, read_context, wait_seconds
 from automate.step_tasks import DUE_AT_HEADER, TARGET_HEADER, read_retry_headers
 from automate.topics import is_workflow_topic
 
@@ -96,3 +96,14 @@ def test_a_due_time_beyond_a_short_tier_is_refused_but_not_on_the_longest() -> N
         read_retry_headers(SETTINGS, _Msg(headers, "tp.retry.1s"))
     assert raised.value.code == "retry.due_at_invalid"
     assert read_retry_headers(SETTINGS, _Msg(headers, "tp.retry.1h"))[1] == "tp.workflow.a"
+
+
+@pytest.mark.parametrize("text", ['{"a": NaN}', '{"a": [Infinity]}', '{"a": {"b": -Infinity}}',
+                                  '{"a": 1e400}'])
+def test_numbers_that_are_not_finite_are_not_storable(text: str) -> None:
+    context, problem = read_context(text)
+    assert context == {} and problem is not None and "not finite" in problem
+    assert unstorable(json.loads(text)) is not None
+    if "e400" not in text:  # 1e400 is storable text; only once read does it become an infinity
+        assert unstorable_text(text) is not None
+    assert unstorable_text('{"a": "NaN or Infinity, as text"}') is None

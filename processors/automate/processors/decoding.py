@@ -15,7 +15,6 @@ import io
 import json
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -24,8 +23,9 @@ import fastavro
 
 from automate.config import Settings
 from automate.errors import ErrorCodes, RecordError, RegistryError
+from automate.lru import LruCache
 
-__all__ = ["EventSchemas", "WriterSchema", "read_headers"]
+__all__ = ["EventSchemas", "WriterSchema", "read_headers", "recursive"]
 
 log = logging.getLogger("automate.processors.decoding")
 
@@ -55,12 +55,44 @@ class WriterSchema:
             raise RecordError(ErrorCodes.EVENT_UNDECODABLE, f"{self.name} is not a record schema")
         if self.generic:
             text = record["payload"]
-            value = json.loads(text)
+            value = json.loads(text, parse_constant=_no_constant)
             if not isinstance(value, dict):
                 raise RecordError(ErrorCodes.EVENT_UNDECODABLE,
                                   "the generic envelope's payload is not a JSON object")
             return value, text
         return record, None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # NaN, Infinity: Python reads them, Postgres refuses them
+
+
+def recursive(schema: Any) -> bool:
+    """Whether a named record of ``schema`` (a parsed Avro schema) refers to itself, directly or through
+    the records it holds: its records can nest without end, and decoding one deep enough crashes the
+    decoder itself, not with an exception."""
+    def walk(node: Any, namespace: str, enclosing: frozenset[str]) -> bool:
+        if isinstance(node, str):
+            return node in enclosing or f"{namespace}.{node}" in enclosing
+        if isinstance(node, list):
+            return any(walk(branch, namespace, enclosing) for branch in node)
+        if not isinstance(node, dict):
+            return False
+        kind = node.get("type")
+        if kind in ("record", "error"):
+            name = str(node.get("name", ""))
+            space = name.rpartition(".")[0] or str(node.get("namespace") or namespace)
+            full = name if "." in name else f"{space}.{name}"
+            inner = enclosing | {full, name}
+            return any(walk(field.get("type"), space, inner) for field in node.get("fields") or ()
+                       if isinstance(field, dict))
+        if kind == "array":
+            return walk(node.get("items"), namespace, enclosing)
+        if kind == "map":
+            return walk(node.get("values"), namespace, enclosing)
+        return isinstance(kind, (dict, list)) and walk(kind, namespace, enclosing)
+
+    return walk(schema, "", frozenset())
 
 
 @functools.cache
@@ -88,14 +120,14 @@ def read_headers(headers: list[tuple[str, bytes | None]] | None) -> tuple[str, s
 
 
 class EventSchemas:
-    """Writer schemas by id (thread-safe enough: entries are only ever added)."""
+    """Writer schemas by id, and the ids nobody knows (one thread uses it: the processor's)."""
 
     def __init__(self, registry_url: str, cached: Iterable[tuple[int, Any]] = (), *,
                  unknown_size: int = UNKNOWN_CACHE_SIZE, unknown_ttl_s: float = UNKNOWN_TTL_S) -> None:
         self.registry_url = registry_url
         self._by_id: dict[int, WriterSchema] = {}
-        # schema id -> when the registry said it does not know it; an LRU bounded at unknown_size
-        self._unknown: OrderedDict[int, float] = OrderedDict()
+        # schema id -> when the registry said it does not know it
+        self._unknown: LruCache[int, float] = LruCache(unknown_size)
         self.unknown_size = unknown_size
         self.unknown_ttl_s = unknown_ttl_s
         for schema_id, schema in cached:
@@ -125,16 +157,13 @@ class EventSchemas:
         failed_at = self._unknown.get(schema_id)
         if failed_at is not None:
             if time.monotonic() - failed_at < self.unknown_ttl_s:
-                self._unknown.move_to_end(schema_id)
                 raise RecordError(ErrorCodes.EVENT_SCHEMA_UNKNOWN,
                                   f"schema id {schema_id} is not in the registry")
-            del self._unknown[schema_id]
+            self._unknown.pop(schema_id)
         try:
             return self._fetch(schema_id)
         except RecordError:
-            self._unknown[schema_id] = time.monotonic()
-            while len(self._unknown) > self.unknown_size:
-                self._unknown.popitem(last=False)
+            self._unknown.put(schema_id, time.monotonic())
             raise
 
     @property
@@ -158,7 +187,9 @@ class EventSchemas:
             raise RegistryError(f"schema registry answered {response.status_code} for {url}", retryable=True)
         try:
             schema = json.loads(response.json()["schema"])
+            if recursive(schema):
+                raise ValueError("a named type refers to itself, so its records can nest without end")
             return self._add(schema_id, schema)
-        except (ValueError, KeyError, TypeError, fastavro.schema.SchemaParseException) as exc:
+        except (ValueError, KeyError, TypeError, RecursionError, fastavro.schema.SchemaParseException) as exc:
             raise RecordError(ErrorCodes.EVENT_SCHEMA_UNKNOWN,
-                              f"schema id {schema_id} is not a usable Avro schema: {exc}") from None
+                              f"schema id {schema_id} is not a usable Avro schema: {exc}"[:500]) from None
