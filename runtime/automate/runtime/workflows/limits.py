@@ -1,7 +1,7 @@
 """How big a workflow definition may be, checked before anything parses deeper or stores it.
 
-A definition crosses a boundary (a file an operator applies, a dict handed to ``validate``): its size,
-its nesting and its step count are bounded, and YAML aliases are refused, since a few lines of them
+A definition crosses a boundary (a file an operator applies, a dict handed to ``validate``): a file's
+size, a definition's nesting and its step count are bounded, and YAML aliases are refused, since a few lines of them
 expand to billions of nodes once anything walks the document ("billion laughs"). Exceeding a limit is a
 ``WorkflowValidationError`` like any other fault, and nothing is stored.
 """
@@ -17,7 +17,7 @@ from automate.errors import WorkflowValidationError
 
 __all__ = ["MAX_DEFINITION_BYTES", "MAX_DEPTH", "MAX_STEPS", "check_definition", "safe_yaml"]
 
-MAX_DEFINITION_BYTES: Final = 1024 * 1024  # a file, or the JSON of a definition
+MAX_DEFINITION_BYTES: Final = 1024 * 1024  # a workflow file
 MAX_DEPTH: Final = 64  # nested objects and lists
 MAX_STEPS: Final = 5000
 
