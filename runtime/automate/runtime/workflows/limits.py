@@ -1,9 +1,9 @@
 """How big a workflow definition may be, checked before anything parses deeper or stores it.
 
 A definition crosses a boundary (a file an operator applies, a dict handed to ``validate``): a file's
-size, a definition's nesting and its step count are bounded, and YAML aliases are refused, since a few lines of them
-expand to billions of nodes once anything walks the document ("billion laughs"). Exceeding a limit is a
-``WorkflowValidationError`` like any other fault, and nothing is stored.
+size, a definition's nesting and its step count are bounded, and YAML aliases are refused, since a few
+lines of them expand to billions of nodes once anything walks the document ("billion laughs"). Exceeding
+a limit is a ``WorkflowValidationError`` like any other fault, and nothing is stored.
 """
 
 from __future__ import annotations
