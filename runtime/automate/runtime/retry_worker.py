@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import contextlib
 import functools
 import logging
 import signal
@@ -110,13 +111,25 @@ class RetryWorker:
         # its error in place of a target: dead-lettered in turn.
         held: dict[tuple[str, int], collections.deque[Entry]] = {}
 
-        def revoked(_consumer: Any, parts: list[Any]) -> None:
-            for part in parts:  # another worker reads them again from the committed offset
+        # librdkafka keeps a partition paused across a rebalance that gives it back to this consumer (eager
+        # assignment: every partition is revoked, then assigned again): a partition no longer held is
+        # resumed when revoked and when assigned, or it would never be read again.
+        def revoked(own: Any, parts: list[Any]) -> None:
+            for part in parts:  # another worker (or this one) reads them again from the committed offset
                 held.pop((part.topic, part.partition), None)
+            if parts:
+                with contextlib.suppress(KafkaException):  # a lost partition may be gone already
+                    own.resume(parts)
+
+        def assigned(own: Any, parts: list[Any]) -> None:
+            own.assign(parts)
+            free = [part for part in parts if (part.topic, part.partition) not in held]
+            if free:
+                own.resume(free)
 
         topics = list(self._tiers)
-        await loop.run_in_executor(io, lambda: consumer.subscribe(topics, on_revoke=revoked,
-                                                                  on_lost=revoked))
+        await loop.run_in_executor(io, lambda: consumer.subscribe(topics, on_assign=assigned,
+                                                                  on_revoke=revoked, on_lost=revoked))
 
         async def dead_letter(msg: Any, error: RecordError) -> None:
             log.warning("retry record dead-lettered", extra={
