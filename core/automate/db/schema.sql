@@ -93,6 +93,8 @@ CREATE TABLE execution (
     deadline_at   timestamptz
 ) WITH (fillfactor = 80);  -- room for HOT updates of the status
 CREATE INDEX execution_automation ON execution (automation_id, created_at);
+-- The deadline sweeper's way to the unfinished executions, in deadline order (migration 0006).
+CREATE INDEX execution_deadline ON execution (deadline_at) WHERE status IN ('PENDING', 'RUNNING');
 
 -- One row per step attempt. Input holds templates and secret references, never resolved secrets.
 CREATE TABLE step_run (

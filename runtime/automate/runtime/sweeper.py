@@ -8,6 +8,11 @@ LOCKED`` (:class:`automate.db.failures.FailureStore`), so workers sweeping at on
 once. The dead letters are written before the sweep commits: a worker killed in between leaves the rows
 to the next sweep (a letter may then be written twice, never lost). A step task arriving later for a
 swept execution finds it FAILED and runs nothing.
+
+While its letters are sent, a sweep holds its rows locked, and an engine writing one of them waits: so a
+sweep takes ``batch`` rows at most (100), and gives its letters ``letters_timeout_s`` (10 s) to be
+acknowledged. Kafka slower than that (away, a leader moving), the sweep is rolled back, its rows unlocked
+and left to the next sweep, the letters it may have written then written again (at least once).
 """
 
 from __future__ import annotations
@@ -32,23 +37,35 @@ TIMED_OUT = {"code": ErrorCodes.EXECUTION_TIMEOUT.value, "message": "the executi
 
 
 class DeadlineSweeper:
-    """Fails executions past their deadline, ``batch`` at a time."""
+    """Fails executions past their deadline, ``batch`` at a time, each batch's letters acknowledged within
+    ``letters_timeout_s`` or the batch rolled back."""
 
     def __init__(self, pool: AsyncConnectionPool, dead_letters: DeadLetterSink | None, *,
-                 batch: int = 500) -> None:
+                 batch: int = 100, letters_timeout_s: float = 10.0) -> None:
         self.pool = pool
         self.dead_letters = dead_letters
         self.batch = batch
+        self.letters_timeout_s = letters_timeout_s
         self.swept = 0
+        self.rolled_back = 0  # batches whose letters were not acknowledged in time
 
     async def sweep(self) -> list[Swept]:
-        """Fail every execution past its deadline now; returns them."""
+        """Fail every execution past its deadline now; returns them. A batch whose letters are not
+        acknowledged in time is rolled back, and the sweep ends there (the next one takes it again)."""
         found: list[Swept] = []
         while True:
-            async with self.pool.connection() as conn, conn.transaction():
-                swept = await FailureStore(conn).sweep_past_deadline(TIMED_OUT, self.batch)
-                if self.dead_letters is not None:
-                    await asyncio.gather(*(self.dead_letters(_letter(s)) for s in swept))
+            try:
+                async with self.pool.connection() as conn, conn.transaction():
+                    swept = await FailureStore(conn).sweep_past_deadline(TIMED_OUT, self.batch)
+                    if self.dead_letters is not None and swept:
+                        sink = self.dead_letters
+                        await asyncio.wait_for(asyncio.gather(*(sink(_letter(s)) for s in swept)),
+                                               self.letters_timeout_s)
+            except TimeoutError:  # raised through the transaction: rolled back, the rows unlocked
+                self.rolled_back += 1
+                log.warning("sweep rolled back: dead letters not acknowledged in time", extra={
+                    "action": "runtime.sweep_rolled_back", "timeout_s": self.letters_timeout_s})
+                return found
             found += swept
             self.swept += len(swept)
             if swept:

@@ -4,7 +4,8 @@
 -- name: sweep_past_deadline
 -- Up to %(limit)s executions still PENDING or RUNNING past their deadline, FAILED with %(error)s; returns
 -- (id, tenant, automation slug) of each. SKIP LOCKED: workers sweeping at once neither wait for one another
--- nor fail a row twice, and a row an engine is writing now is left to the next sweep.
+-- nor fail a row twice, and a row an engine is writing now is left to the next sweep. The partial index
+-- execution_deadline (migration 0006) gives the unfinished rows in deadline order: no table scan, no sort.
 WITH due AS (
     SELECT id FROM execution
     WHERE status IN ('PENDING', 'RUNNING') AND deadline_at < now()
