@@ -1,7 +1,8 @@
 """Hostile and unlucky input to the runtime (issue 16): records the retry worker cannot trust, a server's
 ``Retry-After`` beyond the retry policy, waits of no length and outputs Postgres cannot store, delays
-longer than their tier, errors nothing expected, executions past their deadline. Each case ends typed (a
-dead letter with its code, a FAILED step and execution) and the worker goes on."""
+longer than their tier, executions past their deadline. Each case ends typed (a dead letter with its
+code, a FAILED step and execution) and the worker goes on. (Faults not the records' own, and errors nothing
+expected: tests/integration/test_runtime_faults.py.)"""
 
 from __future__ import annotations
 
@@ -393,48 +394,6 @@ def _letters(settings: Settings, count: int) -> list[dict[str, Any]]:
     return [records.decode(m.value())[1] for m in found]
 
 
-def test_errors_the_engine_did_not_expect_fail_the_execution_typed(db_settings: Settings) -> None:
-    s = db_settings
-    apply_workflow(s, {"slug": "throws", "name": "t", "steps": [
-        {"id": "guarded", "action": "core.noop", "when": {"throw": "no such thing"}},
-        {"id": "after", "action": "core.log", "needs": ["guarded"], "input": {"message": "never"}}]})
-    apply_workflow(s, {"slug": "echo", "name": "e", "steps": [
-        {"id": "shape", "action": "core.transform", "input": {"v": "{{ execution.context.v }}"}}]})
-    echo_id = str(Automation.objects.get(slug="echo", settings=s).id)
-    with Workers(s):
-        thrown = _run(s, "throws", {})
-        unreadable = _produce_request(s, echo_id, "echo", '{"v": ')  # context that is not JSON
-        huge = _produce_request(s, echo_id, "echo", '{"v": ' + "9" * 5000 + "}")  # beyond Python's limit
-        bad_event = _produce_request(s, echo_id, "echo", "{}", event_id="not-a-uuid")  # Postgres refuses it
-        not_an_id = _produce_step_task(s, "echo", "not-a-uuid")
-        good = _run(s, "echo", {"v": 1})
-        assert_eventually(lambda: status_of(s, good) == "SUCCESS", timeout=60, interval=0.2)
-        assert_eventually(lambda: all(_exists(s, i) and status_of(s, i) == "FAILED"
-                                      for i in (thrown, unreadable, huge, bad_event)), timeout=60)
-    codes = {i: Execution.objects.get(id=i, settings=s).error["code"]  # type: ignore[index]
-             for i in (thrown, unreadable, huge, bad_event)}
-    assert codes[thrown] == "rules.thrown" and codes[bad_event] == "execution.internal"
-    # A context that cannot be read: refused typed by the engine's own check, else by the last resort.
-    assert {codes[unreadable], codes[huge]} <= {"execution.context_invalid", "execution.internal"}
-    assert step_runs(s, thrown) == [("guarded", 1, "FAILED", "rules.thrown")]  # the next step never ran
-    letters = _letters(s, 5)
-    assert {r["execution_id"]: r["error_code"] for r in letters if r["kind"] == "step"} == codes
-    [poison] = [r for r in letters if r["kind"] == "poison"]
-    assert poison["error_code"] == "record.unreadable"
-    assert Records.load(s).decode(poison["original"])[1]["execution_id"] == not_an_id
-
-
-def _exists(settings: Settings, execution_id: str) -> bool:
-    with psycopg.connect(settings.dsn) as conn:
-        return conn.execute("SELECT 1 FROM execution WHERE id = %s", (execution_id,)).fetchone() is not None
-
-
-def _produce_step_task(settings: Settings, slug: str, execution_id: str) -> str:
-    """A StepTask put straight on its workflow topic."""
-    _produce_step_task_for(settings, slug, execution_id, "x", 2, "retry")
-    return execution_id
-
-
 def test_the_sweeper_fails_executions_past_their_deadline_and_their_late_steps_do_not_run(
         db_settings: Settings) -> None:
     s = Settings(**{**db_settings.model_dump(), "sweep_interval_s": 0.5})
@@ -497,35 +456,3 @@ def test_sweepers_at_once_fail_each_execution_once(db_settings: Settings) -> Non
     statuses = {i: status_of(s, i) for i in ids}
     assert [statuses[i] for i in ids[:100]] == ["FAILED"] * 100
     assert [statuses[i] for i in ids[100:]] == ["RUNNING"] * 20
-
-
-def test_a_database_outage_is_retried_not_failed(db_settings: Settings) -> None:
-    """The last resort is not for an outage: messages whose connections die (the runtime's sessions
-    terminated over and over, as a Postgres restart does) are retried and their executions succeed."""
-    s = db_settings
-    apply_workflow(s, {"slug": "steady", "name": "s", "steps": [
-        {"id": "a", "action": "core.log", "input": {"message": "a"}},
-        {"id": "b", "action": "core.sleep", "needs": ["a"], "input": {"seconds": 0.3}},
-        {"id": "c", "action": "core.log", "needs": ["b"], "input": {"message": "c"}}]})
-    stop = threading.Event()
-    killed: list[int] = []
-
-    def kill_sessions() -> None:
-        with psycopg.connect(s.dsn, autocommit=True) as conn:
-            while not stop.wait(0.05):
-                killed.extend(r[0] for r in conn.execute(
-                    "SELECT pg_terminate_backend(pid)::int FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND application_name = 'automate-runtime'"))
-
-    killer = threading.Thread(target=kill_sessions, daemon=True)
-    with Workers(s) as workers:
-        killer.start()
-        try:
-            ids = [_run(s, "steady", {}) for _ in range(5)]
-            time.sleep(4)  # the outage lasts while the executions run
-        finally:
-            stop.set()
-            killer.join(30)
-        assert_eventually(lambda: all(status_of(s, i) == "SUCCESS" for i in ids), timeout=120, interval=0.5)
-        assert workers.runtime.stats["failed"] == 0
-    assert sum(killed) > 0  # sessions were terminated while they worked

@@ -4,7 +4,9 @@ Anyone who can produce to a workflow topic can write any ``ExecutionRequest`` or
 engine trusts neither record's word, only Postgres:
 
 - an execution request runs only as its automation's tenant and workflow (:func:`check_request`);
-  otherwise nothing is created and the request is dead-lettered ``tenant.mismatch``;
+  otherwise nothing is created and the request is dead-lettered ``tenant.mismatch``; a request whose
+  execution id exists already resumes that execution only when it is of the request's automation and
+  tenant (:func:`check_existing`: a redelivery), never another automation's or tenant's;
 - a step task (a retry, a wait or a replay coming back) resumes a step only when it names the execution's
   tenant and workflow (else ``tenant.mismatch``), the step's recorded state asked for it (a ``wait`` task
   for a step parked by ``core.wait``, a ``retry`` task for one waiting for its retry, a ``replay`` task for
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,8 +32,8 @@ from automate.dead_letters import DeadLetter
 from automate.errors import AutomateError, ErrorCodes, RecordError, TenantMismatch
 from automate.step_tasks import StepTask
 
-__all__ = ["EARLY_SLACK_S", "Resume", "Verdict", "admit_request", "admit_task", "check_request",
-           "check_task", "parked"]
+__all__ = ["EARLY_SLACK_S", "Resume", "Verdict", "admit_existing", "admit_request", "admit_task",
+           "check_existing", "check_request", "check_task", "parked"]
 
 log = logging.getLogger("automate.runtime.admission")
 
@@ -89,6 +92,17 @@ class _Execution(Protocol):
     def steps(self) -> Mapping[str, _StepState]: ...
 
 
+class _Existing(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def tenant(self) -> str: ...
+    @property
+    def slug(self) -> str: ...
+    @property
+    def automation_id(self) -> str | None: ...
+
+
 DeadLetters = Callable[[DeadLetter], Awaitable[None]] | None
 Scheduler = Callable[[StepTask], Awaitable[None]] | None
 
@@ -112,6 +126,23 @@ def check_request(request: Mapping[str, Any], tenant: str, slug: str) -> None:
         raise TenantMismatch(f"an execution request for automation {str(request.get('automation_id'))[:64]} "
                              f"names tenant {named[0][:64]!r} and workflow {named[1][:64]!r}, not the "
                              "automation's; nothing was created")
+
+
+def _canonical(value: Any) -> str:
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        return str(value)
+
+
+def check_existing(request: Mapping[str, Any], run: _Existing) -> None:
+    """Raises TenantMismatch when the execution a request names exists already as another automation's
+    or tenant's (a forged or colliding id): the request must not resume it."""
+    named = (_canonical(request.get("automation_id")), str(request.get("tenant")))
+    if named != (_canonical(run.automation_id), run.tenant):
+        raise TenantMismatch(f"an execution request names execution {run.id}, which exists as another "
+                             f"automation's or tenant's (request: automation {named[0][:64]}, tenant "
+                             f"{named[1][:64]!r}); nothing was run")
 
 
 def check_task(run: _Execution, resume: Resume, now: float | None = None) -> Verdict:
@@ -166,6 +197,20 @@ async def admit_request(request: Mapping[str, Any], tenant: str, slug: str,
         await _refuse(exc, DeadLetter(
             kind="step", execution_id=str(request.get("execution_id"))[:64], tenant=tenant,
             workflow_slug=slug, error_code=str(exc.code), error_message=exc.message), dead_letters)
+        return False
+    return True
+
+
+async def admit_existing(request: Mapping[str, Any], run: _Existing, dead_letters: DeadLetters) -> bool:
+    """:func:`check_existing`; a refused request is dead-lettered (``tenant.mismatch``, under the
+    request's own tenant: the execution's is not told), False returned."""
+    try:
+        check_existing(request, run)
+    except TenantMismatch as exc:
+        await _refuse(exc, DeadLetter(
+            kind="step", execution_id=run.id, tenant=str(request.get("tenant"))[:64],
+            workflow_slug=str(request.get("workflow_slug") or "")[:64] or None, error_code=str(exc.code),
+            error_message=exc.message), dead_letters)
         return False
     return True
 

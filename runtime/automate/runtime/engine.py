@@ -27,7 +27,6 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal, NamedTuple
 
-import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from automate.config import Settings
@@ -48,9 +47,9 @@ from automate.rules import compile_rule
 from automate.runtime import templating
 from automate.runtime.actions import ActionContext, is_pure, registry
 from automate.runtime.actions.base import checked_output
-from automate.runtime.admission import Resume, admit_request, admit_task, parked
+from automate.runtime.admission import Resume, admit_existing, admit_request, admit_task, parked
 from automate.runtime.guards import describe, read_context, wait_seconds
-from automate.runtime.state import StateReader, StateWriter, Write
+from automate.runtime.state import StateReader, StateWriter, Write, database_away
 from automate.runtime.workflows import StepSpec, WorkflowSpec
 from automate.step_tasks import StepTask
 
@@ -109,6 +108,7 @@ class _Run:
     deadline: float | None = None
     pending: list[Write] = field(default_factory=list)  # pure steps' results, written with the next write
     unborn: dict[str, Any] | None = None  # the create_execution row of an execution not yet written
+    automation_id: str | None = None  # as loaded (None: not read yet)
     done: set[str] = field(default_factory=set)  # the steps that are SUCCESS or SKIPPED
 
     def set_step(self, step_id: str, state: _Step) -> None:
@@ -165,12 +165,12 @@ class Engine:
         if row is None:
             return None
         (ident, tenant, status, context, event_id, _attempt, _started, deadline, workflow_id, definition,
-         _version, slug, _automation_id, step_rows) = row
+         _version, slug, automation_id, step_rows) = row
         if definition is None:
             raise OutputError(f"execution {ident} has no workflow version (deleted?)",
                               code=ErrorCodes.WORKFLOW_MISSING)
         spec = self._spec(workflow_id, definition)
-        run = _Run(ident, tenant, status, context, event_id, slug, spec,
+        run = _Run(ident, tenant, status, context, event_id, slug, spec, automation_id=automation_id,
                    deadline=deadline.timestamp() if isinstance(deadline, datetime) else None)
         for sid, attempt, st, output, code in step_rows:
             run.set_step(sid, _Step(st, attempt, output, code))
@@ -239,22 +239,26 @@ class Engine:
             try:
                 return await self._advance(run, None)
             except _Exists:
-                return await self.advance(ident)
+                return await self.advance(ident, request=request)
         written = await self.writer.write("create_execution", create)
         if not written.created:
-            return await self.advance(ident)
+            return await self.advance(ident, request=request)
         if refused:
             error = {"code": ErrorCodes.EXECUTION_CONTEXT_INVALID, "message": f"the context {problem}"}
             await self._dead_letter(run, None, 0, error)
             return await self._finish(run, "FAILED", error)
         return await self._advance(run, None)
 
-    async def advance(self, execution_id: str, resume: Resume | None = None) -> Outcome:
+    async def advance(self, execution_id: str, resume: Resume | None = None, *,
+                      request: Mapping[str, Any] | None = None) -> Outcome:
         """Run every step that can run now; returns where the execution stands. A task that does not match
-        the execution's state runs nothing (REFUSED; :mod:`automate.runtime.admission`)."""
+        the execution's state, or a ``request`` found created that is not the execution's, runs nothing
+        (REFUSED; :mod:`automate.runtime.admission`)."""
         run = await self._load(execution_id)
         if run is None:
             return Outcome.MISSING
+        if request is not None and not await admit_existing(request, run, self.dead_letters):
+            return Outcome.REFUSED
         if resume is not None and not await admit_task(run, resume, self.dead_letters, self.scheduler):
             return Outcome.REFUSED
         return await self._advance(run, resume)
@@ -399,9 +403,9 @@ class Engine:
             raise StepTimeout(f"step {step.id} ran past its timeout of {step.timeout}s") from None
         except (StepError, TemplateError, OutputError):
             raise
-        except (psycopg.OperationalError, psycopg.InterfaceError):
-            raise  # our database is away, not the step's failure: the worker retries the message
         except Exception as exc:  # an action's bug is a permanent failure, recorded, not a crash
+            if database_away(exc):
+                raise  # our database is away, not the step's failure: the worker retries the message
             raise StepError(f"action {step.action} raised {type(exc).__name__}: {exc}",
                             code=ErrorCodes.ACTION_INTERNAL) from exc
         return checked_output(output, self.settings.max_step_output_bytes)

@@ -12,8 +12,9 @@ produced (:func:`release_at`).
 
 Nothing in a record is trusted (:func:`automate.step_tasks.read_retry_headers`): a record without a
 readable due time and target, or whose target is not a workflow topic of this deployment's prefix, or
-that the broker refuses to take on its target, is dead-lettered (``poison``, with its code) in its turn,
-and the worker goes on with the next.
+that the broker refuses for good (too large, no such topic), is dead-lettered (``poison``, with its code)
+in its turn, and the worker goes on with the next. A retryable delivery error (a leader moving, a broker
+restarting) is not the record's fault: it is sent again, with a backoff, and nothing committed past it.
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ class RetryWorker:
         self.forwarded = 0
         self.hopped = 0
         self.dead_lettered = 0
+        self.send_retries = 0  # re-produces tried again after a retryable error
         # How late (ms) the last forwards were, for benchmarks: bounded, a long-running worker keeps 10,000.
         self.late_ms: collections.deque[float] = collections.deque(maxlen=10_000)
         self._stop = asyncio.Event()
@@ -142,37 +144,65 @@ class RetryWorker:
             await producer.send(dlq_topic(self.settings), data)
             self.dead_lettered += 1
 
-        async def send(entry: Entry) -> None:
+        async def exists(topic: str) -> bool:
+            """Whether ``topic`` exists, or the broker cannot tell now (asked again at the next failure)."""
+            try:
+                metadata = await loop.run_in_executor(io, functools.partial(consumer.list_topics, topic,
+                                                                            timeout=5))
+            except KafkaException:
+                return True
+            found = metadata.topics.get(topic)
+            return found is not None and found.error is None
+
+        async def send(entry: Entry) -> bool:
+            """Re-produce ``entry`` (or dead-letter it); False: not done, the worker stops first."""
             msg, target = entry.msg, entry.target
             if isinstance(target, RecordError):
                 await dead_letter(msg, target)
-                return
+                return True
             hop = entry.due > time.time()  # released before it is due: it waited its tier's delay
             if hop:
                 headers = [(k, v) for k, v in msg.headers() or () if k != HOPS_HEADER]
                 headers.append((HOPS_HEADER, str(_hops(msg) + 1)))
                 target = retry_topic(self.settings, tier_for(entry.due - time.time()))
-            try:
-                await producer.send(target, msg.value(), key=msg.key(),
-                                    headers=headers if hop else msg.headers())
-            except (TransportError, KafkaException) as exc:  # e.g. no such workflow topic
-                await dead_letter(msg, RecordError(ErrorCodes.REQUEST_UNDELIVERABLE,
-                                                   f"not delivered to {target}: {exc}"[:500]))
-                return
+            delay = 0.2
+            while True:
+                try:
+                    await producer.send(target, msg.value(), key=msg.key(),
+                                        headers=headers if hop else msg.headers())
+                    break
+                except (TransportError, KafkaException) as exc:
+                    retryable = isinstance(exc, TransportError) and exc.retryable
+                    if retryable and self._stop.is_set():
+                        return False  # not committed: re-produced after a restart
+                    if not retryable or not await exists(target):  # too large, no such workflow topic
+                        await dead_letter(msg, RecordError(ErrorCodes.REQUEST_UNDELIVERABLE,
+                                                           f"not delivered to {target}: {exc}"[:500]))
+                        return True
+                    # Kafka cannot take it for now (a leader moving, a broker restarting): tried again in
+                    # place; nothing is committed past it meanwhile.
+                    self.send_retries += 1
+                    log.warning("retry record not delivered; retrying", extra={
+                        "action": "retry.send_retry", "topic": msg.topic(), "offset": msg.offset(),
+                        "to": target, "error": str(exc)[:300]})
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
             if hop:
                 self.hopped += 1
                 log.info("retry record hopped", extra={
                     "action": "retry.hop", "topic": msg.topic(), "offset": msg.offset(), "to": target,
                     "due_in_s": round(entry.due - time.time())})
-                return
+                return True
             self.forwarded += 1
             self.late_ms.append((time.time() - entry.due) * 1000)
+            return True
 
         async def release(entries: list[Entry]) -> None:
             """Re-produce all at once (acknowledged), then commit each partition past its last one."""
             if not entries:
                 return
-            await asyncio.gather(*(send(entry) for entry in entries))
+            if not all(await asyncio.gather(*(send(entry) for entry in entries))):
+                return  # the worker stops with records not re-produced: none committed
             last: dict[tuple[str, int], int] = {}
             for entry in entries:
                 last[(entry.msg.topic(), entry.msg.partition())] = entry.msg.offset() + 1

@@ -20,12 +20,13 @@ import logging
 from typing import Any, NamedTuple, TypeVar
 
 import orjson
+import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from automate.db.queries import array_literal, query
 
-__all__ = ["MAX_BATCH", "WRITES", "BatchPlan", "StateReader", "StateWriter", "Write", "Written", "plan_batch",
-           "rows_json", "take_batch"]
+__all__ = ["MAX_BATCH", "WRITES", "BatchPlan", "StateReader", "StateWriter", "Write", "Written",
+           "database_away", "plan_batch", "rows_json", "take_batch"]
 
 T = TypeVar("T")
 
@@ -186,18 +187,38 @@ class StateReader:
         while True:
             batch = await take_batch(self._queue)
             try:
-                async with self.pool.connection() as conn:
-                    cur = await conn.execute(query("runtime", "load_execution"),
-                                             {"ids": array_literal({i for i, _ in batch})})
-                    rows = {str(r[0]): tuple(r) for r in await cur.fetchall()}
+                rows = await self._read({i for i, _ in batch})
             except Exception as exc:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
+                if database_away(exc) or len(batch) == 1:
+                    self._settle(batch, exc)
+                    continue
+                # One bad load must not fail its neighbours (another tenant's executions among them):
+                # read them one at a time, each failing alone.
+                log.warning("batch load failed, retrying one by one",
+                            extra={"action": "state.load_failed", "error": str(exc)[:200]})
+                for item in batch:
+                    try:
+                        self._settle([item], await self._read({item[0]}))
+                    except Exception as single:
+                        self._settle([item], single)
                 continue
-            for ident, future in batch:
-                if not future.done():
-                    future.set_result(rows.get(ident))
+            self._settle(batch, rows)
+
+    async def _read(self, ids: set[str]) -> dict[str, tuple[Any, ...]]:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(query("runtime", "load_execution"), {"ids": array_literal(ids)})
+            return {str(r[0]): tuple(r) for r in await cur.fetchall()}
+
+    @staticmethod
+    def _settle(batch: list[tuple[str, asyncio.Future[tuple[Any, ...] | None]]],
+                result: dict[str, tuple[Any, ...]] | Exception) -> None:
+        for ident, future in batch:
+            if future.done():
+                continue
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result.get(ident))
 
 
 class BatchPlan(NamedTuple):
@@ -221,6 +242,19 @@ def plan_batch(items: list[list[Write]]) -> BatchPlan:
         ident = _execution_of(writes[0][1])
         (steps_only if all(name == "record_step" for name, _ in writes) else changing).add(ident)
     return BatchPlan(groups, changing, steps_only)
+
+
+def database_away(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database is away (down, restarting, failing over, unreachable): a
+    connection error (SQLSTATE class 08, none at all, or ``57P``: admin or crash shutdown, cannot connect
+    now) or a broken connection. Trying again later may pass. Other operational errors (a canceled query,
+    a program limit, a lock not available, a full disk) are the statement's own: trying again fails again."""
+    if isinstance(exc, psycopg.InterfaceError):
+        return True
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    state = exc.sqlstate
+    return state is None or state.startswith(("08", "57P"))
 
 
 def rows_json(rows: list[dict[str, Any]]) -> str:

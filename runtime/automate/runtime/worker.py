@@ -5,9 +5,11 @@ it at a step whose retry or wait is due). Messages are handled concurrently (asy
 time per execution; offsets are committed only up to the lowest unfinished message of each partition.
 
 A message ends one of three ways: handled (the engine recorded where the execution stands, typed
-failures included); the database away (the message is tried again until it goes through); or any other
-error, which fails its execution with a typed code and a dead letter (:mod:`automate.runtime.failures`),
-so that no execution stays RUNNING for ever. Beside the messages, the worker sweeps the executions past
+failures included); the database away (a connection error, see
+:func:`automate.runtime.state.database_away`) or Kafka refusing a record for now (a retryable
+``kafka.delivery``), tried again until it goes through; or any other error, which fails its execution
+with a typed code and a dead letter (:mod:`automate.runtime.failures`), so that no execution stays RUNNING
+for ever. Beside the messages, the worker sweeps the executions past
 their deadline (:mod:`automate.runtime.sweeper`).
 """
 
@@ -23,17 +25,17 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple, TypeVar
 
-import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from automate import transport
 from automate.config import Settings
 from automate.dead_letters import DeadLetter, send_dead_letter
-from automate.errors import ErrorCodes, RecordError
+from automate.errors import ErrorCodes, RecordError, TransportError
 from automate.records import Records
 from automate.runtime.engine import Engine, Outcome, Resume
 from automate.runtime.failures import fail_unexpected
 from automate.runtime.offsets import OffsetTracker
+from automate.runtime.state import database_away
 from automate.runtime.sweeper import DeadlineSweeper
 from automate.step_tasks import StepTask, send_step_task
 from automate.topics import workflow_topics_pattern
@@ -61,7 +63,8 @@ class RuntimeWorker:
         self.group = group or f"{settings.topic_prefix}-runtime"
         self.records = Records.load(settings)
         self.tracker = OffsetTracker()
-        self.stats: dict[str, int] = {"messages": 0, "poison": 0, "finished": 0, "deferred": 0, "failed": 0}
+        self.stats: dict[str, int] = {"messages": 0, "poison": 0, "finished": 0, "deferred": 0, "failed": 0,
+                                     "kafka_retries": 0}
         self._stop = asyncio.Event()
         self._locks: dict[str, asyncio.Lock] = {}
         self._users: dict[str, int] = {}
@@ -86,11 +89,11 @@ class RuntimeWorker:
         await pool.open()
 
         async def schedule(task: StepTask) -> None:
-            await send_step_task(self.settings, self.records, producer, task)
+            await self._delivered(lambda: send_step_task(self.settings, self.records, producer, task))
             self.stats["deferred"] += 1
 
         async def dead_letter(letter: DeadLetter) -> None:
-            await send_dead_letter(self.settings, self.records, producer, letter)
+            await self._delivered(lambda: send_dead_letter(self.settings, self.records, producer, letter))
 
         engine = Engine(self.settings, pool, mode="deferred", scheduler=schedule, dead_letters=dead_letter)
         self.sweeper = DeadlineSweeper(pool, dead_letter)
@@ -149,8 +152,10 @@ class RuntimeWorker:
                 if name not in ("ExecutionRequest", "StepTask"):
                     raise RecordError(ErrorCodes.RECORD_UNREADABLE,
                                       f"unexpected record {name} on a workflow topic")
-                # A UUID, or the reads batched with it would all fail on it.
+                # A UUID, and from here on in its canonical form only: Postgres refuses some forms
+                # Python reads (``urn:uuid:``), and the executions are keyed by the canonical text.
                 execution_id = str(uuid.UUID(str(record["execution_id"])))
+                record = {**record, "execution_id": execution_id}
             except (RecordError, KeyError, TypeError, ValueError) as exc:
                 self.stats["poison"] += 1
                 message = exc.message if isinstance(exc, RecordError) else f"no execution id: {exc!r}"
@@ -206,15 +211,37 @@ class RuntimeWorker:
         while True:
             try:
                 return await attempt()
-            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            except Exception as exc:
+                kafka = isinstance(exc, TransportError) and exc.retryable
+                if not (kafka or database_away(exc)):
+                    return _Failed(exc)  # e.g. a canceled query, a full disk: tried again, it fails again
                 if self._stop.is_set():
                     return None
-                log.warning("database unavailable; retrying the message",
-                            extra={"action": "runtime.db_retry", "error": str(exc)[:300]})
+                log.warning("%s unavailable; retrying the message", "Kafka" if kafka else "database",
+                            extra={"action": "runtime.kafka_retry" if kafka else "runtime.db_retry",
+                                   "error": str(exc)[:300]})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-            except Exception as exc:
-                return _Failed(exc)
+
+    async def _delivered(self, send: Callable[[], Awaitable[None]]) -> None:
+        """Send a record until Kafka takes it. A retryable error (a leader moving, a broker restarting, a
+        topic briefly missing) is tried again in place, with a backoff: the engine has already recorded
+        the step the record is for (parked, or failed), and the message handled again would find it so
+        and send nothing. A permanent error (``kafka.record_too_large``) is raised, as is the last one when
+        the worker stops meanwhile (the message is then left uncommitted)."""
+        delay = 0.2
+        while True:
+            try:
+                await send()
+                return
+            except TransportError as exc:
+                if not exc.retryable or self._stop.is_set():
+                    raise
+                self.stats["kafka_retries"] += 1
+                log.warning("record not delivered; retrying", extra={"action": "runtime.delivery_retry",
+                                                                     "error": str(exc)[:300]})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def _process(self, engine: Engine, name: str, record: dict[str, Any]) -> Outcome:
         if name == "ExecutionRequest":
