@@ -118,6 +118,7 @@ def main() -> int:
         listed = transport.admin(settings).list_topics(timeout=10).topics
         groups[f"{prefix}-runtime"] = sorted(t for t in listed if t.startswith(settings.topic("workflow.")))
         groups[f"{prefix}-retry"] = [retry_topic(settings, tier) for tier in RETRY_TIERS]
+        print(json.dumps({"groups": groups}), flush=True)
         workers = WorkerSet(settings, log_dir)
         with workers, args.out.open("w") as out:
             warm_up(settings, workers)
