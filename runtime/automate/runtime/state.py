@@ -246,15 +246,16 @@ def plan_batch(items: list[list[Write]]) -> BatchPlan:
 
 def database_away(exc: BaseException) -> bool:
     """Whether ``exc`` says the database is away (down, restarting, failing over, unreachable): a
-    connection error (SQLSTATE class 08, none at all, or ``57P``: admin or crash shutdown, cannot connect
-    now) or a broken connection. Trying again later may pass. Other operational errors (a canceled query,
+    connection error (SQLSTATE class 08, none at all, ``57P``: admin or crash shutdown, cannot connect
+    now, or ``53300``: too many connections, as when every client reconnects at once) or a broken
+    connection. Trying again later may pass. Other operational errors (a canceled query,
     a program limit, a lock not available, a full disk) are the statement's own: trying again fails again."""
     if isinstance(exc, psycopg.InterfaceError):
         return True
     if not isinstance(exc, psycopg.OperationalError):
         return False
     state = exc.sqlstate
-    return state is None or state.startswith(("08", "57P"))
+    return state is None or state.startswith(("08", "57P")) or state == "53300"  # too many connections
 
 
 def rows_json(rows: list[dict[str, Any]]) -> str:
