@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from automate import transport
+from automate.config import Settings
 from automate.records import Records
 from automate.topics import events_topic
 from tests.hostile.pipeline import ATTACKER, LivePipeline
@@ -35,7 +36,39 @@ def frame(schema_id: int, body: bytes) -> bytes:
     return b"\x00" + schema_id.to_bytes(4, "big") + body
 
 
-def event_cases(records: Records) -> dict[str, tuple[bytes, list[tuple[str, bytes]] | None]]:
+def typed_nan(settings: Settings) -> bytes:
+    """An order.created record (its registered contract) whose amount is NaN: Avro carries it, JSON and
+    Postgres do not."""
+    from automate.contracts import ContractSet, encode
+    from automate.db import connect
+    from automate.db.schemas import SchemaStore
+
+    contract = ContractSet().event("order.created")
+    assert contract is not None
+    with connect(settings) as conn:
+        schema_id = SchemaStore(conn).ids_by_fingerprint()[contract.fingerprint]
+    return encode(contract, schema_id, {"order_id": "o-1", "amount": float("nan"), "customer_email": "a@b.c",
+                                        "currency": "USD", "priority": None})
+
+
+def recursive_record(settings: Settings) -> bytes:
+    """A record of a self-referencing schema registered by the attacker, nested 50 deep."""
+    import httpx
+
+    from automate.contracts import avro_long
+
+    schema = {"type": "record", "name": "Node", "namespace": "hostile",
+              "fields": [{"name": "next", "type": ["null", "Node"]}]}
+    url = f"{settings.registry_url}/subjects/hostile-node-{uuid.uuid4().hex[:8]}/versions"
+    answer = httpx.post(url, json={"schema": json.dumps(schema)}, timeout=30)
+    answer.raise_for_status()
+    return frame(int(answer.json()["id"]), avro_long(1) * 50 + avro_long(0))
+
+
+Headers = list[tuple[str, bytes]] | None
+
+
+def event_cases(records: Records, settings: Settings) -> dict[str, tuple[bytes, Headers]]:
     """name -> (value, headers) of records produced to the events topic."""
     task = records.encode("StepTask", {
         "execution_id": str(uuid.uuid4()), "tenant": ATTACKER, "workflow_slug": "x", "step_id": "s",
@@ -55,6 +88,10 @@ def event_cases(records: Records) -> dict[str, tuple[bytes, list[tuple[str, byte
         "payload with a lone surrogate": (generic(records, '{"a": "\\ud800"}'), headers()),
         "payload with an integer of 5,000 digits": (generic(records, '{"a": ' + "9" * 5000 + "}"), headers()),
         "another contract's record": (task, headers()),
+        "payload with NaN": (generic(records, '{"a": NaN}'), headers()),
+        "payload with Infinity deep inside": (generic(records, '{"a": [{"b": -Infinity}]}'), headers()),
+        "a typed event with a NaN double": (typed_nan(settings), headers()),
+        "a schema that refers to itself": (recursive_record(settings), headers()),
         "a 100 KB event type": (generic(records, "{}"), headers(type="hostile.tick" + "x" * 100_000)),
     }
 
@@ -77,6 +114,8 @@ def workflow_cases(records: Records, automation_id: str) -> dict[str, tuple[byte
         "context nested beyond any parser": request(context="[" * DEEP + "]" * DEEP),
         "context with NUL": request(context='{"a": "\\u0000"}'),
         "context with a lone surrogate": request(context='{"a": "\\ud800"}'),
+        "context with NaN": request(context='{"a": NaN}'),
+        "context with 1e400": request(context='{"a": 1e400}'),
         "execution id not a uuid": request(execution_id="../../etc/passwd"),
         "unknown automation": request(automation_id=str(uuid.uuid4())),
         "unknown version": request(workflow_version=9999),
@@ -133,7 +172,7 @@ def outcomes(live: LivePipeline, cases: dict[str, tuple[bytes, list[tuple[str, b
 def test_hostile_event_records_are_dead_lettered_and_the_processors_go_on(live: LivePipeline,
                                                                           automation: str) -> None:
     records = Records.load(live.base)
-    cases = event_cases(records)
+    cases = event_cases(records, live.base)
     for value, hdrs in cases.values():
         produce(live, events_topic(live.base), value, hdrs)
     live.assert_healthy(timeout=90)
