@@ -64,7 +64,8 @@ class WriterSchema:
 
 
 def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")  # NaN, Infinity: Python reads them, Postgres refuses them
+    # NaN, Infinity: Python reads them, Postgres refuses them
+    raise RecordError(ErrorCodes.EVENT_UNDECODABLE, f"the payload holds {name}, which is not JSON")
 
 
 def recursive(schema: Any) -> bool:
@@ -188,7 +189,9 @@ class EventSchemas:
         try:
             schema = json.loads(response.json()["schema"])
             if recursive(schema):
-                raise ValueError("a named type refers to itself, so its records can nest without end")
+                raise RecordError(ErrorCodes.EVENT_SCHEMA_UNKNOWN,
+                                  f"schema id {schema_id} is not a usable Avro schema: a named type refers "
+                                  "to itself, so its records nest without end")
             return self._add(schema_id, schema)
         except (ValueError, KeyError, TypeError, RecursionError, fastavro.schema.SchemaParseException) as exc:
             raise RecordError(ErrorCodes.EVENT_SCHEMA_UNKNOWN,

@@ -132,5 +132,6 @@ def test_nan_and_infinity_in_a_generic_payload_are_undecodable() -> None:
     writer = schemas.get(3)
     assert writer.payload(avro_string('{"a": 1.5}'))[0] == {"a": 1.5}
     for text in ('{"a": NaN}', '{"a": Infinity}', '{"a": [-Infinity]}'):
-        with pytest.raises(ValueError):
+        with pytest.raises(RecordError) as raised:
             writer.payload(avro_string(text))
+        assert raised.value.code == ErrorCodes.EVENT_UNDECODABLE
