@@ -18,6 +18,7 @@ from automate.dead_letters import DeadLetter
 from automate.errors import AutomateError, ErrorCodes
 from automate.runtime.engine import DeadLetterSink
 from automate.runtime.guards import read_context, storable_text
+from automate.runtime.state import database_away
 
 __all__ = ["fail_unexpected", "unexpected_error"]
 
@@ -54,7 +55,9 @@ async def fail_unexpected(pool: AsyncConnectionPool, dead_letters: DeadLetterSin
     letter is written in every case. Returns whether an execution was failed.
 
     Raises:
-        psycopg.OperationalError, psycopg.InterfaceError: The database is away (retry the message).
+        psycopg.OperationalError, psycopg.InterfaceError: The database is away
+            (:func:`~automate.runtime.state.database_away`: retry the message); any other error of the
+            database is logged and the dead letter still written.
     """
     error = unexpected_error(exc)
     ident, tenant = str(record.get("execution_id")), str(record.get("tenant"))
@@ -68,9 +71,9 @@ async def fail_unexpected(pool: AsyncConnectionPool, dead_letters: DeadLetterSin
                     version=int(record.get("workflow_version") or 0), event_id=_uuid(record.get("event_id")),
                     context=_context(record), error=error)
             failed = failed or await store.fail(ident, tenant, error)
-    except (psycopg.OperationalError, psycopg.InterfaceError):
-        raise
     except psycopg.Error as write:  # e.g. an id that is no UUID: nothing to fail; the letter says why
+        if database_away(write):
+            raise
         log.warning("execution not failed", extra={"action": "runtime.fail_refused", "execution_id": ident,
                                                    "error": str(write)[:300]})
     log.error("message failed unexpectedly", exc_info=exc, extra={
