@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol, TypeVar
 
 import psycopg
 
@@ -67,3 +69,40 @@ class Workers:
         self._thread.join(60)
         if self.error is not None:
             raise self.error
+
+
+class Runnable(Protocol):
+    """A worker: ``run()`` until ``stop()`` (the runtime worker, the retry worker)."""
+
+    async def run(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+W = TypeVar("W", bound=Runnable)
+
+
+@contextmanager
+def running(worker: W) -> Iterator[W]:
+    """``worker`` running on an event loop in a thread of its own until the block ends; re-raises what
+    it raised."""
+    loop = asyncio.new_event_loop()
+    errors: list[BaseException] = []
+
+    def main() -> None:
+        try:
+            loop.run_until_complete(worker.run())
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            loop.close()
+
+    thread = threading.Thread(target=main, daemon=True)
+    thread.start()
+    try:
+        yield worker
+    finally:
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(worker.stop)
+        thread.join(60)
+    if errors:
+        raise errors[0]

@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -34,38 +31,15 @@ from automate.step_tasks import DUE_AT_HEADER, HOPS_HEADER, TARGET_HEADER, StepT
 from automate.topics import ensure_topics, tier_for, workflow_topic
 from automate.transport import delete_topics
 from tests.integration.peers import http_peer
-from tests.integration.runtime_support import Workers, apply_workflow, status_of, step_runs
+from tests.integration.runtime_support import Workers, apply_workflow, running, status_of, step_runs
 from tests.support import assert_eventually, consume, header
 
 pytestmark = pytest.mark.integration
 
 
-@contextmanager
-def retry_worker(settings: Settings) -> Iterator[RetryWorker]:
-    """The real retry worker of ``settings``, running in a thread of its own; re-raises what it raised."""
-    worker = RetryWorker(settings, group=f"{settings.topic_prefix}-retry-{uuid.uuid4().hex[:6]}")
-    loop = asyncio.new_event_loop()
-    errors: list[BaseException] = []
-
-    def main() -> None:
-        try:
-            loop.run_until_complete(worker.run())
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
-        finally:
-            loop.close()
-
-    thread = threading.Thread(target=main, daemon=True)
-    thread.start()
-    try:
-        yield worker
-        assert not errors, errors
-    finally:
-        if not loop.is_closed():
-            loop.call_soon_threadsafe(worker.stop)
-        thread.join(60)
-    if errors:
-        raise errors[0]
+def retry_worker(settings: Settings) -> RetryWorker:
+    """A retry worker of ``settings`` in a consumer group of its own."""
+    return RetryWorker(settings, group=f"{settings.topic_prefix}-retry-{uuid.uuid4().hex[:6]}")
 
 
 def _records_in(settings: Settings, topic: str) -> int:
@@ -130,7 +104,7 @@ def test_retry_worker_dead_letters_what_it_cannot_trust_and_goes_on(db_settings:
                      headers=[(DUE_AT_HEADER, str(due_ms).encode()), (TARGET_HEADER, good_topic.encode())])
     producer.flush(30)
     try:
-        with retry_worker(s) as worker:
+        with running(retry_worker(s)) as worker:
             delivered = consume(s.bootstrap_servers, good_topic, lambda m: len(m) >= 1, timeout=60)
             assert_eventually(lambda: worker.dead_lettered == len(hostile), timeout=30)
             assert worker.forwarded == 1
@@ -307,7 +281,7 @@ def test_retry_worker_dead_letters_a_task_for_a_workflow_topic_that_does_not_exi
     producer.produce(tier, value=b"good", partition=0,
                      headers=[(DUE_AT_HEADER, now), (TARGET_HEADER, good_topic.encode())])
     producer.flush(30)
-    with retry_worker(s) as worker:
+    with running(retry_worker(s)) as worker:
         delivered = consume(s.bootstrap_servers, good_topic, lambda m: len(m) >= 1, timeout=90)
         assert_eventually(lambda: worker.dead_lettered == 1, timeout=90)
     assert [m.value() for m in delivered] == [b"good"] and worker.forwarded == 1
@@ -336,7 +310,7 @@ def test_a_record_due_later_than_its_tier_hops_instead_of_holding_its_partition(
                          headers=[(DUE_AT_HEADER, str(due_ms).encode()),
                                   (TARGET_HEADER, good_topic.encode())])
     producer.flush(30)
-    with retry_worker(s) as worker:
+    with running(retry_worker(s)) as worker:
         delivered = _read_all(s, good_topic, lambda m: len(m) >= 2, timeout=90)
         assert worker.hopped == 1 and worker.forwarded == 2
     near, far = delivered
@@ -371,7 +345,7 @@ def test_a_delay_beyond_the_longest_tier_hops_through_it_without_blocking_its_pa
                      headers=[(DUE_AT_HEADER, str(two_hours_ms).encode()),
                               (TARGET_HEADER, good_topic.encode())])
     producer.flush(30)
-    with retry_worker(s) as worker:
+    with running(retry_worker(s)) as worker:
         delivered = _read_all(s, good_topic, lambda m: len(m) >= 1, timeout=90)
         assert_eventually(lambda: worker.hopped == 1, timeout=30)
         hopped = _read_all(s, longest, lambda m: any(header(x, HOPS_HEADER) for x in m))

@@ -7,12 +7,8 @@ back) after any retry worker joined or left the group."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 from confluent_kafka import Producer
@@ -22,34 +18,10 @@ from automate.config import Settings
 from automate.runtime.retry_worker import RetryWorker
 from automate.step_tasks import DUE_AT_HEADER, TARGET_HEADER
 from automate.topics import RETRY_TIERS, ensure_topics, retry_topic
+from tests.integration.runtime_support import running
 from tests.support import assert_eventually, consume, partitions_held
 
 pytestmark = pytest.mark.integration
-
-
-@contextmanager
-def running(worker: RetryWorker) -> Iterator[RetryWorker]:
-    """``worker`` running in a thread of its own until the block ends; re-raises what it raised."""
-    loop = asyncio.new_event_loop()
-    errors: list[BaseException] = []
-
-    def main() -> None:
-        try:
-            loop.run_until_complete(worker.run())
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
-        finally:
-            loop.close()
-
-    thread = threading.Thread(target=main, daemon=True)
-    thread.start()
-    try:
-        yield worker
-    finally:
-        if not loop.is_closed():
-            loop.call_soon_threadsafe(worker.stop)
-        thread.join(60)
-    assert not errors, errors
 
 
 def _shared(held: list[int], total: int) -> bool:

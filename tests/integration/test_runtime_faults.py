@@ -10,9 +10,7 @@ import asyncio
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Any
 
 import psycopg
 import pytest
@@ -30,41 +28,10 @@ from automate.runtime.state import database_away
 from automate.runtime.worker import RuntimeWorker
 from automate.topics import RETRY_TIERS, ensure_topics, retry_topic, workflow_topic
 from automate.transport import delete_topics
-from tests.integration.runtime_support import Workers, apply_workflow, status_of, step_runs
+from tests.integration.runtime_support import Workers, apply_workflow, running, status_of, step_runs
 from tests.support import assert_eventually, consume
 
 pytestmark = pytest.mark.integration
-
-
-class _Runnable(Protocol):
-    async def run(self) -> None: ...
-    def stop(self) -> None: ...
-
-
-@contextmanager
-def running(worker: _Runnable) -> Iterator[None]:
-    """``worker`` running in a thread of its own; re-raises what it raised."""
-    loop = asyncio.new_event_loop()
-    errors: list[BaseException] = []
-
-    def main() -> None:
-        try:
-            loop.run_until_complete(worker.run())
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
-        finally:
-            loop.close()
-
-    thread = threading.Thread(target=main, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        if not loop.is_closed():
-            loop.call_soon_threadsafe(worker.stop)
-        thread.join(60)
-    if errors:
-        raise errors[0]
 
 
 def _run(settings: Settings, slug: str, payload: dict[str, Any], count: int = 1) -> list[str]:
