@@ -44,8 +44,23 @@ class LivePipeline:
         return Settings(**{**self.base.model_dump(), "tenant": tenant})
 
     def apply(self, definition: dict[str, Any], tenant: str = ATTACKER) -> str:
-        """Apply a workflow for ``tenant``; returns the automation id."""
-        return apply_workflow(self.as_tenant(tenant), definition)
+        """Apply a workflow for ``tenant`` and wait until the processors have reloaded their automations
+        (an event emitted before that finds no trigger and is skipped); returns the automation id."""
+        before = self._reloads()
+        automation_id = apply_workflow(self.as_tenant(tenant), definition)
+        if self.workers.procs:
+            deadline = time.monotonic() + 60
+            while self._reloads() <= before and time.monotonic() < deadline:
+                time.sleep(0.05)
+        return automation_id
+
+    def _reloads(self) -> int:
+        """How many times the processors have loaded the automations so far (their log says each)."""
+        try:
+            text = (self.workers.log_dir / "processors-0.log").read_text(errors="replace")
+        except OSError:
+            return 0
+        return text.count("automations loaded")
 
     def emit(self, type: str, payload: dict[str, Any], tenant: str = ATTACKER) -> str:
         return emit_event(type, payload, settings=self.as_tenant(tenant))

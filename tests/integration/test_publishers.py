@@ -110,7 +110,8 @@ def test_relay_killed_mid_batch_loses_nothing(db_settings: Settings) -> None:
 
 def _live_workflow(settings: Settings, slug: str, tenant: str) -> str:
     """A workflow with a live version, applied the way users apply them."""
-    return apply_workflow(settings, {"slug": slug, "name": slug, "tenant": tenant,
+    trusting = Settings(**{**settings.model_dump(), "workflow_tenant_from_file": True})
+    return apply_workflow(trusting, {"slug": slug, "name": slug, "tenant": tenant,
                                      "steps": [{"id": "a", "action": "core.noop"}]})
 
 

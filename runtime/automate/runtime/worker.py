@@ -116,7 +116,10 @@ class RuntimeWorker:
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
                 if time.monotonic() - last_commit > 0.2:
-                    await self._commit(loop, io, consumer)
+                    # Asynchronous: a synchronous commit waits for the group's coordinator, for as long as
+                    # a restarting broker takes, and the loop would take no message meanwhile. A commit
+                    # that does not land only means a redelivery, which the engine absorbs.
+                    await self._commit(loop, io, consumer, asynchronous=True)
                     last_commit = time.monotonic()
             if tasks:
                 await asyncio.wait(tasks, timeout=30)
@@ -133,13 +136,13 @@ class RuntimeWorker:
             await pool.close()
 
     async def _commit(self, loop: asyncio.AbstractEventLoop, io: concurrent.futures.Executor,
-                      consumer: Any) -> None:
+                      consumer: Any, *, asynchronous: bool = False) -> None:
         offsets = self.tracker.committable()
         if not offsets:
             return
         parts = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
         try:
-            await loop.run_in_executor(io, lambda: consumer.commit(offsets=parts, asynchronous=False))
+            await loop.run_in_executor(io, lambda: consumer.commit(offsets=parts, asynchronous=asynchronous))
         except KafkaException as exc:  # e.g. a rebalance took the partition: it will be redelivered
             log.warning("commit failed", extra={"action": "runtime.commit_failed", "error": str(exc)})
 
