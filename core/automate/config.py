@@ -74,6 +74,15 @@ class Settings(BaseSettings):
     # resolves, e.g. `${file:/etc/connect/automate.properties:password}`; needed with connect_url
     # (docs/outbox.md). The local stack's Connect gets one of its own.
     connect_password_placeholder: str | None = None
+    # The Debezium connector, replication slot and publication of this installation (automate.stack.cdc):
+    # by default named from the topic prefix and the database, so installations share a Connect and a
+    # Postgres server side by side. The publication takes the slot's name.
+    outbox_connector_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+    outbox_slot_name: str | None = Field(default=None, pattern=r"^[a-z0-9_]{1,63}$")
+    # The publisher watch (automate.publisher_watch): how often it probes the Debezium path, and how long
+    # a probe may wait unread (or the connector stay failed) before it restarts the connector's task.
+    publisher_probe_interval_s: float = Field(default=5.0, gt=0)
+    publisher_stall_after_s: float = Field(default=60.0, gt=0)
     prometheus_url: str | None = None
 
     # Ports of the local stack: below 32768, outside Linux's ephemeral range, so that no client

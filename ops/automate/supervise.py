@@ -2,8 +2,8 @@
 chaos suite start, kill and restart them through :class:`WorkerSet`.
 
 Each worker is ``python -m automate.cli <kind>`` with the settings passed in its environment, its output
-in ``<log_dir>/<kind>-<n>.log``. The relay runs only when the deployment publishes through it (with
-Debezium, Connect is the publisher and belongs to the stack).
+in ``<log_dir>/<kind>-<n>.log``. The relay runs only when the deployment publishes through it; with
+Debezium (Connect is the publisher and belongs to the stack) the publisher watch runs instead.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from automate.config import Settings
 
 __all__ = ["KINDS", "WorkerSet", "settings_env"]
 
-KINDS: Final = ("relay", "processors", "runtime", "retry-worker")
+KINDS: Final = ("relay", "publisher-watch", "processors", "runtime", "retry-worker")
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -69,7 +69,8 @@ class WorkerSet:
     restarts: dict[str, int] = field(default_factory=dict)
 
     def kinds(self) -> list[str]:
-        wanted = [k for k in KINDS if k != "relay" or self.settings.publisher == "relay"]
+        publisher = {"relay": "relay", "publisher-watch": "debezium"}
+        wanted = [k for k in KINDS if publisher.get(k, self.settings.publisher) == self.settings.publisher]
         return [k for k in wanted if self.counts.get(k, 1) > 0]
 
     def _spawn(self, kind: str, n: int) -> subprocess.Popen[bytes]:

@@ -54,7 +54,8 @@ def test_status_json_names_every_service_with_url_and_state(stack: Settings) -> 
     result = automate("status", "--json")
     assert result.returncode == 0, result.stderr
     status = json.loads(result.stdout)
-    assert set(status) == set(SERVICES)
+    assert set(status) == {*SERVICES, "publisher"}
+    assert status["publisher"]["working"] is True, status["publisher"]
     assert all(s["state"] == "running" for s in status.values()), status
     assert status["postgres"]["url"].startswith("postgresql://")
     assert status["kafka"]["url"] == stack.bootstrap_servers

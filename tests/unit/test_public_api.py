@@ -18,6 +18,7 @@ ROOMS = ("core", "producers", "rules", "processors", "connectors", "llm", "rag",
 EXPECTED = {
     "automate.errors": {
         "RETRYABLE_CODES", "AutomateError", "CheckFailed", "ConfigurationError", "ConnectError",
+        "ConnectorNotOurs", "PublisherBehind",
         "ConnectorError", "DatabaseError", "DoesNotExist", "InvalidSecretReference", "SecretAccessDenied",
         "SecretError", "SecretNotFoundError", "ErrorCodes", "EvaluationDepthError", "EventError",
         "ExecutionError", "InvalidArgumentsError", "InvalidDataError", "InvalidEventType",

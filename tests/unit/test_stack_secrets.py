@@ -13,8 +13,16 @@ from pydantic import SecretStr
 from automate.config import Settings
 from automate.errors import ConfigurationError, ErrorCodes
 from automate.stack.base import Layout
-from automate.stack.cdc import connector_config, ensure_outbox_connector, password_placeholder
-from automate.stack.credentials import java_properties_value, outbox_password_file, write_private
+from automate.stack.cdc import connector_config, ensure_outbox_connector
+from automate.stack.credentials import (
+    connect_secrets_dir,
+    java_properties_value,
+    outbox_password_file,
+    password_placeholder,
+    write_private,
+)
+
+CONNECTOR = "automate.outbox.automate"  # the default installation's (prefix automate, database automate)
 
 NASTY = ' pa"ss\\wo:rd=#!\n\tünï😀'
 
@@ -44,7 +52,7 @@ def test_java_properties_value_is_plain_ascii_with_every_special_escaped() -> No
 def test_connector_config_holds_the_placeholder_and_no_password(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path, postgres_password=SecretStr(NASTY))
     config = connector_config(settings)
-    placeholder = f"${{file:{outbox_password_file(Layout(tmp_path))}:database.password}}"
+    placeholder = f"${{file:{outbox_password_file(Layout(tmp_path), CONNECTOR)}:database.password}}"
     assert config["database.password"] == placeholder
     body = json.dumps(config)
     assert "pa\\\"ss" not in body and "pa\"ss" not in body and "wo:rd" not in body
@@ -64,11 +72,11 @@ def test_an_external_connect_needs_a_placeholder(tmp_path: Path) -> None:
 def test_the_placeholder_setting_must_be_a_reference_not_the_password(tmp_path: Path) -> None:
     ok = Settings(home=tmp_path, connect_url="http://connect.invalid:8083",
                   connect_password_placeholder="${vault:secret/automate:db_password}")
-    assert password_placeholder(ok) == "${vault:secret/automate:db_password}"
+    assert password_placeholder(ok, "c") == "${vault:secret/automate:db_password}"
     literal = Settings(home=tmp_path, connect_url="http://connect.invalid:8083",
                        connect_password_placeholder="s3cret")
     with pytest.raises(ConfigurationError) as caught:
-        password_placeholder(literal)
+        password_placeholder(literal, "c")
     assert caught.value.code == ErrorCodes.CONNECT_CONFIG_PROVIDER and "s3cret" not in str(caught.value)
 
 
@@ -81,4 +89,4 @@ def test_a_local_worker_without_the_provider_is_refused_before_anything_is_sent(
         ensure_outbox_connector(settings)
     assert caught.value.code == ErrorCodes.CONNECT_CONFIG_PROVIDER
     assert "automate down connect && automate up connect" in str(caught.value)
-    assert not outbox_password_file(Layout(tmp_path)).exists()
+    assert not connect_secrets_dir(Layout(tmp_path)).exists()

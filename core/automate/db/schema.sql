@@ -23,6 +23,13 @@ CREATE INDEX automate_outbox_claimable ON automate_outbox (next_attempt_at, crea
     WHERE status = 'pending';
 CREATE INDEX automate_outbox_leased ON automate_outbox (lease_expires_at) WHERE status = 'claimed';
 
+-- The publisher watch's probe (Debezium): inserted and deleted in one transaction; its insert reaches the
+-- connector through the outbox's publication and is dropped there.
+CREATE TABLE automate_publisher_probe (
+    seq       bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    probed_at timestamptz NOT NULL DEFAULT now()
+);
+
 -- Dedupe keys outlive the outbox rows (published rows are cleaned up).
 CREATE TABLE automate_event_dedupe (
     tenant     text        NOT NULL,

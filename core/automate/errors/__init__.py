@@ -19,6 +19,8 @@ Tree (a test holds it equal to the classes)::
     │   ├── TransportError            Kafka: unreachable, a topic not created, a record not delivered
     │   ├── RegistryError             the schema registry
     │   └── ConnectError              Kafka Connect
+    │       ├── ConnectorNotOurs      a connector of this installation's name is another's
+    │       └── PublisherBehind       a switch to the relay would drop events Debezium owes
     ├── EventError                    an event or workflow request was refused; nothing was written
     │   ├── InvalidEventType          empty type, or characters outside [A-Za-z0-9._-]
     │   ├── UnknownEventType          no contract for the type while strict_event_types is on
@@ -148,10 +150,12 @@ from automate.errors.services import (
     CheckFailed,
     ConfigurationError,
     ConnectError,
+    ConnectorNotOurs,
     DatabaseError,
     MigrationError,
     MissingDependencyError,
     PortInUseError,
+    PublisherBehind,
     RegistryError,
     ServiceError,
     ServiceStartError,
@@ -180,6 +184,7 @@ __all__ = [
     "ConfigurationError",
     "ConnectError",
     "ConnectorError",
+    "ConnectorNotOurs",
     "DatabaseError",
     "DoesNotExist",
     "ErrorCodes",
@@ -210,6 +215,7 @@ __all__ = [
     "PayloadNotSerializable",
     "PayloadTooLarge",
     "PortInUseError",
+    "PublisherBehind",
     "RagDimensionMismatch",
     "RagDocumentInvalid",
     "RagEndpointInvalid",

@@ -26,6 +26,8 @@ class ErrorCodes(StrEnum):
     REGISTRY = "registry"
     CONNECT = "connect"
     CONNECT_CONFIG_PROVIDER = "connect.config_provider"  # no config provider to keep the DB password out
+    CONNECT_NOT_OURS = "connect.not_ours"  # a connector of our name is another installation's
+    CONNECT_BEHIND = "connect.behind"  # Debezium has not published what a switch to the relay would drop
     # emit_event and run_workflow
     EVENT = "event"
     EVENT_INVALID_TYPE = "event.invalid_type"

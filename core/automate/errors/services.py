@@ -6,9 +6,9 @@ from __future__ import annotations
 from automate.errors.base import AutomateError
 from automate.errors.codes import ErrorCodes
 
-__all__ = ["CheckFailed", "ConfigurationError", "ConnectError", "DatabaseError", "MigrationError",
-           "MissingDependencyError", "PortInUseError", "RegistryError", "ServiceError", "ServiceStartError",
-           "StackError", "TransportError"]
+__all__ = ["CheckFailed", "ConfigurationError", "ConnectError", "ConnectorNotOurs", "DatabaseError",
+           "MigrationError", "MissingDependencyError", "PortInUseError", "PublisherBehind", "RegistryError",
+           "ServiceError", "ServiceStartError", "StackError", "TransportError"]
 
 
 class ConfigurationError(AutomateError):
@@ -54,6 +54,20 @@ class ConnectError(ServiceError):
     """Kafka Connect refused or could not be reached."""
 
     code = ErrorCodes.CONNECT
+
+
+class ConnectorNotOurs(ConnectError):
+    """A connector of this installation's name reads another database or topic prefix: another
+    installation's (or an operator's) connector, never updated or deleted here."""
+
+    code = ErrorCodes.CONNECT_NOT_OURS
+
+
+class PublisherBehind(ConnectError):
+    """Switching to the relay would drop events Debezium has not published yet: its slot did not reach
+    the position of the switch in time. Nothing was removed; run ``automate migrate`` again."""
+
+    code = ErrorCodes.CONNECT_BEHIND
 
 
 # --- the local stack and the operator's checks ---------------------------------------------------------

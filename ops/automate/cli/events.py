@@ -1,4 +1,5 @@
-"""``automate emit``, ``automate relay`` and ``automate schemas``: the producer side for operators."""
+"""``automate emit``, ``automate relay``, ``automate publisher-watch`` and ``automate schemas``: the producer
+side for operators."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import click
 from automate.cli.common import console, fail, settings_of, setup_logging
 from automate.errors import AutomateError
 
-__all__ = ["emit", "relay", "schemas"]
+__all__ = ["emit", "publisher_watch", "relay", "schemas"]
 
 
 @click.command()
@@ -76,6 +77,28 @@ def relay(ctx: click.Context, batch_size: int, lease_seconds: float, poll_interv
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     worker.run(stop)
     console.print(f"relay stopped after publishing {worker.stats.published} events")
+
+
+@click.command("publisher-watch")
+@click.option("--metrics-port", default=0, show_default=True,
+              help="Port of this worker's /metrics (0: a free port, announced to the local Prometheus).")
+@click.pass_context
+def publisher_watch(ctx: click.Context, metrics_port: int) -> None:
+    """Keep the Debezium publisher publishing (run one or more wherever Debezium publishes; one acts).
+
+    Every AUTOMATE_PUBLISHER_PROBE_INTERVAL_S (5) it re-registers the connector when Connect lost it,
+    restarts it when it FAILED, and writes a probe through the outbox's slot: a probe still unread after
+    AUTOMATE_PUBLISHER_STALL_AFTER_S (60) restarts the task. Restarts are logged and counted
+    (automate_publisher_restarts_total). A PAUSED connector is left alone. Stops on SIGINT/SIGTERM.
+    """
+    from automate.publisher_watch import run_publisher_watch
+
+    settings = settings_of(ctx)
+    if settings.publisher != "debezium":
+        fail("AUTOMATE_PUBLISHER is relay: there is no Debezium connector to watch (`automate status` shows "
+             "the relay's backlog)")
+    setup_logging(settings.log_level)
+    run_publisher_watch(settings, metrics_port)
 
 
 @click.group()

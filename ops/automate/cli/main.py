@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from typing import Any
 
 import click
 from rich.console import Console
@@ -77,12 +78,20 @@ def down(ctx: click.Context, services: tuple[str, ...], purge: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object keyed by service.")
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
-    """Which service is up, on which port, since when. Exits 1 when a local service is not running."""
+    """Which service is up, on which port, since when; and whether the publisher (Debezium's connector,
+    task and slot, or the relay's backlog) is working. Exits 1 when a local service is not running, or
+    when the installation is set up (`automate migrate`) and its publisher is not working."""
     from automate.stack import Stack
 
-    statuses = Stack(settings_of(ctx)).status()
+    settings = settings_of(ctx)
+    statuses = Stack(settings).status()
+    services_up = all(s.state in ("running", "external") for s in statuses)
+    health = _publisher_health(settings) if services_up else None
     if as_json:
-        click.echo(json.dumps({s.name: s.to_dict() for s in statuses}, indent=2))
+        out = {s.name: s.to_dict() for s in statuses}
+        if health is not None:
+            out["publisher"] = health.to_dict()
+        click.echo(json.dumps(out, indent=2))
     else:
         table = Table("service", "state", "pid", "since")
         table.add_column("url", overflow="fold")
@@ -92,8 +101,28 @@ def status(ctx: click.Context, as_json: bool) -> None:
             table.add_row(s.name, f"[{colors.get(s.state, 'white')}]{s.state}[/]", str(s.pid or ""),
                           str(since), s.url)
         Console().print(table)
-    if any(s.state not in ("running", "external") for s in statuses):
+        if health is not None:
+            color = "green" if health.working else "red"
+            console.print(f"publisher [{color}]{'working' if health.working else 'NOT working'}[/]: "
+                          f"{health.summary()}", soft_wrap=True, markup=True)
+    if not services_up or (health is not None and not health.working):
         sys.exit(1)
+
+
+def _publisher_health(settings: Any) -> Any:
+    """The publisher's health, or None when the installation is not set up (no migrated database)."""
+    import psycopg
+
+    from automate.db import applied_versions, connect
+    from automate.publisher_watch import publisher_health
+
+    try:
+        with connect(settings, connect_timeout=5) as conn:
+            if not applied_versions(conn):
+                return None
+    except psycopg.Error:
+        return None
+    return publisher_health(settings)
 
 
 @cli.command()
@@ -191,7 +220,7 @@ def _register() -> None:
     from automate.cli.bench import bench
     from automate.cli.connections import connections, serve
     from automate.cli.demo import demo
-    from automate.cli.events import emit, relay, schemas
+    from automate.cli.events import emit, publisher_watch, relay, schemas
     from automate.cli.llm import llm
     from automate.cli.rag import rag
     from automate.cli.rules import rules
@@ -200,8 +229,8 @@ def _register() -> None:
     from automate.cli.smoke import smoke
     from automate.cli.workflows import workflows
 
-    for command in (bench, connections, demo, dlq, emit, executions, processors, relay, retry_worker, rules,
-                    runtime, schemas, secrets, serve, smoke, workflows, rag, llm):
+    for command in (bench, connections, demo, dlq, emit, executions, processors, publisher_watch, relay,
+                    retry_worker, rules, runtime, schemas, secrets, serve, smoke, workflows, rag, llm):
         cli.add_command(command)
 
 

@@ -66,13 +66,14 @@ def wait_for_connector(settings: Settings, timeout: float = 60.0) -> None:
     """The Debezium connector and its task running, its replication slot in use: an event written before
     the slot streams would never be published (a connector registered by the `automate migrate` just
     before takes a few seconds to get there)."""
-    from automate.stack.cdc import connector_config, outbox_connector_status
+    from automate.stack.cdc import outbox_connector_status, outbox_names
 
-    slot = connector_config(settings)["slot.name"]
+    names = outbox_names(settings)
+    slot = names.slot
     deadline = time.monotonic() + timeout
     while True:
         try:
-            status = outbox_connector_status(settings)
+            status = outbox_connector_status(settings, names)
         except AutomateError as exc:
             raise CheckFailed(f"cannot reach Kafka Connect ({first_line(exc)}); is the stack up? run "
                               "`automate up`") from None

@@ -10,17 +10,24 @@ import secrets
 from pathlib import Path
 from typing import Final
 
+import psycopg
+
+from automate.config import Settings
+from automate.errors import ConfigurationError, ErrorCodes
 from automate.stack.base import Layout
 
 __all__ = [
     "PASSWORD_KEY",
     "PROVIDER",
+    "check_password_setup",
     "connect_secrets_dir",
     "has_file_provider",
     "is_placeholder",
     "java_properties_value",
     "outbox_password_file",
+    "password_placeholder",
     "private_dir",
+    "store_outbox_password",
     "write_private",
 ]
 
@@ -88,9 +95,10 @@ def connect_secrets_dir(layout: Layout) -> Path:
     return layout.conf("connect") / "secrets"
 
 
-def outbox_password_file(layout: Layout) -> Path:
-    """The properties file holding the outbox connector's database password (key ``database.password``)."""
-    return connect_secrets_dir(layout) / "outbox.properties"
+def outbox_password_file(layout: Layout, connector: str) -> Path:
+    """The properties file holding the database password of outbox connector ``connector`` (key
+    ``database.password``): one per connector, as installations side by side may log in differently."""
+    return connect_secrets_dir(layout) / f"{connector}.properties"
 
 
 def has_file_provider(layout: Layout) -> bool:
@@ -109,3 +117,68 @@ _PLACEHOLDER: Final = re.compile(r"\$\{[A-Za-z0-9_.-]+:[^}]*\}")
 def is_placeholder(text: str) -> bool:
     """True when ``text`` is one config-provider reference, ``${provider:[path:]key}``."""
     return _PLACEHOLDER.fullmatch(text) is not None
+
+
+def password_placeholder(settings: Settings, connector: str) -> str:
+    """What connector ``connector``'s ``database.password`` holds: the configured placeholder, or the local
+    worker's ``${file:<home>/conf/connect/secrets/<connector>.properties:database.password}``.
+
+    Raises:
+        ConfigurationError: (code ``connect.config_provider``) Connect is external and no placeholder is
+            configured, or the configured one is not a ``${provider:...}`` reference.
+    """
+    configured = settings.connect_password_placeholder
+    if configured is not None:
+        if not is_placeholder(configured):
+            raise ConfigurationError(
+                "AUTOMATE_CONNECT_PASSWORD_PLACEHOLDER must be one config provider reference such as "
+                "${file:/etc/connect/automate.properties:password}, never the password itself",
+                code=ErrorCodes.CONNECT_CONFIG_PROVIDER,
+            )
+        return configured
+    if settings.connect_url is not None:
+        raise ConfigurationError(
+            "AUTOMATE_CONNECT_URL is set but AUTOMATE_CONNECT_PASSWORD_PLACEHOLDER is not: configure a "
+            "config provider on that Connect worker (e.g. config.providers=file, config.providers.file.class="
+            "org.apache.kafka.common.config.provider.FileConfigProvider), put the database password where "
+            "it reads, and set AUTOMATE_CONNECT_PASSWORD_PLACEHOLDER to its reference (docs/outbox.md)",
+            code=ErrorCodes.CONNECT_CONFIG_PROVIDER,
+        )
+    return f"${{{PROVIDER}:{outbox_password_file(Layout(settings.home), connector)}:{PASSWORD_KEY}}}"
+
+
+def check_password_setup(settings: Settings) -> None:
+    """Raise before anything is sent when no config provider can keep the password out of a connector's
+    configuration: an external Connect without a placeholder, or a local worker without the provider.
+
+    Raises:
+        ConfigurationError: (code ``connect.config_provider``) the message names the fix.
+    """
+    password_placeholder(settings, "check")
+    layout = Layout(settings.home)
+    if settings.connect_password_placeholder is None and not has_file_provider(layout):
+        raise ConfigurationError(
+            f"the Kafka Connect worker of {layout.home} was started without the file config provider that "
+            "keeps the database password out of the connector's configuration (started by an older version, "
+            "or not by `automate up`): restart it with `automate down connect && automate up connect`, or "
+            "set AUTOMATE_CONNECT_URL and AUTOMATE_CONNECT_PASSWORD_PLACEHOLDER for a Connect of your own",
+            code=ErrorCodes.CONNECT_CONFIG_PROVIDER,
+        )
+
+
+def store_outbox_password(settings: Settings, connector: str) -> bool:
+    """Write the database password where the local worker's FileConfigProvider reads it for ``connector``
+    (0600, in a 0700 folder). Returns True when it changed. Nothing to write when the placeholder is the
+    operator's."""
+    check_password_setup(settings)
+    if settings.connect_password_placeholder is not None:
+        return False
+    layout = Layout(settings.home)
+    password = str(psycopg.conninfo.conninfo_to_dict(settings.dsn).get("password") or "")
+    private_dir(connect_secrets_dir(layout))
+    text = (
+        "# An outbox connector's database password, read by Connect's FileConfigProvider "
+        "(automate.stack.cdc).\n"
+        f"{PASSWORD_KEY}={java_properties_value(password)}\n"
+    )
+    return write_private(outbox_password_file(layout, connector), text)

@@ -115,6 +115,11 @@ class SkipLockedClaimOutboxStore:
         rows = self._connection().execute(query("outbox", "backlog")).fetchall()
         return {str(status): int(count) for status, count in rows}
 
+    def waiting(self) -> tuple[int, float | None]:
+        """Rows not yet published (pending or claimed) and the age of the oldest in seconds."""
+        row = self._connection().execute(query("outbox", "waiting")).fetchone()
+        return (0, None) if row is None else (int(row[0]), None if row[1] is None else float(row[1]))
+
 
 @functools.lru_cache(maxsize=8)
 def _claim_sql(limit: int) -> str:

@@ -104,6 +104,11 @@ WHERE status = 'claimed'
 -- name: backlog
 SELECT status, count(*) FROM automate_outbox GROUP BY status
 
+-- name: waiting
+-- The rows the relay still owes Kafka, and the age in seconds of the oldest (created_at is UTC).
+SELECT count(*), extract(epoch FROM (now() AT TIME ZONE 'utc') - min(created_at))::float8
+FROM automate_outbox WHERE status IN ('pending', 'claimed')
+
 -- name: use_debezium
 -- Debezium reads each insert from the WAL, so the row can go in the same transaction: one statement-level
 -- trigger deletes what the statement inserted (emit_event itself stays a single INSERT).

@@ -1,0 +1,258 @@
+"""The publisher's health, and the watch that keeps the Debezium path publishing without a human.
+
+**Health** (:func:`publisher_health`, shown by ``automate status``): for Debezium, the connector's and its
+task's states in Connect, whether a reader streams from the replication slot and how many bytes of WAL the
+slot's confirmed position is behind the server's; for the relay, the outbox rows waiting and the age of
+the oldest.
+
+**The watch** (``automate publisher-watch``, a worker beside the processors wherever Debezium publishes;
+:class:`~automate.supervise.WorkerSet` starts one): every ``publisher_probe_interval_s`` it
+
+* re-registers the connector when Connect does not have it (a standalone worker forgets connectors made
+  over REST when it restarts; the offsets it kept resume them);
+* restarts a FAILED connector or task (creating the publication again first, in case it was dropped);
+* writes a probe (a row inserted and deleted in one transaction, that the connector reads through the
+  outbox's publication and drops before Kafka) and restarts the task when a probe stays unread past
+  ``publisher_stall_after_s``: a task that is RUNNING but no longer reads its slot (a half-open connection
+  after a database restart is the known case), ending the server process that still holds the slot.
+
+Connect confirms a position to the slot only after the records before it are acknowledged by Kafka, so a
+probe confirmed means everything committed before it is on Kafka. Every restart is logged and counted
+(``automate_publisher_restarts_total{reason}``). Several watches may run: one per installation acts (a
+Postgres advisory lock), the others stand by. A PAUSED connector is an operator's decision and is left
+alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from automate.config import Settings
+from automate.db import connect
+from automate.db.cdc import CdcStore
+from automate.errors import AutomateError
+from automate.stack.cdc import (
+    OutboxNames,
+    ensure_outbox_connector,
+    installation_id,
+    outbox_connector_status,
+    outbox_names,
+    task_states,
+)
+
+__all__ = ["PublisherHealth", "PublisherWatch", "publisher_health", "run_publisher_watch"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PublisherHealth:
+    publisher: str
+    working: bool  # Debezium: connector and task RUNNING, slot read; relay: nothing waits for long
+    connector: str | None = None
+    states: list[str] = field(default_factory=list)  # the connector's, then each task's
+    slot: str | None = None
+    slot_active: bool | None = None
+    behind_bytes: int | None = None  # Debezium: WAL past the slot's confirmed position
+    waiting: int | None = None  # relay: outbox rows not yet published
+    oldest_s: float | None = None  # relay: age of the oldest of them
+    problem: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    def summary(self) -> str:
+        if self.publisher == "relay":
+            return (f"relay: {self.waiting} outbox rows waiting"
+                    + (f", oldest {self.oldest_s:.1f}s" if self.oldest_s else ""))
+        parts = [f"debezium: connector {self.connector} {'/'.join(self.states) or 'absent'}",
+                 f"slot {self.slot} {'read' if self.slot_active else 'not read'}"]
+        if self.behind_bytes is not None:
+            parts.append(f"{self.behind_bytes} bytes of WAL behind")
+        return ", ".join(parts) + (f" ({self.problem})" if self.problem else "")
+
+
+def publisher_health(settings: Settings) -> PublisherHealth:
+    """How the installation's publisher is doing now (reads only; see the module docstring)."""
+    if settings.publisher == "relay":
+        from automate_core.outbox.store import SkipLockedClaimOutboxStore
+
+        store = SkipLockedClaimOutboxStore(settings=settings)
+        try:
+            waiting, oldest = store.waiting()
+        finally:
+            store.close()
+        return PublisherHealth("relay", working=oldest is None or oldest < 60, waiting=waiting,
+                               oldest_s=oldest)
+    health = PublisherHealth("debezium", working=False)
+    try:
+        names = outbox_names(settings)
+        health.connector, health.slot = names.connector, names.slot
+        health.states = task_states(outbox_connector_status(settings, names))
+        with connect(settings, autocommit=True) as conn:
+            state = CdcStore(conn).slot_state(names.slot)
+    except AutomateError as exc:
+        health.problem = str(exc).splitlines()[0]
+        return health
+    if state is not None:
+        health.slot_active, health.behind_bytes = state.active, state.behind_bytes
+    health.working = (len(health.states) > 1 and all(s == "RUNNING" for s in health.states)
+                      and bool(health.slot_active))
+    if not health.states:
+        health.problem = "not registered in Kafka Connect"
+    elif state is None:
+        health.problem = "no replication slot"
+    return health
+
+
+class _Metrics:
+    def __init__(self, registry: Any) -> None:
+        from prometheus_client import Counter, Gauge
+
+        self.up = Gauge("automate_publisher_up", "1 when the Debezium connector and its task run and read "
+                        "the slot", registry=registry)
+        self.behind = Gauge("automate_publisher_behind_bytes", "WAL past the slot's confirmed position",
+                            registry=registry)
+        self.probe_age = Gauge("automate_publisher_probe_age_seconds",
+                               "Age of the oldest probe not yet read by the connector (0: none waits)",
+                               registry=registry)
+        self.restarts = Counter("automate_publisher_restarts", "Connector or task restarts by the watch",
+                                ["reason"], registry=registry)
+        for reason in ("absent", "failed", "stalled"):
+            self.restarts.labels(reason)
+
+
+class PublisherWatch:
+    """One installation's watch (see the module docstring); :meth:`round` is one check."""
+
+    def __init__(self, settings: Settings, registry: Any = None) -> None:
+        self.settings = settings
+        self.metrics = _Metrics(registry)
+        self.restarts: dict[str, int] = {"absent": 0, "failed": 0, "stalled": 0}
+        self._probes: deque[tuple[int, float]] = deque()  # (position before the probe, written at)
+        self._names: OutboxNames | None = None
+        self._lock_conn: Any = None
+        self._last_problem: str | None = None
+        self.stop_event = threading.Event()
+
+    def _restarted(self, reason: str, detail: str) -> None:
+        self.restarts[reason] += 1
+        self.metrics.restarts.labels(reason).inc()
+        log.warning("publisher watch: %s; restarted (%s, %d so far)", detail, reason, self.restarts[reason])
+
+    def _problem(self, text: str | None) -> None:
+        """Log a problem once when it appears, and once when it is gone."""
+        if text != self._last_problem:
+            if text is None:
+                log.info("publisher watch: the connector is publishing again")
+            else:
+                log.warning("publisher watch: %s", text)
+            self._last_problem = text
+
+    def leading(self) -> bool:
+        """Whether this watch holds the installation's lock (takes it when free)."""
+        if self._lock_conn is not None and not self._lock_conn.closed:
+            return True
+        installation = installation_id(self.settings)
+        key = int.from_bytes(hashlib.sha256(f"publisher-watch {installation}".encode()).digest()[:8], "big",
+                             signed=True)
+        conn = connect(self.settings, autocommit=True, application_name="automate-publisher-watch")
+        if CdcStore(conn).try_watch_lock(key):
+            self._lock_conn = conn
+            log.info("publisher watch: watching installation %s", installation)
+            return True
+        conn.close()
+        return False
+
+    def round(self) -> None:
+        """One check: the connector's presence and state, a probe, the slot's progress."""
+        if self._names is None:
+            self._names = outbox_names(self.settings)
+        names = self._names
+        status = outbox_connector_status(self.settings, names)
+        states = task_states(status)
+        if status is None:
+            self._names = None
+            self._restarted("absent", f"connector {names.connector} not registered in Kafka Connect: "
+                            f"{ensure_outbox_connector(self.settings)}")
+            self._probes.clear()
+            return
+        if "FAILED" in states:
+            traces = [str(t.get("trace") or "").splitlines()[:1] for t in (status or {}).get("tasks", [])]
+            self._restarted("failed", f"connector {names.connector} {'/'.join(states)} "
+                            f"({'; '.join(t[0] for t in traces if t)[:300]}): "
+                            f"{ensure_outbox_connector(self.settings)}")
+            self._probes.clear()
+            return
+        with connect(self.settings, autocommit=True) as conn:
+            store = CdcStore(conn)
+            now = time.monotonic()
+            self._probes.append((store.write_probe(), now))
+            state = store.slot_state(names.slot)
+            confirmed = state.confirmed if state is not None else None
+            while self._probes and confirmed is not None and confirmed >= self._probes[0][0]:
+                self._probes.popleft()
+            waited = now - self._probes[0][1] if self._probes else 0.0
+            self.metrics.up.set(1 if states and all(s == "RUNNING" for s in states) and state is not None
+                                and state.active else 0)
+            self.metrics.behind.set((state.behind_bytes or 0) if state is not None else 0)
+            self.metrics.probe_age.set(round(waited, 3))
+            if "PAUSED" in states:
+                self._problem(f"connector {names.connector} is PAUSED (an operator's doing: left alone)")
+                return
+            if waited <= self.settings.publisher_stall_after_s:
+                self._problem(None if waited < 2 * self.settings.publisher_probe_interval_s + 2 else
+                              f"a probe has waited {waited:.0f}s for connector {names.connector}")
+                return
+            reader = state.reader_pid if state is not None else None
+            if state is not None and state.active:
+                store.terminate_slot_reader(names.slot)
+        from automate.stack.base import http_json
+
+        http_json("POST", f"{self.settings.connect_base_url}/connectors/{names.connector}/restart"
+                          "?includeTasks=true")
+        self._probes = deque((lsn, time.monotonic()) for lsn, _ in self._probes)  # a new wait begins
+        self._restarted("stalled", f"connector {names.connector} ({'/'.join(states)}) has not read a probe "
+                        f"for {waited:.0f}s (slot {names.slot}, reader {reader} ended)")
+
+    def run(self) -> None:
+        """Check every probe interval until :attr:`stop_event` is set; errors are logged, never fatal."""
+        interval = self.settings.publisher_probe_interval_s
+        while not self.stop_event.is_set():
+            try:
+                if self.leading():
+                    self.round()
+            except AutomateError as exc:
+                self.metrics.up.set(0)
+                self._problem(f"cannot check the publisher: {str(exc).splitlines()[0]}")
+            except Exception as exc:  # a database or network error: the next round tries again
+                self.metrics.up.set(0)
+                self._problem(f"cannot check the publisher: {type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0] if str(exc) else ''}")
+                if self._lock_conn is not None:
+                    self._lock_conn.close()
+                    self._lock_conn = None
+            self.stop_event.wait(interval)
+        if self._lock_conn is not None:
+            self._lock_conn.close()
+
+
+def run_publisher_watch(settings: Settings, metrics_port: int = 0) -> None:
+    """``automate publisher-watch``: run the watch until SIGTERM or SIGINT."""
+    import signal
+
+    from automate.metrics import serve_metrics
+
+    watch = PublisherWatch(settings)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: watch.stop_event.set())
+    port = serve_metrics(settings, "publisher-watch", metrics_port)
+    log.info("publisher watch: metrics on 127.0.0.1:%d, probing every %.0fs, restarting after %.0fs", port,
+             settings.publisher_probe_interval_s, settings.publisher_stall_after_s)
+    watch.run()
