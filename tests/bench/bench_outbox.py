@@ -143,11 +143,11 @@ def bench_cdc(settings: Settings, n: int) -> dict[str, float]:
     """Debezium at a backlog: the connector paused while n events are committed, then resumed; events/s
     from the resume to the last record on Kafka."""
     from automate.stack.base import http_json
-    from automate.stack.cdc import CONNECTOR
+    from automate.stack.cdc import outbox_names
 
     topic = f"{settings.topic_prefix}.bench.{uuid.uuid4().hex[:8]}"
     ensure_topics(settings, [topic], partitions=6)
-    base = f"{settings.connect_base_url}/connectors/{CONNECTOR}"
+    base = f"{settings.connect_base_url}/connectors/{outbox_names(settings).connector}"
     http_json("PUT", f"{base}/pause")
     try:
         write_s = _cdc_rows(settings, n, topic)

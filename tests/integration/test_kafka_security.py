@@ -35,7 +35,7 @@ from automate.registry import register_contracts
 from automate.stack import Stack
 from automate.stack import process as processes
 from automate.stack.base import Layout, http_json
-from automate.stack.cdc import CONNECTOR, ensure_outbox_connector
+from automate.stack.cdc import default_names, ensure_outbox_connector
 from automate.supervise import settings_env
 from automate.topics import core_topics, ensure_topics
 from automate.transport import broker_ready, consumer, create_topics, high_watermarks, producer, take
@@ -111,7 +111,8 @@ def scram(stack: Settings) -> Iterator[Settings]:
 
 
 def _connector_state(settings: Settings) -> str:
-    status = http_json("GET", f"{settings.connect_base_url}/connectors/{CONNECTOR}/status")
+    connector = default_names(settings).connector
+    status = http_json("GET", f"{settings.connect_base_url}/connectors/{connector}/status")
     return f"{status}; Connect's log:\n{processes.tail(Layout(settings.home).log('connect'), 30)}"
 
 

@@ -22,7 +22,7 @@ from psycopg import sql
 
 from automate.config import Settings, project_root
 from automate.stack.base import http_json
-from automate.stack.cdc import CONNECTOR
+from automate.stack.cdc import default_names
 from automate.stack.services.postgres import HBA, find_pg_bin
 from tests.support import assert_eventually, consume, header
 
@@ -198,15 +198,17 @@ def test_debezium_reads_its_password_through_the_config_provider(second: SecondS
     assert "outbox connector (publisher=debezium): created" in migrate.stderr
     _no_password(up.stdout + up.stderr + migrate.stdout + migrate.stderr)
 
+    connector = default_names(second.settings).connector
     secrets = second.home / "conf" / "connect" / "secrets"
-    assert _mode(secrets) == 0o700 and _mode(secrets / "outbox.properties") == 0o600
+    password_file = secrets / f"{connector}.properties"
+    assert _mode(secrets) == 0o700 and _mode(password_file) == 0o600
     base = second.settings.connect_base_url
-    config = http_json("GET", f"{base}/connectors/{CONNECTOR}/config")
-    assert config["database.password"] == f"${{file:{secrets / 'outbox.properties'}:database.password}}"
+    config = http_json("GET", f"{base}/connectors/{connector}/config")
+    assert config["database.password"] == f"${{file:{password_file}:database.password}}"
     # Nothing Connect's REST API answers holds the password.
-    answers = [config, http_json("GET", f"{base}/connectors/{CONNECTOR}"),
+    answers = [config, http_json("GET", f"{base}/connectors/{connector}"),
                http_json("GET", f"{base}/connectors?expand=info&expand=status")]
-    answers.append(assert_eventually(lambda: http_json("GET", f"{base}/connectors/{CONNECTOR}/tasks") or None,
+    answers.append(assert_eventually(lambda: http_json("GET", f"{base}/connectors/{connector}/tasks") or None,
                                      timeout=60))
     _no_password(json.dumps(answers))
 
@@ -229,7 +231,7 @@ def test_debezium_reads_its_password_through_the_config_provider(second: SecondS
     again = automate("migrate", "--no-schemas", env=env)
     assert again.returncode == 0, again.stderr
     assert "outbox connector (publisher=debezium): restarted" in again.stderr
-    assert http_json("GET", f"{base}/connectors/{CONNECTOR}/config") == config
+    assert http_json("GET", f"{base}/connectors/{connector}/config") == config
     dsn = second.settings.dsn.replace(quote(PASSWORD, safe=""), quote(rotated, safe=""))
     _published(second, dsn)
 
@@ -248,7 +250,7 @@ def test_debezium_reads_its_password_through_the_config_provider(second: SecondS
     assert "automate down connect && automate up connect" in up.stderr
     refused = automate("migrate", "--no-schemas", env=env)
     assert refused.returncode == 1 and "config provider" in refused.stderr
-    assert http_json("GET", f"{base}/connectors/{CONNECTOR}/config") == config
+    assert http_json("GET", f"{base}/connectors/{connector}/config") == config
 
 
 def _published(second: SecondStack, dsn: str) -> None:
