@@ -79,26 +79,25 @@ class _StepState(Protocol):
     def error_code(self) -> str | None: ...
 
 
-class _Execution(Protocol):
+class _Owned(Protocol):
+    """What every record the admission compares names: its id, tenant and workflow."""
+
     @property
     def id(self) -> str: ...
     @property
     def tenant(self) -> str: ...
     @property
     def slug(self) -> str: ...
+
+
+class _Execution(_Owned, Protocol):
     @property
     def status(self) -> str: ...
     @property
     def steps(self) -> Mapping[str, _StepState]: ...
 
 
-class _Existing(Protocol):
-    @property
-    def id(self) -> str: ...
-    @property
-    def tenant(self) -> str: ...
-    @property
-    def slug(self) -> str: ...
+class _Existing(_Owned, Protocol):
     @property
     def automation_id(self) -> str | None: ...
 
