@@ -185,6 +185,7 @@ def run_bench(base: Settings, config: BenchConfig, log_dir: Path,
             clock.start()
             try:
                 seen = _run(settings, config, log_dir, progress, on_progress, clock, service)
+                clock.settle(seen.emitted_at, [t.id for t in seen.timings if t.event_id in seen.emitted_at])
             finally:
                 clock.stop()
             seen.arrived_events, seen.arrived_requests = clock.events, clock.requests

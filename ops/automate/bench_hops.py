@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,16 @@ class ArrivalClock(threading.Thread):
                             self.requests.setdefault(key.decode(), now)
         finally:
             consumer.close()
+
+    def settle(self, event_ids: Iterable[str], execution_ids: Iterable[str], timeout: float = 30.0) -> None:
+        """Wait (up to ``timeout``) until the arrivals of ``event_ids`` and ``execution_ids`` were noted:
+        the reader may trail the pipeline it watches."""
+        wanted_events, wanted_requests = set(event_ids), set(execution_ids)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.is_alive():
+            if wanted_events <= self.events.keys() and wanted_requests <= self.requests.keys():
+                return
+            time.sleep(0.1)
 
     def stop(self) -> None:
         self.stopping.set()
