@@ -9,7 +9,8 @@ the oldest.
 :class:`~automate.supervise.WorkerSet` starts one): every ``publisher_probe_interval_s`` it
 
 * re-registers the connector when Connect does not have it (a standalone worker forgets connectors made
-  over REST when it restarts; the offsets it kept resume them);
+  over REST when it restarts; the offsets it kept resume them), unless the outbox is bound to the relay
+  meanwhile (`automate migrate` switched and removed it: never both publishers on one table);
 * restarts a FAILED connector or task (creating the publication again first, in case it was dropped);
 * writes a probe (a row inserted and deleted in one transaction, that the connector reads through the
   outbox's publication and drops before Kafka) and restarts the task when a probe stays unread past
@@ -34,7 +35,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from automate.config import Settings
-from automate.db import connect
+from automate.db import connect, current_publisher
 from automate.db.cdc import CdcStore
 from automate.errors import AutomateError
 from automate.stack.cdc import (
@@ -179,6 +180,15 @@ class PublisherWatch:
         states = task_states(status)
         if status is None:
             self._names = None
+            with connect(self.settings, autocommit=True) as conn:
+                bound = current_publisher(conn)
+            if bound != "debezium":
+                # `automate migrate` switched to the relay (and removed the connector) while this watch ran:
+                # registering it again would put two publishers on one table.
+                self._probes.clear()
+                self._problem(f"the outbox is bound to {bound or 'no publisher'}, not Debezium: connector "
+                              f"{names.connector} is not registered again (stop this watch)")
+                return
             self._restarted("absent", f"connector {names.connector} not registered in Kafka Connect: "
                             f"{ensure_outbox_connector(self.settings)}")
             self._probes.clear()
@@ -204,6 +214,8 @@ class PublisherWatch:
             self.metrics.behind.set((state.behind_bytes or 0) if state is not None else 0)
             self.metrics.probe_age.set(round(waited, 3))
             if "PAUSED" in states:
+                # Nothing reads while paused: no probe waits for the task that resumes.
+                self._probes.clear()
                 self._problem(f"connector {names.connector} is PAUSED (an operator's doing: left alone)")
                 return
             if waited <= self.settings.publisher_stall_after_s:

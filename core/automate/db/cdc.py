@@ -55,6 +55,10 @@ class CdcStore(Store):
         row = self._one("slot_active", {"slot": slot})
         return bool(row is not None and row[0])
 
+    def has_slot(self, slot: str) -> bool:
+        """Whether a pgoutput slot ``slot`` exists on this database."""
+        return self._one("logical_slot_here", {"slot": slot}) is not None
+
     def slot_state(self, slot: str) -> SlotState | None:
         """The slot's reader and position; None when there is no such slot."""
         row = self._one("slot_state", {"slot": slot})

@@ -9,7 +9,8 @@ installation's identity (``automate.installation``: the cluster's system identif
 the prefix, the same whatever host name a client uses); a connector of the installation's name that
 carries another identity is not touched (:class:`ConnectorNotOurs`). A connector made by a version before
 these names (``automate-outbox``, no identity) that reads this database for this prefix is adopted with its
-slot, so no event is lost on the upgrade.
+slot, so no event is lost on the upgrade; when Connect loses it later, it is registered again under that
+name and slot (``<prefix>_outbox``, while this database has it and no slot of the new name).
 
 The database password never enters the configuration: ``database.password`` is a config provider
 placeholder the Connect worker resolves (:mod:`automate.stack.credentials`, docs/outbox.md)."""
@@ -30,8 +31,13 @@ from automate.db import connect
 from automate.db.cdc import CdcStore
 from automate.errors import ConnectError, ConnectorNotOurs, PublisherBehind, StackError
 from automate.sizes import connect_size_config
-from automate.stack.base import http_json, infra_dir
-from automate.stack.credentials import check_password_setup, password_placeholder, store_outbox_password
+from automate.stack.base import Layout, http_json, infra_dir
+from automate.stack.credentials import (
+    check_password_setup,
+    outbox_password_file,
+    password_placeholder,
+    store_outbox_password,
+)
 
 __all__ = ["IDENTITY_KEY", "LEGACY_CONNECTOR", "OutboxNames", "connector_config", "default_names",
            "ensure_outbox_connector", "installation_id", "outbox_connector_status", "outbox_names",
@@ -53,10 +59,11 @@ class OutboxNames:
         return self.slot
 
 
-def _fitted(raw: str, unsafe: str, limit: int) -> str:
-    """``raw`` with every character matching ``unsafe`` replaced by ``_``; when that changed it or it is
-    longer than ``limit``, cut and suffixed with a digest of ``raw`` so that distinct names stay distinct."""
-    name = re.sub(unsafe, "_", raw)
+def _fitted(raw: str, unsafe: str, limit: int, *, lower: bool = False) -> str:
+    """``raw`` (lowercased with ``lower``) with every character matching ``unsafe`` replaced by ``_``; when
+    that changed it or it is longer than ``limit``, cut and suffixed with a digest of ``raw`` so that
+    distinct names stay distinct (``App`` and ``app`` too)."""
+    name = re.sub(unsafe, "_", raw.lower() if lower else raw)
     if name == raw and len(name) <= limit:
         return name
     return f"{name[:limit - 9]}_{hashlib.sha256(raw.encode()).hexdigest()[:8]}"
@@ -74,7 +81,7 @@ def default_names(settings: Settings) -> OutboxNames:
     connector = settings.outbox_connector_name or _fitted(
         f"{settings.topic_prefix}.outbox.{dbname}", r"[^A-Za-z0-9._-]", 200)
     slot = settings.outbox_slot_name or _fitted(
-        f"{settings.topic_prefix}_outbox_{dbname}".lower(), r"[^a-z0-9_]", 63)
+        f"{settings.topic_prefix}_outbox_{dbname}", r"[^a-z0-9_]", 63, lower=True)
     return OutboxNames(connector, slot)
 
 
@@ -130,7 +137,25 @@ def _own(settings: Settings, identity: str) -> tuple[OutboxNames, dict[str, Any]
         if legacy is not None and (legacy.get(IDENTITY_KEY) == identity
                                    or _is_legacy_of(legacy, settings)):
             return OutboxNames(LEGACY_CONNECTOR, str(legacy.get("slot.name") or names.slot)), legacy
+        if legacy is None and settings.outbox_slot_name is None and _legacy_slot_kept(settings, names):
+            # The adopted connector was lost (a standalone worker forgets the connectors made over REST
+            # when it restarts): registered again as it was, it resumes from its slot, which holds what
+            # was committed meanwhile. A new slot would start at the present and skip that, and the old
+            # one would keep WAL forever.
+            return OutboxNames(LEGACY_CONNECTOR, _legacy_slot(settings)), None
     return names, None
+
+
+def _legacy_slot(settings: Settings) -> str:
+    """The slot (and publication) name of this prefix's connector before 0007."""
+    return f"{settings.topic_prefix}_outbox".replace("-", "_").replace(".", "_")
+
+
+def _legacy_slot_kept(settings: Settings, names: OutboxNames) -> bool:
+    """Whether this database still has the pre-0007 slot of this prefix and not yet one of the new name."""
+    with connect(settings, autocommit=True) as conn:
+        store = CdcStore(conn)
+        return not store.has_slot(names.slot) and store.has_slot(_legacy_slot(settings))
 
 
 def outbox_names(settings: Settings) -> OutboxNames:
@@ -222,6 +247,7 @@ def remove_outbox_connector(settings: Settings) -> str:
     names, current = _own(settings, installation_id(settings))
     if current is None:
         _drop_slot(settings, names)
+        _forget_password(settings, names.connector)
         return "absent"
     return _remove(settings, names, wait_caught_up=False)
 
@@ -231,7 +257,15 @@ def _remove(settings: Settings, names: OutboxNames, *, wait_caught_up: bool) -> 
         _wait_caught_up(settings, names)
     http_json("DELETE", _connector_url(settings, names.connector))
     _drop_slot(settings, names)
+    _forget_password(settings, names.connector)
     return "removed"
+
+
+def _forget_password(settings: Settings, connector: str) -> None:
+    """Delete the password file the local worker read for the deleted connector (the operator's own
+    placeholder, if any, is theirs to keep)."""
+    if settings.connect_password_placeholder is None and settings.connect_url is None:
+        outbox_password_file(Layout(settings.home), connector).unlink(missing_ok=True)
 
 
 def _wait_caught_up(settings: Settings, names: OutboxNames) -> None:

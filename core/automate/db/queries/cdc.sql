@@ -24,6 +24,11 @@ DROP PUBLICATION IF EXISTS {name}
 -- name: slot_active
 SELECT active FROM pg_replication_slots WHERE slot_name = %(slot)s
 
+-- name: logical_slot_here
+-- A logical slot of pgoutput on this database (a slot of another database is another installation's).
+SELECT 1 FROM pg_replication_slots
+WHERE slot_name = %(slot)s AND database = current_database() AND plugin = 'pgoutput'
+
 -- name: slot_state
 -- The slot's reader and how far behind the server's WAL its confirmed position is (bytes).
 SELECT active, active_pid, confirmed_flush_lsn::text,
