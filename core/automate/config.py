@@ -80,9 +80,10 @@ class Settings(BaseSettings):
     outbox_connector_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
     outbox_slot_name: str | None = Field(default=None, pattern=r"^[a-z0-9_]{1,63}$")
     # The publisher watch (automate.publisher_watch): how often it probes the Debezium path, and how long
-    # a probe may wait unread (or the connector stay failed) before it restarts the connector's task.
+    # a probe may wait unread while the slot does not move before it restarts the connector's task (keep
+    # it at least twice the Connect worker's offset.flush.interval.ms: the local stack's is 1 s).
     publisher_probe_interval_s: float = Field(default=5.0, gt=0)
-    publisher_stall_after_s: float = Field(default=60.0, gt=0)
+    publisher_stall_after_s: float = Field(default=120.0, gt=0)
     prometheus_url: str | None = None
 
     # Ports of the local stack: below 32768, outside Linux's ephemeral range, so that no client

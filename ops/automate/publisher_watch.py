@@ -11,11 +11,13 @@ the oldest.
 * re-registers the connector when Connect does not have it (a standalone worker forgets connectors made
   over REST when it restarts; the offsets it kept resume them), unless the outbox is bound to the relay
   meanwhile (`automate migrate` switched and removed it: never both publishers on one table);
-* restarts a FAILED connector or task (creating the publication again first, in case it was dropped);
+* restarts a FAILED connector or task (creating the publication again first, in case it was dropped),
+  backing off while it keeps failing (the probe interval doubled per restart in a row, at most 5 min);
 * writes a probe (a row inserted and deleted in one transaction, that the connector reads through the
-  outbox's publication and drops before Kafka) and restarts the task when a probe stays unread past
-  ``publisher_stall_after_s``: a task that is RUNNING but no longer reads its slot (a half-open connection
-  after a database restart is the known case), ending the server process that still holds the slot.
+  outbox's publication and drops before Kafka) and restarts the task when a probe stays unread and the
+  slot's confirmed position has not moved for ``publisher_stall_after_s``: a task that is RUNNING but no
+  longer reads its slot (a half-open connection after a database restart is the known case), ending the
+  server process that still holds the slot. A slot that moves is being read, however far behind.
 
 Connect confirms a position to the slot only after the records before it are acknowledged by Kafka, so a
 probe confirmed means everything committed before it is on Kafka. Every restart is logged and counted
@@ -137,6 +139,10 @@ class PublisherWatch:
         self.metrics = _Metrics(registry)
         self.restarts: dict[str, int] = {"absent": 0, "failed": 0, "stalled": 0}
         self._probes: deque[tuple[int, float]] = deque()  # (position before the probe, written at)
+        self._confirmed: int | None = None  # the slot's confirmed position when last seen to move
+        self._moved_at = time.monotonic()
+        self._failed_streak = 0  # restarts of a FAILED task in a row, for the backoff
+        self._failed_retry_at = 0.0
         self._names: OutboxNames | None = None
         self._lock_conn: Any = None
         self._last_problem: str | None = None
@@ -163,13 +169,36 @@ class PublisherWatch:
         installation = installation_id(self.settings)
         key = int.from_bytes(hashlib.sha256(f"publisher-watch {installation}".encode()).digest()[:8], "big",
                              signed=True)
-        conn = connect(self.settings, autocommit=True, application_name="automate-publisher-watch")
+        conn = self._connect()
         if CdcStore(conn).try_watch_lock(key):
             self._lock_conn = conn
             log.info("publisher watch: watching installation %s", installation)
             return True
         conn.close()
         return False
+
+    def _connect(self) -> Any:
+        """A connection whose loss is noticed: TCP keepalives end a half-open one within ~25 s, so the
+        watch itself never hangs on the failure it exists to repair."""
+        return connect(self.settings, autocommit=True, application_name="automate-publisher-watch",
+                       keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=3)
+
+    def _restart_failed(self, names: OutboxNames, states: list[str], status: dict[str, Any]) -> None:
+        """Restart a FAILED connector or task, backing off (probe interval doubled per restart in a row,
+        at most 5 minutes) while it keeps failing: a task that fails for good is not restarted in a loop."""
+        now = time.monotonic()
+        if now < self._failed_retry_at:
+            self._problem(f"connector {names.connector} {'/'.join(states)}; restarted {self._failed_streak} "
+                          f"times in a row, next in {self._failed_retry_at - now:.0f}s")
+            return
+        traces = [str(t.get("trace") or "").splitlines()[:1] for t in status.get("tasks", [])]
+        self._restarted("failed", f"connector {names.connector} {'/'.join(states)} "
+                        f"({'; '.join(t[0] for t in traces if t)[:300]}): "
+                        f"{ensure_outbox_connector(self.settings)}")
+        self._failed_streak += 1
+        self._failed_retry_at = now + min(300.0, self.settings.publisher_probe_interval_s
+                                          * 2 ** self._failed_streak)
+        self._probes.clear()
 
     def round(self) -> None:
         """One check: the connector's presence and state, a probe, the slot's progress."""
@@ -180,7 +209,7 @@ class PublisherWatch:
         states = task_states(status)
         if status is None:
             self._names = None
-            with connect(self.settings, autocommit=True) as conn:
+            with self._connect() as conn:
                 bound = current_publisher(conn)
             if bound != "debezium":
                 # `automate migrate` switched to the relay (and removed the connector) while this watch ran:
@@ -194,18 +223,18 @@ class PublisherWatch:
             self._probes.clear()
             return
         if "FAILED" in states:
-            traces = [str(t.get("trace") or "").splitlines()[:1] for t in (status or {}).get("tasks", [])]
-            self._restarted("failed", f"connector {names.connector} {'/'.join(states)} "
-                            f"({'; '.join(t[0] for t in traces if t)[:300]}): "
-                            f"{ensure_outbox_connector(self.settings)}")
-            self._probes.clear()
+            self._restart_failed(names, states, status)
             return
-        with connect(self.settings, autocommit=True) as conn:
+        if all(state == "RUNNING" for state in states):
+            self._failed_streak, self._failed_retry_at = 0, 0.0
+        with self._connect() as conn:
             store = CdcStore(conn)
             now = time.monotonic()
             self._probes.append((store.write_probe(), now))
             state = store.slot_state(names.slot)
             confirmed = state.confirmed if state is not None else None
+            if confirmed != self._confirmed:
+                self._confirmed, self._moved_at = confirmed, now
             while self._probes and confirmed is not None and confirmed >= self._probes[0][0]:
                 self._probes.popleft()
             waited = now - self._probes[0][1] if self._probes else 0.0
@@ -218,7 +247,9 @@ class PublisherWatch:
                 self._probes.clear()
                 self._problem(f"connector {names.connector} is PAUSED (an operator's doing: left alone)")
                 return
-            if waited <= self.settings.publisher_stall_after_s:
+            stall_after = self.settings.publisher_stall_after_s
+            if waited <= stall_after or now - self._moved_at <= stall_after:
+                # A slot that moves is read, however far behind (a busy machine, a long flush interval).
                 self._problem(None if waited < 2 * self.settings.publisher_probe_interval_s + 2 else
                               f"a probe has waited {waited:.0f}s for connector {names.connector}")
                 return
@@ -230,8 +261,9 @@ class PublisherWatch:
         http_json("POST", f"{self.settings.connect_base_url}/connectors/{names.connector}/restart"
                           "?includeTasks=true")
         self._probes = deque((lsn, time.monotonic()) for lsn, _ in self._probes)  # a new wait begins
+        self._moved_at = time.monotonic()
         self._restarted("stalled", f"connector {names.connector} ({'/'.join(states)}) has not read a probe "
-                        f"for {waited:.0f}s (slot {names.slot}, reader {reader} ended)")
+                        f"for {waited:.0f}s, its slot {names.slot} unmoved (reader {reader} ended)")
 
     def run(self) -> None:
         """Check every probe interval until :attr:`stop_event` is set; errors are logged, never fatal."""
