@@ -1,12 +1,17 @@
 """The chaos suite: while events flow through every worker (each its own process), kill -9 and restart in
-turn the relay, the processors, the runtime and the retry worker, restart the Kafka broker and Postgres,
-then prove from a ledger that nothing was lost and nothing duplicated:
+turn every worker, restart the Kafka broker and Postgres, then prove from a ledger that nothing was lost and
+nothing duplicated:
 
 * every emitted event produced exactly the executions its rules call for (no more, no fewer);
 * every execution reached a terminal state, SUCCESS here;
 * the side effect of every idempotent step (an HTTP call with an Idempotency-Key to a ledger server that
   applies each key once, as an idempotent API does) was applied exactly once per step, and no attempt
   ever carried a different key for the same step.
+
+It runs once per publisher. With the relay, the relay is one of the workers killed. With Debezium, the
+test's database publishes through a connector of its own in the stack's Connect, the publisher watch runs
+instead of the relay and is killed like the other workers, and Connect is restarted too (a standalone
+Connect forgets the test's connector: the watch registers it again, and it resumes from its offsets).
 
 The short form (``make test``) runs one round of faults; ``make chaos`` runs the long form ten times in a
 row (AUTOMATE_CHAOS_ROUNDS faults rounds per run, AUTOMATE_CHAOS_RATE events/s).
@@ -19,7 +24,7 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -28,8 +33,12 @@ import psycopg
 import pytest
 
 from automate.config import Settings
+from automate.db import set_publisher
+from automate.db.context import close_pools
+from automate.demo.preflight import wait_for_connector
 from automate.events import emit_event
 from automate.stack import Stack
+from automate.stack.cdc import ensure_outbox_connector, remove_outbox_connector
 from automate.supervise import WorkerSet
 from tests.integration.runtime_support import apply_workflow
 
@@ -83,6 +92,30 @@ class Ledger:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
+@pytest.fixture(params=["relay", "debezium"])
+def publishing(request: pytest.FixtureRequest, stack: Settings, db_settings: Settings) -> Iterator[Settings]:
+    """The test's database and topics (``db_settings``) publishing through ``request.param``; with Debezium,
+    through a connector, slot and publication of its own, streaming before the test emits (an event
+    committed before the slot exists is never published). The connector and its slot are removed before
+    ``db_settings`` drops the database (a replication slot blocks DROP DATABASE)."""
+    if stack.database_url or stack.kafka_bootstrap:
+        pytest.skip("the chaos suite restarts Postgres and Kafka: it needs the local stack's own")
+    s = Settings(**{**db_settings.model_dump(), "http_allowlist": ("127.0.0.1/32",),
+                    "publisher": request.param})
+    try:
+        if s.publisher == "debezium":
+            with psycopg.connect(s.dsn) as conn:
+                set_publisher(conn, "debezium")
+            ensure_outbox_connector(s)
+            wait_for_connector(s, timeout=120)
+        yield s
+    finally:
+        close_pools(s)
+        if s.publisher == "debezium":
+            Stack(stack).up()  # whatever a failed fault left down (a no-op when all runs)
+            remove_outbox_connector(s)
+
+
 @pytest.fixture
 def ledger() -> Iterator[Ledger]:
     found = Ledger()
@@ -106,6 +139,7 @@ class Emitter(threading.Thread):
         super().__init__(daemon=True)
         self.settings, self.rate = settings, rate
         self.events: dict[str, float] = {}  # event id -> amount
+        self.emitted_at: dict[str, float] = {}  # event id -> when it was committed (time.time())
         self.retries = 0
         self.stop = threading.Event()
 
@@ -124,6 +158,7 @@ class Emitter(threading.Thread):
                     event_id = emit_event("order.created", payload, dedupe_key=f"chaos-{i}",
                                           settings=self.settings)
                     self.events[event_id] = amount
+                    self.emitted_at[event_id] = time.time()
                     break
                 except Exception:
                     self.retries += 1
@@ -131,9 +166,9 @@ class Emitter(threading.Thread):
             i += 1
 
 
-def faults(local: Settings, workers: WorkerSet) -> list[tuple[str, Callable[[], None]]]:
-    """The faults of one round; ``local`` are the settings of the local stack (the test's own database
-    lives in its Postgres)."""
+def faults(local: Settings, workers: WorkerSet, publisher: str) -> list[tuple[str, Callable[[], None]]]:
+    """The faults of one round with ``publisher`` publishing; ``local`` are the settings of the local stack
+    (the test's own database lives in its Postgres, its connector in its Connect)."""
     stack = Stack(local)
 
     def restart(service: str) -> Callable[[], None]:
@@ -143,8 +178,14 @@ def faults(local: Settings, workers: WorkerSet) -> list[tuple[str, Callable[[], 
             stack.up([service, "kafka", "connect"] if service == "kafka" else [service])
         return run
 
+    if publisher == "relay":
+        publishing: list[tuple[str, Callable[[], None]]] = [
+            ("kill -9 relay", lambda: workers.restart("relay"))]
+    else:
+        publishing = [("kill -9 publisher-watch", lambda: workers.restart("publisher-watch")),
+                      ("restart connect", restart("connect"))]
     return [
-        ("kill -9 relay", lambda: workers.restart("relay")),
+        *publishing,
         ("kill -9 processors", lambda: workers.restart("processors")),
         ("kill -9 runtime", lambda: workers.restart("runtime")),
         ("kill -9 retry-worker", lambda: workers.restart("retry-worker")),
@@ -160,11 +201,33 @@ def started_at(settings: Settings) -> Any:
     return row[0]
 
 
-def test_nothing_lost_nothing_duplicated_under_faults(stack: Settings, db_settings: Settings, ledger: Ledger,
+def clock(at: float | None = None) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(time.time() if at is None else at))
+
+
+def spans(times: Iterable[float]) -> str:
+    """Moments as the spans they make (a gap over a second begins a new one): "12:00:01-12:00:09 (300)"."""
+    found: list[list[float]] = []
+    for at in sorted(times):
+        if found and at - found[-1][1] <= 1.0:
+            found[-1][1:] = [at, found[-1][2] + 1]
+        else:
+            found.append([at, at, 1])
+    return ", ".join(f"{clock(a)}-{clock(b)} ({n:.0f})" for a, b, n in found)
+
+
+def watch_restarts(log_dir: Path) -> list[str]:
+    """What the publisher watch restarted (its log lines saying so), for a failure's message."""
+    lines: list[str] = []
+    for path in sorted(log_dir.glob("publisher-watch-*.log")):
+        text = path.read_text(errors="replace")
+        lines += [line.strip() for line in text.splitlines() if "restarted" in line]
+    return lines
+
+
+def test_nothing_lost_nothing_duplicated_under_faults(stack: Settings, publishing: Settings, ledger: Ledger,
                                                        tmp_path: Path) -> None:
-    if stack.database_url or stack.kafka_bootstrap:
-        pytest.skip("the chaos suite restarts Postgres and Kafka: it needs the local stack's own")
-    s = Settings(**{**db_settings.model_dump(), "http_allowlist": ("127.0.0.1/32",)})
+    s = publishing
     postgres_started = started_at(s)
     big = apply_workflow(s, {"slug": "chaos-big", "name": "big orders",
                              "trigger": {"event": "order.created", "rule": {">=": [{"var": "amount"}, 50]}},
@@ -180,12 +243,13 @@ def test_nothing_lost_nothing_duplicated_under_faults(stack: Settings, db_settin
         emitter.start()
         time.sleep(5)
         for round_ in range(ROUNDS):
-            for name, fault in faults(stack, workers):
-                log.append(f"round {round_ + 1}: {name}")
+            for name, fault in faults(stack, workers, s.publisher):
+                began = time.time()
                 fault()
+                log.append(f"{clock(began)} round {round_ + 1}: {name} ({time.time() - began:.0f}s)")
                 for _ in range(10):  # let events flow between faults; revive what died meanwhile
                     time.sleep(0.5)
-                    log.extend(f"revived {w}" for w in workers.revive())
+                    log.extend(f"{clock()} revived {w}" for w in workers.revive())
         time.sleep(3)
         emitter.stop.set()
         emitter.join(60)
@@ -201,12 +265,13 @@ def test_nothing_lost_nothing_duplicated_under_faults(stack: Settings, db_settin
         deadline = time.monotonic() + 240
         rows = settled()
         while time.monotonic() < deadline:
-            log.extend(f"revived {w}" for w in workers.revive())
+            log.extend(f"{clock()} revived {w}" for w in workers.revive())
             rows = settled()
             if len(rows) >= total and all(status in ("SUCCESS", "FAILED", "CANCELED") for *_, status in rows):
                 break
             time.sleep(1)
-    context = f"faults: {log}; emit retries: {emitter.retries}; logs in {tmp_path / 'logs'}"
+    context = (f"publisher {s.publisher}; faults: {log}; emit retries: {emitter.retries}; "
+               f"watch restarts: {watch_restarts(tmp_path / 'logs')}; logs in {tmp_path / 'logs'}")
     assert started_at(s) > postgres_started, f"Postgres was not restarted; {context}"
     assert len(expected) >= RATE * 5, context  # events did flow
 
@@ -217,7 +282,9 @@ def test_nothing_lost_nothing_duplicated_under_faults(stack: Settings, db_settin
                if want - got.get(e, set())}
     extra = {e: sorted(have - expected.get(e, set())) for e, have in got.items()
              if have - expected.get(e, set())}
-    assert not missing, f"events without the executions their rules call for: {missing}; {context}"
+    assert not missing, (f"{len(missing)} events without the executions their rules call for, emitted "
+                         f"{spans(emitter.emitted_at[e] for e in missing)}: "
+                         f"{dict(list(missing.items())[:20])}; {context}")
     assert not extra, f"executions no rule called for: {extra}; {context}"
     assert len(rows) == total, f"{len(rows)} executions for {total} expected (duplicates?); {context}"
     unfinished = [r for r in rows if r[2] != "SUCCESS"]
