@@ -204,6 +204,19 @@ def test_render_async_keeps_the_event_loop_running(scope: dict[str, Any]) -> Non
     assert beats >= 10  # the loop ran while the template rendered on its thread
 
 
+def test_render_async_renders_in_place_unless_a_template_can_loop(scope: dict[str, Any]) -> None:
+    """A thread's round trip costs more than a template without loops; those render on the loop's own
+    thread, and a template with a for loop (or a macro) still goes to a render thread."""
+    engine = TemplateEngine()
+    plain = {"a": "{{ event.id }}",
+             "b": ["x {{ 'even' if 2 % 2 == 0 else 'odd' }}", "{{ event.id | upper }}"]}
+    assert asyncio.run(engine.render_async(plain, scope)) == {"a": "e", "b": ["x even", "E"]}
+    assert engine._pool is None  # no render thread was ever started
+    looping = {"a": "{{ event.id }}", "b": "{% for c in 'ab' %}{{ c }}{% endfor %}"}
+    assert asyncio.run(engine.render_async(looping, scope)) == {"a": "e", "b": "ab"}
+    assert engine._pool is not None
+
+
 def test_render_async_with_settings_and_without_templates(scope: dict[str, Any]) -> None:
     settings = Settings(template_max_string=10)
     with pytest.raises(TemplateLimitError):

@@ -20,7 +20,10 @@ step. Rendering follows three rules:
 * Every render is bounded (:mod:`automate.runtime.sandbox`): the size of each string an operation builds,
   of the rendered input, of numbers, the work and the nesting of the render, and its time; past one it
   fails with :class:`~automate.errors.TemplateLimitError` (``template.limit``). :meth:`render_async`
-  renders on a thread of its own, so a render never holds the worker's event loop.
+  renders a template that can loop (``{% for %}``, macros, call and filter blocks) on a thread of its own,
+  so such a render never holds the worker's event loop; one without those (most: variables, conditions,
+  filters) does a bounded amount of work set by its own text and renders in place, since handing it to a
+  thread costs several times the render itself.
 
 Compiled templates are cached (LRU) by their source, so rendering the same workflow again only evaluates.
 """
@@ -64,6 +67,7 @@ SECRET_REFERENCE: Final = REFERENCE_START
 _RENDER_THREADS: Final = 4
 _GRACE_S: Final = 1.0  # how long past its time limit the event loop waits for a render that has not stopped
 _LOADING: Final = (nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)
+_LOOPING: Final = (nodes.For, nodes.Macro, nodes.CallBlock, nodes.FilterBlock)
 _TEMPLATED_REFERENCE: Final = re.compile(SECRET_REFERENCE.pattern + r"[^\s{]*\{[{%]")
 
 
@@ -82,6 +86,7 @@ class _Compiled:
     names: frozenset[str]  # variables the template reads from its scope
     steps: frozenset[str]  # step ids named statically (steps.<id>, steps["<id>"])
     problems: tuple[str, ...]  # things check() refuses beyond unknown names
+    loops: bool  # it can repeat work (for, macros, call and filter blocks): rendered on a thread
 
 
 class _Failure(AutomateError):
@@ -160,12 +165,13 @@ class TemplateEngine:
         if len(SECRET_REFERENCE.findall(source)) > sum(references.values()) and not problems:
             problems.append("a secret reference must be written in the template's text, not inside {{ }} or "
                             "{% %}: a reference an expression makes could come from data")
+        loops = any(True for _ in tree.find_all(_LOOPING))
         inner = _single_expression(source, tree)
         if inner is not None:
             expression = self._env.compile_expression(inner, undefined_to_none=False)
-            return _Compiled(expression, None, references, names, frozenset(steps), tuple(problems))
+            return _Compiled(expression, None, references, names, frozenset(steps), tuple(problems), loops)
         template = self._env.from_string(loop_items_ast(tree))
-        return _Compiled(None, template, references, names, frozenset(steps), tuple(problems))
+        return _Compiled(None, template, references, names, frozenset(steps), tuple(problems), loops)
 
     # --- checking -------------------------------------------------------------------------------------
 
@@ -245,15 +251,17 @@ class TemplateEngine:
 
     async def render_async(self, value: Any, scope: Mapping[str, Any], path: str = "$", *,
                            limits: TemplateLimits = DEFAULT_LIMITS) -> Any:
-        """:meth:`render` on a thread of the engine's own, so that the event loop goes on meanwhile; the
-        loop waits at most the time limit (and a second's grace) for a render that does not stop itself,
-        counted from the render's start (waiting for a free thread is not the render's time).
+        """:meth:`render` on a thread of the engine's own when a template in ``value`` can loop, so that
+        the event loop goes on meanwhile; the loop waits at most the time limit (and a second's grace) for
+        a render that does not stop itself, counted from the render's start (waiting for a free thread is
+        not the render's time). Templates that cannot loop render in place: their work is bounded by their
+        text (each operation's size by the limits), and a thread's round trip costs more than they do.
 
         Raises:
             TemplateError: As :meth:`render`.
             TemplateLimitError: As :meth:`render`; ``limit="time"`` also when the render did not end in time.
         """
-        if not _has_template(value):
+        if not self._loops(value):
             return self.render(value, scope, path, limits=limits)
         if self._pool is None:
             self._pool = ThreadPoolExecutor(_RENDER_THREADS, thread_name_prefix="automate-render")
@@ -274,6 +282,24 @@ class TemplateEngine:
                                      f"{limits.timeout}s", limit="time") from None
         finally:
             waiting.cancel()
+
+    def _loops(self, value: Any) -> bool:
+        """Whether a template inside ``value`` can loop (one that does not compile fails fast in place)."""
+        pending = [value]
+        while pending:
+            item = pending.pop()
+            if isinstance(item, str):
+                if is_template(item):
+                    try:
+                        if self._compiled(item).loops:
+                            return True
+                    except TemplateSyntaxError:
+                        continue
+            elif isinstance(item, dict):
+                pending.extend(item.values())
+            elif isinstance(item, list):
+                pending.extend(item)
+        return False
 
     def _render(self, value: Any, variables: dict[str, Any]) -> Any:
         kind = type(value)
@@ -339,21 +365,6 @@ class TemplateEngine:
             raise _Failure("the text brings a secret reference from data; references must be written in "
                            "the workflow")
         return text
-
-
-def _has_template(value: Any) -> bool:
-    """Whether any string inside ``value`` holds Jinja2 syntax."""
-    pending = [value]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, str):
-            if is_template(item):
-                return True
-        elif isinstance(item, dict):
-            pending.extend(item.values())
-        elif isinstance(item, list):
-            pending.extend(item)
-    return False
 
 
 def _single_expression(source: str, tree: nodes.Template) -> str | None:
