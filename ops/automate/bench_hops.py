@@ -22,6 +22,7 @@ from typing import Any
 
 from automate import transport
 from automate.config import Settings
+from automate.errors import CheckFailed
 from automate.stack.process import alive, read_record
 
 __all__ = ["ArrivalClock", "CpuSampler", "cpu_seconds", "stack_pids"]
@@ -56,9 +57,8 @@ class ArrivalClock(threading.Thread):
                                       **{"fetch.wait.max.ms": 5, "fetch.min.bytes": 1})
         try:
             events_topic = self.topics[0]
-            metadata = consumer.list_topics(timeout=30)
             consumer.assign([transport.TopicPartition(topic, p, _BEGINNING) for topic in self.topics
-                             for p in metadata.topics[topic].partitions])
+                             for p in _partitions(consumer, topic)])
             while not self.stopping.is_set():
                 batch = transport.take(consumer, 10_000, 0.1)
                 now = time.time()
@@ -159,3 +159,16 @@ class CpuSampler:
         out = {name: round(spent * 1000 / events, 3) for name, spent in sorted(self.spent.items())}
         out["total"] = round(sum(self.spent.values()) * 1000 / events, 3)
         return out
+
+
+def _partitions(consumer: Any, topic: str, timeout: float = 30.0) -> list[int]:
+    """The partitions of ``topic``, asked of the broker until it knows them: a topic made a moment ago
+    may be missing from the metadata of the broker that answers first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if found is not None and found.error is None and found.partitions:
+            return sorted(found.partitions)
+        if time.monotonic() > deadline:
+            raise CheckFailed(f"topic {topic} has no partitions after {timeout:.0f}s")
+        time.sleep(0.2)

@@ -6,18 +6,21 @@ slot's confirmed position is behind the server's; for the relay, the outbox rows
 the oldest.
 
 **The watch** (``automate publisher-watch``, a worker beside the processors wherever Debezium publishes;
-:class:`~automate.supervise.WorkerSet` starts one): every ``publisher_probe_interval_s`` it
+:class:`~automate.supervise.WorkerSet` starts one): every ``publisher_probe_interval_s``, while the outbox
+is bound to Debezium (once `automate migrate` binds it to the relay, never both publishers on one table:
+the watch leaves the connector alone), it
 
 * re-registers the connector when Connect does not have it (a standalone worker forgets connectors made
-  over REST when it restarts; the offsets it kept resume them), unless the outbox is bound to the relay
-  meanwhile (`automate migrate` switched and removed it: never both publishers on one table);
+  over REST when it restarts; the offsets it kept resume them);
 * restarts a FAILED connector or task (creating the publication again first, in case it was dropped),
   backing off while it keeps failing (the probe interval doubled per restart in a row, at most 5 min);
 * writes a probe (a row inserted and deleted in one transaction, that the connector reads through the
   outbox's publication and drops before Kafka) and restarts the task when a probe stays unread and the
   slot's confirmed position has not moved for ``publisher_stall_after_s``: a task that is RUNNING but no
   longer reads its slot (a half-open connection after a database restart is the known case), ending the
-  server process that still holds the slot. A slot that moves is being read, however far behind.
+  server process that still holds the slot. A slot that moves is being read, however far behind (but
+Debezium confirms positions at transaction ends: one transaction that takes longer than the setting to
+stream would be taken for a stall).
 
 Connect confirms a position to the slot only after the records before it are acknowledged by Kafka, so a
 probe confirmed means everything committed before it is on Kafka. Every restart is logged and counted
@@ -28,6 +31,7 @@ alone.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import threading
@@ -135,8 +139,11 @@ class PublisherWatch:
     """One installation's watch (see the module docstring); :meth:`round` is one check."""
 
     def __init__(self, settings: Settings, registry: Any = None) -> None:
+        from prometheus_client import CollectorRegistry
+
         self.settings = settings
-        self.metrics = _Metrics(registry)
+        self.registry = registry if registry is not None else CollectorRegistry()  # what /metrics serves
+        self.metrics = _Metrics(self.registry)
         self.restarts: dict[str, int] = {"absent": 0, "failed": 0, "stalled": 0}
         self._probes: deque[tuple[int, float]] = deque()  # (position before the probe, written at)
         self._confirmed: int | None = None  # the slot's confirmed position when last seen to move
@@ -164,8 +171,15 @@ class PublisherWatch:
 
     def leading(self) -> bool:
         """Whether this watch holds the installation's lock (takes it when free)."""
-        if self._lock_conn is not None and not self._lock_conn.closed:
-            return True
+        if self._lock_conn is not None:
+            try:  # a session lock lasts as long as its connection: one lost (a restart) is noticed here
+                CdcStore(self._lock_conn).ping()
+                return True
+            except Exception:
+                log.warning("publisher watch: lost the connection holding the watch's lock; taking it again")
+                with contextlib.suppress(Exception):
+                    self._lock_conn.close()
+                self._lock_conn = None
         installation = installation_id(self.settings)
         key = int.from_bytes(hashlib.sha256(f"publisher-watch {installation}".encode()).digest()[:8], "big",
                              signed=True)
@@ -191,33 +205,33 @@ class PublisherWatch:
             self._problem(f"connector {names.connector} {'/'.join(states)}; restarted {self._failed_streak} "
                           f"times in a row, next in {self._failed_retry_at - now:.0f}s")
             return
+        self._failed_streak += 1  # counted first: a restart that raises backs off too
+        self._failed_retry_at = now + min(300.0, self.settings.publisher_probe_interval_s
+                                          * 2 ** self._failed_streak)
+        self._probes.clear()
         traces = [str(t.get("trace") or "").splitlines()[:1] for t in status.get("tasks", [])]
         self._restarted("failed", f"connector {names.connector} {'/'.join(states)} "
                         f"({'; '.join(t[0] for t in traces if t)[:300]}): "
                         f"{ensure_outbox_connector(self.settings)}")
-        self._failed_streak += 1
-        self._failed_retry_at = now + min(300.0, self.settings.publisher_probe_interval_s
-                                          * 2 ** self._failed_streak)
-        self._probes.clear()
 
     def round(self) -> None:
         """One check: the connector's presence and state, a probe, the slot's progress."""
         if self._names is None:
             self._names = outbox_names(self.settings)
         names = self._names
+        with self._connect() as conn:
+            bound = current_publisher(conn)
+        if bound != "debezium":
+            # `automate migrate` switched to the relay (removing the connector, or about to) while this watch
+            # ran: registering or restarting it would put two publishers on one table.
+            self._probes.clear()
+            self._problem(f"the outbox is bound to {bound or 'no publisher'}, not Debezium: connector "
+                          f"{names.connector} is left alone (stop this watch)")
+            return
         status = outbox_connector_status(self.settings, names)
         states = task_states(status)
         if status is None:
             self._names = None
-            with self._connect() as conn:
-                bound = current_publisher(conn)
-            if bound != "debezium":
-                # `automate migrate` switched to the relay (and removed the connector) while this watch ran:
-                # registering it again would put two publishers on one table.
-                self._probes.clear()
-                self._problem(f"the outbox is bound to {bound or 'no publisher'}, not Debezium: connector "
-                              f"{names.connector} is not registered again (stop this watch)")
-                return
             self._restarted("absent", f"connector {names.connector} not registered in Kafka Connect: "
                             f"{ensure_outbox_connector(self.settings)}")
             self._probes.clear()
@@ -230,7 +244,8 @@ class PublisherWatch:
         with self._connect() as conn:
             store = CdcStore(conn)
             now = time.monotonic()
-            self._probes.append((store.write_probe(), now))
+            with conn.transaction():  # inserted and deleted in one transaction: the table stays small
+                self._probes.append((store.write_probe(), now))
             state = store.slot_state(names.slot)
             confirmed = state.confirmed if state is not None else None
             if confirmed != self._confirmed:
@@ -296,7 +311,7 @@ def run_publisher_watch(settings: Settings, metrics_port: int = 0) -> None:
     watch = PublisherWatch(settings)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: watch.stop_event.set())
-    port = serve_metrics(settings, "publisher-watch", metrics_port)
+    port = serve_metrics(settings, "publisher-watch", metrics_port, registry=watch.registry)
     log.info("publisher watch: metrics on 127.0.0.1:%d, probing every %.0fs, restarting after %.0fs", port,
              settings.publisher_probe_interval_s, settings.publisher_stall_after_s)
     watch.run()

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+from prometheus_client import generate_latest
 
 from automate.config import Settings
 from automate.publisher_watch import PublisherWatch
@@ -104,6 +105,9 @@ def test_an_absent_connector_is_registered_again(installation: Settings,
         _flows(s)
     assert any("not registered in Kafka Connect" in r.getMessage() and "created" in r.getMessage()
                for r in caplog.records)
+    exported = generate_latest(watch.registry).decode()  # what `automate publisher-watch` serves
+    assert 'automate_publisher_restarts_total{reason="absent"} 1.0' in exported, exported
+    assert "automate_publisher_up " in exported and "automate_publisher_behind_bytes " in exported
 
 
 def test_a_failed_task_is_restarted(installation: Settings, caplog: pytest.LogCaptureFixture) -> None:

@@ -5,6 +5,7 @@ unaffected."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any
 
@@ -205,8 +206,8 @@ def test_render_async_keeps_the_event_loop_running(scope: dict[str, Any]) -> Non
 
 
 def test_render_async_renders_in_place_unless_a_template_can_loop(scope: dict[str, Any]) -> None:
-    """A thread's round trip costs more than a template without loops; those render on the loop's own
-    thread, and a template with a for loop (or a macro) still goes to a render thread."""
+    """A thread's round trip costs more than a template that only reads the scope, compares and formats;
+    those render on the loop's own thread, and a template with a for loop still goes to a render thread."""
     engine = TemplateEngine()
     plain = {"a": "{{ event.id }}",
              "b": ["x {{ 'even' if 2 % 2 == 0 else 'odd' }}", "{{ event.id | upper }}"]}
@@ -214,6 +215,22 @@ def test_render_async_renders_in_place_unless_a_template_can_loop(scope: dict[st
     assert engine._pool is None  # no render thread was ever started
     looping = {"a": "{{ event.id }}", "b": "{% for c in 'ab' %}{{ c }}{% endfor %}"}
     assert asyncio.run(engine.render_async(looping, scope)) == {"a": "e", "b": "ab"}
+    assert engine._pool is not None
+
+
+@pytest.mark.parametrize("source", [
+    "{% for c in 'ab' %}{{ c }}{% endfor %}",
+    "{{ ('ab' * 450000) | list | sort | length }}",  # no loop, but seconds of work from a short text
+    "{{ event.payload.rows | sort | first }}",
+    "{{ event.id.upper() }}",
+    "{{ [event.id] | join }}",
+    "{{ 2 ** 10 }}",
+])
+def test_templates_that_can_work_in_proportion_to_data_render_on_a_thread(source: str,
+                                                                            scope: dict[str, Any]) -> None:
+    engine = TemplateEngine()
+    with contextlib.suppress(TemplateLimitError):  # the sort runs past its time: on the thread, not here
+        asyncio.run(engine.render_async({"v": source}, scope, limits=TemplateLimits(timeout=0.5)))
     assert engine._pool is not None
 
 

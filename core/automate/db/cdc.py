@@ -75,6 +75,10 @@ class CdcStore(Store):
         """End the server process streaming the slot; returns whether there was one."""
         return self._one("terminate_slot_reader", {"slot": slot}) is not None
 
+    def ping(self) -> None:
+        """A round trip: raises when the connection (and a session lock it held) is gone."""
+        self._execute("ping")
+
     def installation(self) -> tuple[str, str, str]:
         """(cluster system identifier, database oid, database name)."""
         row = self._one("installation")

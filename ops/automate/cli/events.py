@@ -88,8 +88,9 @@ def publisher_watch(ctx: click.Context, metrics_port: int) -> None:
 
     Every AUTOMATE_PUBLISHER_PROBE_INTERVAL_S (5) it re-registers the connector when Connect lost it,
     restarts it when it FAILED, and writes a probe through the outbox's slot: a probe still unread after
-    AUTOMATE_PUBLISHER_STALL_AFTER_S (60) restarts the task. Restarts are logged and counted
-    (automate_publisher_restarts_total). A PAUSED connector is left alone. Stops on SIGINT/SIGTERM.
+    AUTOMATE_PUBLISHER_STALL_AFTER_S (120), the slot unmoved meanwhile, restarts the task. Restarts are
+    logged and counted (automate_publisher_restarts_total). A PAUSED connector is left alone. Stops on
+    SIGINT/SIGTERM.
     """
     from automate.publisher_watch import run_publisher_watch
 

@@ -20,9 +20,9 @@ step. Rendering follows three rules:
 * Every render is bounded (:mod:`automate.runtime.sandbox`): the size of each string an operation builds,
   of the rendered input, of numbers, the work and the nesting of the render, and its time; past one it
   fails with :class:`~automate.errors.TemplateLimitError` (``template.limit``). :meth:`render_async`
-  renders a template that can loop (``{% for %}``, macros, call and filter blocks) on a thread of its own,
-  so such a render never holds the worker's event loop; one without those (most: variables, conditions,
-  filters) does a bounded amount of work set by its own text and renders in place, since handing it to a
+  renders a template on a thread of its own, so a render never holds the worker's event loop, unless the
+  template only reads the scope and computes with conditions, arithmetic and the filters that cost the
+  same whatever the data (``_IN_PLACE``: most inputs); those render in place, since handing them to a
   thread costs several times the render itself.
 
 Compiled templates are cached (LRU) by their source, so rendering the same workflow again only evaluates.
@@ -67,7 +67,32 @@ SECRET_REFERENCE: Final = REFERENCE_START
 _RENDER_THREADS: Final = 4
 _GRACE_S: Final = 1.0  # how long past its time limit the event loop waits for a render that has not stopped
 _LOADING: Final = (nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)
-_LOOPING: Final = (nodes.For, nodes.Macro, nodes.CallBlock, nodes.FilterBlock)
+# What renders in place (every other node sends its template to a render thread): reading the scope,
+# constants, conditions, arithmetic that cannot multiply data (no * or **), and the filters and tests that
+# cost the same, or one C-speed pass, whatever the data: so a value is never much larger than the event
+# and step outputs it comes from. Not here: loops, macros, calls, list and dict literals, and every filter
+# that walks or sorts a sequence ("ab" * 450000 makes one from a short text, and sort, unique, groupby...
+# on it run for seconds in one step, between the sandbox's time checks).
+_IN_PLACE: Final = (nodes.Template, nodes.Output, nodes.TemplateData, nodes.If, nodes.Name, nodes.Getattr,
+                    nodes.Getitem, nodes.Slice, nodes.Const, nodes.CondExpr, nodes.Compare, nodes.Operand,
+                    nodes.And, nodes.Or, nodes.Not, nodes.Neg, nodes.Pos, nodes.Add, nodes.Sub, nodes.Div,
+                    nodes.FloorDiv, nodes.Mod, nodes.Concat, nodes.Filter, nodes.Test)
+_IN_PLACE_FILTERS: Final = frozenset({"default", "d", "int", "float", "abs", "round", "length", "count",
+                                      "lower", "upper", "trim", "capitalize", "title"})
+_IN_PLACE_TESTS: Final = frozenset({"defined", "undefined", "none", "number", "integer", "float", "string",
+                                    "boolean", "true", "false", "mapping", "odd", "even", "divisibleby",
+                                    "eq", "ne", "lt", "le", "gt", "ge", "==", "!=", "<", "<=", ">", ">="})
+
+
+def _renders_in_place(tree: nodes.Template) -> bool:
+    for node in tree.find_all(nodes.Node):
+        if not isinstance(node, _IN_PLACE):
+            return False
+        if isinstance(node, nodes.Filter) and node.name not in _IN_PLACE_FILTERS:
+            return False
+        if isinstance(node, nodes.Test) and node.name not in _IN_PLACE_TESTS:
+            return False
+    return True
 _TEMPLATED_REFERENCE: Final = re.compile(SECRET_REFERENCE.pattern + r"[^\s{]*\{[{%]")
 
 
@@ -86,7 +111,7 @@ class _Compiled:
     names: frozenset[str]  # variables the template reads from its scope
     steps: frozenset[str]  # step ids named statically (steps.<id>, steps["<id>"])
     problems: tuple[str, ...]  # things check() refuses beyond unknown names
-    loops: bool  # it can repeat work (for, macros, call and filter blocks): rendered on a thread
+    in_place: bool  # its work is bounded by its text (see _IN_PLACE): rendered without a thread
 
 
 class _Failure(AutomateError):
@@ -165,13 +190,13 @@ class TemplateEngine:
         if len(SECRET_REFERENCE.findall(source)) > sum(references.values()) and not problems:
             problems.append("a secret reference must be written in the template's text, not inside {{ }} or "
                             "{% %}: a reference an expression makes could come from data")
-        loops = any(True for _ in tree.find_all(_LOOPING))
+        in_place = _renders_in_place(tree)
         inner = _single_expression(source, tree)
         if inner is not None:
             expression = self._env.compile_expression(inner, undefined_to_none=False)
-            return _Compiled(expression, None, references, names, frozenset(steps), tuple(problems), loops)
+            return _Compiled(expression, None, references, names, frozenset(steps), tuple(problems), in_place)
         template = self._env.from_string(loop_items_ast(tree))
-        return _Compiled(None, template, references, names, frozenset(steps), tuple(problems), loops)
+        return _Compiled(None, template, references, names, frozenset(steps), tuple(problems), in_place)
 
     # --- checking -------------------------------------------------------------------------------------
 
@@ -251,17 +276,17 @@ class TemplateEngine:
 
     async def render_async(self, value: Any, scope: Mapping[str, Any], path: str = "$", *,
                            limits: TemplateLimits = DEFAULT_LIMITS) -> Any:
-        """:meth:`render` on a thread of the engine's own when a template in ``value`` can loop, so that
-        the event loop goes on meanwhile; the loop waits at most the time limit (and a second's grace) for
-        a render that does not stop itself, counted from the render's start (waiting for a free thread is
-        not the render's time). Templates that cannot loop render in place: their work is bounded by their
-        text (each operation's size by the limits), and a thread's round trip costs more than they do.
+        """:meth:`render` on a thread of the engine's own, so that the event loop goes on meanwhile; the
+        loop waits at most the time limit (and a second's grace) for a render that does not stop itself,
+        counted from the render's start (waiting for a free thread is not the render's time). Templates
+        that only read the scope and use conditions, arithmetic and constant-cost filters (``_IN_PLACE``)
+        render in place: their work is bounded by their text, and a thread's round trip costs more.
 
         Raises:
             TemplateError: As :meth:`render`.
             TemplateLimitError: As :meth:`render`; ``limit="time"`` also when the render did not end in time.
         """
-        if not self._loops(value):
+        if self._in_place(value):
             return self.render(value, scope, path, limits=limits)
         if self._pool is None:
             self._pool = ThreadPoolExecutor(_RENDER_THREADS, thread_name_prefix="automate-render")
@@ -283,23 +308,24 @@ class TemplateEngine:
         finally:
             waiting.cancel()
 
-    def _loops(self, value: Any) -> bool:
-        """Whether a template inside ``value`` can loop (one that does not compile fails fast in place)."""
+    def _in_place(self, value: Any) -> bool:
+        """Whether every template inside ``value`` renders in place (one that does not compile fails fast
+        in place)."""
         pending = [value]
         while pending:
             item = pending.pop()
             if isinstance(item, str):
                 if is_template(item):
                     try:
-                        if self._compiled(item).loops:
-                            return True
+                        if not self._compiled(item).in_place:
+                            return False
                     except TemplateSyntaxError:
                         continue
             elif isinstance(item, dict):
                 pending.extend(item.values())
             elif isinstance(item, list):
                 pending.extend(item)
-        return False
+        return True
 
     def _render(self, value: Any, variables: dict[str, Any]) -> Any:
         kind = type(value)

@@ -22,7 +22,7 @@ ALTER PUBLICATION {name} ADD TABLE public.automate_publisher_probe
 DROP PUBLICATION IF EXISTS {name}
 
 -- name: slot_active
-SELECT active FROM pg_replication_slots WHERE slot_name = %(slot)s
+SELECT active FROM pg_replication_slots WHERE slot_name = %(slot)s AND database = current_database()
 
 -- name: logical_slot_here
 -- A logical slot of pgoutput on this database (a slot of another database is another installation's).
@@ -30,18 +30,20 @@ SELECT 1 FROM pg_replication_slots
 WHERE slot_name = %(slot)s AND database = current_database() AND plugin = 'pgoutput'
 
 -- name: slot_state
+-- (Slot names are the server's, databases its own: every query here names this database's slot only.)
 -- The slot's reader and how far behind the server's WAL its confirmed position is (bytes).
 SELECT active, active_pid, confirmed_flush_lsn::text,
        pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint
-FROM pg_replication_slots WHERE slot_name = %(slot)s
+FROM pg_replication_slots WHERE slot_name = %(slot)s AND database = current_database()
 
 -- name: drop_slot
 SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
-WHERE slot_name = %(slot)s AND NOT active
+WHERE slot_name = %(slot)s AND database = current_database() AND NOT active
 
 -- name: terminate_slot_reader
 -- The walsender still holding the slot for a reader that stopped reading (a half-open connection).
-SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = %(slot)s AND active
+SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots
+WHERE slot_name = %(slot)s AND database = current_database() AND active
 
 -- name: installation
 -- What names this database whatever host name a client reaches it by: the cluster's system identifier
@@ -63,3 +65,7 @@ DELETE FROM automate_publisher_probe WHERE seq = %(seq)s
 -- name: try_watch_lock
 -- One publisher watch acts per installation: a session-level advisory lock, kept while it runs.
 SELECT pg_try_advisory_lock(%(key)s)
+
+-- name: ping
+-- A round trip on the connection holding the watch's lock: it fails once that connection is gone.
+SELECT 1
