@@ -35,6 +35,11 @@ class HttpPeer:
     requests: list[Recorded] = field(default_factory=list)
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # (5 by default: a burst of calls at once was refused at connect)
+
+
 @contextmanager
 def http_peer(respond: Responder) -> Iterator[HttpPeer]:
     """An HTTP server on loopback answering each request with ``respond`` and recording it."""
@@ -58,7 +63,7 @@ def http_peer(respond: Responder) -> Iterator[HttpPeer]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = _Server(("127.0.0.1", 0), Handler)
     peer.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -3,6 +3,9 @@
 Each message is one unit of work for one execution: an ExecutionRequest (start it) or a StepTask (resume
 it at a step whose retry or wait is due). Messages are handled concurrently (asyncio, bounded), one at a
 time per execution; offsets are committed only up to the lowest unfinished message of each partition.
+Partitions a rebalance takes away are handed over: the messages of theirs still in hand are finished
+(for up to :data:`HANDOVER_S`) and committed before the next owner reads them, so that owner does not
+run a step a second time while this worker is still running it.
 
 A message ends one of three ways: handled (the engine recorded where the execution stands, typed
 failures included); the database away (a connection error, see
@@ -23,7 +26,7 @@ import signal
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, Final, NamedTuple, TypeVar
 
 from psycopg_pool import AsyncConnectionPool
 
@@ -41,9 +44,14 @@ from automate.step_tasks import StepTask, send_step_task
 from automate.topics import workflow_topics_pattern
 from automate.transport import BATCHED_FETCH, FAILOVER, AsyncProducer, KafkaException, TopicPartition, take
 
-__all__ = ["RuntimeWorker"]
+__all__ = ["HANDOVER_S", "RuntimeWorker"]
 
 log = logging.getLogger("automate.runtime.worker")
+
+# How long a rebalance waits for the messages of the partitions it takes away to finish. Meanwhile those
+# partitions are read by no one and this worker reads nothing (the group's other members go on); a message
+# still unfinished after it is run again by the next owner (at-least-once, as after a crash).
+HANDOVER_S: Final = 60.0
 
 T = TypeVar("T")
 
@@ -68,18 +76,25 @@ class RuntimeWorker:
         self._stop = asyncio.Event()
         self._locks: dict[str, asyncio.Lock] = {}
         self._users: dict[str, int] = {}
+        self._in_hand: dict[tuple[str, int], set[asyncio.Task[None]]] = {}  # per partition
 
     def stop(self) -> None:
         self._stop.set()
 
     async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+
+        def committed(error: Any, parts: list[Any]) -> None:  # in the consumer's thread
+            if error is None:
+                taken = [(p.topic, p.partition, p.offset) for p in parts if p.error is None and p.offset >= 0]
+                loop.call_soon_threadsafe(self._confirm, taken)
+
         consumer = transport.consumer(
             self.settings, self.group,
             **{"topic.metadata.refresh.interval.ms": 2000,  # new workflow topics are picked up quickly
-               "partition.assignment.strategy": "cooperative-sticky"},
+               "partition.assignment.strategy": "cooperative-sticky", "on_commit": committed},
             **FAILOVER, **BATCHED_FETCH)
         io = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="automate-consumer")
-        loop = asyncio.get_running_loop()
         producer = AsyncProducer(self.settings)
         # prepare_threshold=None: every statement planned for the tables as they are now. A prepared
         # statement's generic plan, made while a table was small, kept scanning it whole once it was not
@@ -102,7 +117,15 @@ class RuntimeWorker:
         slots = asyncio.Semaphore(self.concurrency)
         tasks: set[asyncio.Task[None]] = set()
         pattern = workflow_topics_pattern(self.settings)
-        await loop.run_in_executor(io, lambda: consumer.subscribe([pattern]))
+
+        def revoked(own: Any, parts: list[Any]) -> None:  # in the consumer's thread, from take()
+            self._hand_over(loop, own, [(p.topic, p.partition) for p in parts])
+
+        def lost(_own: Any, parts: list[Any]) -> None:  # the group gave them away already: nothing to commit
+            keys = [(p.topic, p.partition) for p in parts]
+            asyncio.run_coroutine_threadsafe(self._settle_partitions(keys, wait=False), loop).result(10)
+
+        await loop.run_in_executor(io, lambda: consumer.subscribe([pattern], on_revoke=revoked, on_lost=lost))
         last_commit = time.monotonic()
         try:
             while not self._stop.is_set():
@@ -115,6 +138,9 @@ class RuntimeWorker:
                     task = asyncio.create_task(self._handle(engine, dead_letter, msg, slots))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
+                    in_hand = self._in_hand.setdefault((msg.topic(), msg.partition()), set())
+                    in_hand.add(task)
+                    task.add_done_callback(in_hand.discard)
                 if time.monotonic() - last_commit > 0.2:
                     # Asynchronous: a synchronous commit waits for the group's coordinator, for as long as
                     # a restarting broker takes, and the loop would take no message meanwhile. A commit
@@ -145,6 +171,42 @@ class RuntimeWorker:
             await loop.run_in_executor(io, lambda: consumer.commit(offsets=parts, asynchronous=asynchronous))
         except KafkaException as exc:  # e.g. a rebalance took the partition: it will be redelivered
             log.warning("commit failed", extra={"action": "runtime.commit_failed", "error": str(exc)})
+
+    def _confirm(self, taken: list[tuple[str, int, int]]) -> None:
+        for topic, partition, offset in taken:
+            self.tracker.confirmed(topic, partition, offset)
+
+    def _hand_over(self, loop: asyncio.AbstractEventLoop, consumer: Any, keys: list[tuple[str, int]]) -> None:
+        """Finish what is in hand of the partitions ``keys`` and commit it, before they move (called by the
+        consumer in its thread while the event loop runs the messages)."""
+        wait = not self._stop.is_set()  # (stopping: what could finish has had its time)
+        settled = asyncio.run_coroutine_threadsafe(self._settle_partitions(keys, wait=wait), loop)
+        try:
+            offsets = settled.result(HANDOVER_S + 10)
+        except concurrent.futures.TimeoutError:  # the loop is not running them: the next owner reads them
+            return
+        if offsets:
+            parts = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+            try:
+                consumer.commit(offsets=parts, asynchronous=False)
+            except KafkaException as exc:  # the next owner reads them again: at-least-once
+                log.warning("commit failed", extra={"action": "runtime.commit_failed", "error": str(exc)})
+
+    async def _settle_partitions(self, keys: list[tuple[str, int]], *,
+                                 wait: bool) -> dict[tuple[str, int], int]:
+        """Wait (``wait``, up to :data:`HANDOVER_S`) for the messages in hand of the partitions ``keys``;
+        returns their committable offsets and forgets them."""
+        in_hand = {task for key in keys for task in self._in_hand.get(key, ())}
+        if in_hand and wait:
+            _, unfinished = await asyncio.wait(in_hand, timeout=HANDOVER_S)
+            if unfinished:
+                log.warning("partitions handed over with messages unfinished", extra={
+                    "action": "runtime.handover_unfinished", "messages": len(unfinished)})
+        offsets = self.tracker.committable(only=set(keys))
+        for topic, partition in keys:
+            self.tracker.forget(topic, partition)
+            self._in_hand.pop((topic, partition), None)
+        return offsets
 
     async def _handle(self, engine: Engine, dead_letter: Any, msg: Any, slots: asyncio.Semaphore) -> None:
         done = True  # False: leave the message uncommitted (re-delivered after a restart)

@@ -18,10 +18,29 @@ def test_the_committable_offset_stops_at_the_first_unfinished_message() -> None:
     assert tracker.pending() == 2
     tracker.finished("t", 0, 10)
     assert tracker.committable() == {("t", 0): 12}  # one past 11; 12 still runs
-    assert tracker.committable() == {}  # the finished prefix was forgotten
+    tracker.confirmed("t", 0, 12)
+    assert tracker.committable() == {}  # the finished prefix was forgotten, its commit confirmed
     tracker.finished("t", 0, 12)
     assert tracker.committable() == {("t", 0): 14}
     assert tracker.pending() == 0
+
+
+def test_an_offset_stays_owed_until_the_broker_confirms_it() -> None:
+    tracker = OffsetTracker()
+    for offset in (0, 1, 2):
+        tracker.started("t", 0, offset)
+    tracker.finished("t", 0, 0)
+    assert tracker.committable() == {("t", 0): 1}
+    # That commit was refused (a rebalance under way): handed out again, then with what finished since.
+    assert tracker.committable() == {("t", 0): 1}
+    tracker.finished("t", 0, 1)
+    assert tracker.committable() == {("t", 0): 2}
+    tracker.confirmed("t", 0, 1)  # a late answer to an older commit settles nothing newer
+    assert tracker.committable() == {("t", 0): 2}
+    tracker.confirmed("t", 0, 2)
+    assert tracker.committable() == {}
+    tracker.finished("t", 0, 5)  # not started here (a partition handed over and back): ignored
+    assert tracker.committable() == {}
 
 
 def test_partitions_are_independent_and_can_be_forgotten() -> None:
@@ -32,6 +51,9 @@ def test_partitions_are_independent_and_can_be_forgotten() -> None:
     tracker.finished("t", 1, 7)
     tracker.finished("u", 0, 1)
     assert tracker.committable() == {("t", 1): 8, ("u", 0): 2}
+    assert tracker.committable(only={("u", 0)}) == {("u", 0): 2}
+    tracker.confirmed("t", 1, 8)
+    tracker.confirmed("u", 0, 2)
     tracker.forget("t", 0)  # the partition was revoked: another worker takes it from its commit
     assert tracker.pending() == 0
     assert tracker.committable() == {}
