@@ -1,4 +1,5 @@
-"""Serving a worker's Prometheus metrics and announcing them to the local Prometheus.
+"""Serving a worker's Prometheus metrics and announcing them to the local Prometheus; what every worker's
+metrics share (label values bounded, consumer lag).
 
 A worker calls :func:`serve_metrics` once: it starts prometheus_client's HTTP server (port 0 picks a free
 one) and, when the local stack's Prometheus runs from ``settings.home``, adds the endpoint to its file_sd
@@ -19,7 +20,76 @@ from typing import Any
 
 from automate.config import Settings
 
-__all__ = ["serve_metrics", "targets_file"]
+__all__ = ["OTHER", "BoundedValues", "ConsumerLag", "consumer_lag_gauge", "dead_letters_counter",
+           "serve_metrics", "targets_file"]
+
+OTHER = "_other"
+
+
+class BoundedValues:
+    """A label's values named by tenants (workflow slugs, step ids): the first ``limit`` distinct ones as
+    they are, every later one as :data:`OTHER`, so a tenant applying workflows without end cannot grow a
+    worker's series (and Prometheus's memory) without end."""
+
+    def __init__(self, limit: int = 500) -> None:
+        self.limit = limit
+        self._kept: set[str] = set()
+
+    def __call__(self, value: str) -> str:
+        if value in self._kept:
+            return value
+        if len(self._kept) < self.limit:
+            self._kept.add(value)
+            return value
+        return OTHER
+
+
+def consumer_lag_gauge(registry: Any) -> Any:
+    """``automate_consumer_lag{group, topic}``, in ``registry`` (kept up to date by :class:`ConsumerLag`)."""
+    from prometheus_client import Gauge
+
+    return Gauge("automate_consumer_lag", "Records not yet consumed, by consumer group and topic, of the "
+                 "partitions this worker holds (sum by group and topic for the group's).", ["group", "topic"],
+                 registry=registry)
+
+
+def dead_letters_counter(registry: Any) -> Any:
+    """``automate_dead_letters{source, code}``: every worker's dead letters, by reason."""
+    from prometheus_client import Counter
+
+    return Counter("automate_dead_letters", "Records sent to the dead-letter topic, by the worker that sent "
+                   "them (processors, runtime, retry) and the reason's code.", ["source", "code"],
+                   registry=registry)
+
+
+class ConsumerLag:
+    """Keeps :func:`consumer_lag_gauge` up to date for one consumer: each worker of a group reports the
+    partitions it holds (``sum by (group, topic)`` gives the group's)."""
+
+    def __init__(self, gauge: Any, group: str) -> None:
+        self.gauge = gauge
+        self.group = group
+        self._topics: set[str] = set()
+
+    def update(self, consumer: Any) -> dict[tuple[str, int], int]:
+        """Read the lag of ``consumer``'s assignment (from the high watermarks its fetches brought: no
+        request to the broker); returns it per partition. Call from the consumer's thread."""
+        by_partition: dict[tuple[str, int], int] = {}
+        assignment = consumer.assignment()
+        for tp in consumer.position(assignment) if assignment else []:
+            _low, high = consumer.get_watermark_offsets(tp, cached=True)
+            if high is None or high < 0 or tp.offset < 0:
+                continue
+            by_partition[(tp.topic, tp.partition)] = max(0, high - tp.offset)
+        by_topic: dict[str, int] = {}
+        for (topic, _partition), lag in by_partition.items():
+            by_topic[topic] = by_topic.get(topic, 0) + lag
+        for gone in self._topics - by_topic.keys():  # moved to another worker: no longer ours to report
+            self.gauge.remove(self.group, gone)
+        for topic, lag in by_topic.items():
+            self.gauge.labels(self.group, topic).set(lag)
+        self._topics = set(by_topic)
+        return by_partition
 
 
 def targets_file(settings: Settings) -> Path:

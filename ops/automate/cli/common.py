@@ -12,7 +12,10 @@ from rich.console import Console
 from automate.config import Settings
 from automate.redact import mask_secrets_in
 
-__all__ = ["console", "fail", "settings_of", "setup_logging"]
+__all__ = ["METRICS_PORT", "console", "fail", "settings_of", "setup_logging"]
+
+METRICS_PORT = click.option("--metrics-port", default=0, show_default=True, help="Port of this worker's "
+                            "/metrics on 127.0.0.1 (0: a free port, announced to the local Prometheus).")
 
 console = Console(stderr=True, highlight=False)
 

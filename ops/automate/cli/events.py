@@ -10,7 +10,7 @@ import time
 
 import click
 
-from automate.cli.common import console, fail, settings_of, setup_logging
+from automate.cli.common import METRICS_PORT, console, fail, settings_of, setup_logging
 from automate.errors import AutomateError
 
 __all__ = ["emit", "publisher_watch", "relay", "schemas"]
@@ -49,13 +49,15 @@ def emit(ctx: click.Context, event_type: str, payload_json: str, dedupe_key: str
 @click.option("--poll-interval", default=1.0, show_default=True,
               help="Seconds between polls when no NOTIFY arrives.")
 @click.option("--once", is_flag=True, help="Publish the backlog, then exit.")
+@METRICS_PORT
 @click.pass_context
 def relay(ctx: click.Context, batch_size: int, lease_seconds: float, poll_interval: float,
-          once: bool) -> None:
+          once: bool, metrics_port: int) -> None:
     """Publish the outbox to Kafka (the built-in relay, for AUTOMATE_PUBLISHER=relay).
 
     Several relays may run side by side. Stops cleanly on SIGINT/SIGTERM.
     """
+    from automate_core.outbox.metrics import serve_relay_metrics
     from automate_core.outbox.relay import Relay
 
     settings = settings_of(ctx)
@@ -72,6 +74,7 @@ def relay(ctx: click.Context, batch_size: int, lease_seconds: float, poll_interv
             console.print(f"{worker.stats.failed} rows refused by Kafka for good, marked failed "
                           "(automate_outbox.status, last_error; docs/outbox.md)")
         return
+    serve_relay_metrics(worker, settings, metrics_port)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -80,8 +83,7 @@ def relay(ctx: click.Context, batch_size: int, lease_seconds: float, poll_interv
 
 
 @click.command("publisher-watch")
-@click.option("--metrics-port", default=0, show_default=True,
-              help="Port of this worker's /metrics (0: a free port, announced to the local Prometheus).")
+@METRICS_PORT
 @click.pass_context
 def publisher_watch(ctx: click.Context, metrics_port: int) -> None:
     """Keep the Debezium publisher publishing (run one or more wherever Debezium publishes; one acts).

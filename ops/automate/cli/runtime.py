@@ -15,7 +15,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from automate.cli.common import console, fail, settings_of, setup_logging
+from automate.cli.common import METRICS_PORT, console, fail, settings_of, setup_logging
 from automate.errors import AutomateError
 
 __all__ = ["dlq", "executions", "processors", "retry_worker", "runtime"]
@@ -24,8 +24,7 @@ __all__ = ["dlq", "executions", "processors", "retry_worker", "runtime"]
 @click.command()
 @click.option("--group", default=None, help="Consumer group (default: <topic prefix>-processors); workers "
               "in one group share the partitions of automate.events.")
-@click.option("--metrics-port", default=0, show_default=True,
-              help="Port of this worker's /metrics (0: a free port, announced to the local Prometheus).")
+@METRICS_PORT
 @click.pass_context
 def processors(ctx: click.Context, group: str | None, metrics_port: int) -> None:
     """Match events to automations: consume automate.events, evaluate the triggers' rules and produce one
@@ -39,23 +38,25 @@ def processors(ctx: click.Context, group: str | None, metrics_port: int) -> None
 @click.command()
 @click.option("--concurrency", default=1000, show_default=True,
               help="Messages handled at once (far above the partition count).")
+@METRICS_PORT
 @click.pass_context
-def runtime(ctx: click.Context, concurrency: int) -> None:
+def runtime(ctx: click.Context, concurrency: int, metrics_port: int) -> None:
     """Run workflow steps: consume automate.workflow.* in the runtime consumer group (run more to scale)."""
     from automate.runtime.worker import run_worker
 
     setup_logging(settings_of(ctx).log_level)
-    run_worker(settings_of(ctx), concurrency)
+    run_worker(settings_of(ctx), concurrency, metrics_port)
 
 
 @click.command("retry-worker")
+@METRICS_PORT
 @click.pass_context
-def retry_worker(ctx: click.Context) -> None:
+def retry_worker(ctx: click.Context, metrics_port: int) -> None:
     """Re-produce due retries and waits from the retry tiers to their workflow topics (never early)."""
     from automate.runtime.retry_worker import run_retry_worker
 
     setup_logging(settings_of(ctx).log_level)
-    run_retry_worker(settings_of(ctx))
+    run_retry_worker(settings_of(ctx), metrics_port)
 
 
 def _tenant_options(command: Callable[..., None]) -> Callable[..., None]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from automate.metrics import consumer_lag_gauge, dead_letters_counter
+
 __all__ = ["ProcessorMetrics"]
 
 
@@ -28,6 +30,8 @@ class ProcessorMetrics:
                                    "timestamp (its emit time) to its requests being acknowledged.",
                                    registry=r, buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
                                                         10, 30, 60))
+        self.consumer_lag = consumer_lag_gauge(r)
+        self.dead_letters = dead_letters_counter(r)
         self.lag = Gauge("automate_processor_lag", "Events not yet consumed, by partition.",
                          ["topic", "partition"], registry=r)
         self.automations = Gauge("automate_processor_automations", "Automations in the trigger index.",

@@ -25,6 +25,7 @@ from automate import transport
 from automate.config import Settings
 from automate.dead_letters import DeadLetter
 from automate.errors import ErrorCodes, RecordError, RegistryError, TransportError
+from automate.metrics import ConsumerLag
 from automate.processors.config import ConfigWatcher
 from automate.processors.decoding import EventSchemas
 from automate.processors.index import TriggerIndex
@@ -90,6 +91,7 @@ class ProcessorWorker:
         self.group = group or f"{settings.topic_prefix}-processors"
         self.batch = batch
         self.metrics = metrics or ProcessorMetrics()
+        self.consumer_lag = ConsumerLag(self.metrics.consumer_lag, self.group)
         self.records = Records.load(settings)
         self.router = Router(settings, EventSchemas.load(settings), self.records)
         self.stats: collections.Counter[str] = collections.Counter()
@@ -242,6 +244,7 @@ class ProcessorWorker:
         log.warning("poison record dead-lettered", extra={
             "action": "processors.poison", "code": code, "error": message[:300],
             "topic": msg.topic(), "partition": msg.partition(), "offset": msg.offset()})
+        self.metrics.dead_letters.labels("processors", code).inc()
         key = msg.key()
         letter = DeadLetter.poison(code=code, message=message, source_topic=msg.topic(), original=msg.value())
         return _Out(dlq_topic(self.settings), key.decode(errors="replace") if key else None,
@@ -367,14 +370,8 @@ class ProcessorWorker:
 
     def _update_lag(self, consumer: Any) -> None:
         try:
-            assignment = consumer.assignment()
-            if not assignment:
-                return
-            for tp in consumer.position(assignment):
-                _low, high = consumer.get_watermark_offsets(tp, cached=True)
-                if high is None or high < 0 or tp.offset < 0:
-                    continue
-                self.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, high - tp.offset))
+            for (topic, partition), lag in self.consumer_lag.update(consumer).items():
+                self.metrics.lag.labels(topic, str(partition)).set(lag)
         except Exception as exc:  # metrics never stop the stream
             log.debug("lag update failed: %s", exc)
 

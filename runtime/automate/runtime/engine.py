@@ -142,6 +142,7 @@ class Engine:
         scheduler: Scheduler | None = None,
         dead_letters: DeadLetterSink | None = None,
         rng: random.Random | None = None,
+        on_step: Callable[[str, str, str, float], None] | None = None,  # (slug, step, status, seconds)
     ) -> None:
         if mode == "deferred" and scheduler is None:
             raise UsageError("deferred mode needs a scheduler")
@@ -151,6 +152,7 @@ class Engine:
         self.scheduler = scheduler
         self.dead_letters = dead_letters
         self.rng = rng or random.Random()
+        self.on_step = on_step
         # Bounded: ids arrive in records, and versions pile up as workflows are applied.
         self._specs: LruCache[str, WorkflowSpec] = LruCache(_CACHED_VERSIONS)
         self._versions: LruCache[tuple[str, int], _Version] = LruCache(_CACHED_VERSIONS)
@@ -423,6 +425,8 @@ class Engine:
             "started_at": started,
         })
         run.set_step(step.id, _Step(status, attempt, output, error["code"] if error else None))
+        if self.on_step is not None:
+            self.on_step(run.slug, step.id, status, time.time() - started)
         # The step that completes the workflow ends the execution in the same commit.
         ends = status in DONE and run.all_done()
         if ends and run.unborn is not None:

@@ -33,7 +33,9 @@ from automate import transport
 from automate.config import Settings
 from automate.dead_letters import DeadLetter
 from automate.errors import ErrorCodes, RecordError, TransportError
+from automate.metrics import ConsumerLag
 from automate.records import Records
+from automate.runtime.metrics import RetryMetrics
 from automate.sizes import record_max_bytes
 from automate.step_tasks import HOPS_HEADER, header, read_retry_headers
 from automate.topics import RETRY_TIERS, RetryTier, dlq_topic, retry_topic, tier_for
@@ -76,9 +78,12 @@ def _hops(msg: Any) -> int:
 
 
 class RetryWorker:
-    def __init__(self, settings: Settings, *, group: str | None = None) -> None:
+    def __init__(self, settings: Settings, *, group: str | None = None,
+                 metrics: RetryMetrics | None = None) -> None:
         self.settings = settings
         self.group = group or f"{settings.topic_prefix}-retry"
+        self.metrics = metrics or RetryMetrics()
+        self.consumer_lag = ConsumerLag(self.metrics.consumer_lag, self.group)
         self.forwarded = 0
         self.hopped = 0
         self.dead_lettered = 0
@@ -90,6 +95,21 @@ class RetryWorker:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def _tier_of(self, topic: str) -> str:
+        return self._tiers.get(topic, RETRY_TIERS[-1]).name
+
+    def _observe(self, consumer: Any, held: dict[tuple[str, int], collections.deque[Entry]]) -> None:
+        """The lag of the partitions held, and the records held by tier (in the consumer's thread)."""
+        by_tier = dict.fromkeys((tier.name for tier in RETRY_TIERS), 0)
+        for (topic, _partition), queue in list(held.items()):
+            by_tier[self._tier_of(topic)] += len(queue)
+        for tier, count in by_tier.items():
+            self.metrics.held.labels(tier).set(count)
+        try:
+            self.consumer_lag.update(consumer)
+        except Exception as exc:  # metrics never stop the stream
+            log.debug("lag update failed: %s", exc)
 
     def _entry(self, msg: Any) -> Entry:
         try:
@@ -143,6 +163,7 @@ class RetryWorker:
             data = letter.encode(records, max_original=record_max_bytes(self.settings))
             await producer.send(dlq_topic(self.settings), data)
             self.dead_lettered += 1
+            self.metrics.dead_letters.labels("retry", str(error.code)).inc()
 
         async def exists(topic: str) -> bool:
             """Whether ``topic`` exists, or the broker cannot tell now (asked again at the next failure)."""
@@ -189,12 +210,17 @@ class RetryWorker:
                     delay = min(delay * 2, 5.0)
             if hop:
                 self.hopped += 1
+                self.metrics.hopped.labels(self._tier_of(msg.topic())).inc()
                 log.info("retry record hopped", extra={
                     "action": "retry.hop", "topic": msg.topic(), "offset": msg.offset(), "to": target,
                     "due_in_s": round(entry.due - time.time())})
                 return True
             self.forwarded += 1
-            self.late_ms.append((time.time() - entry.due) * 1000)
+            late = time.time() - entry.due
+            self.late_ms.append(late * 1000)
+            tier = self._tier_of(msg.topic())
+            self.metrics.released.labels(tier).inc()
+            self.metrics.late.labels(tier).observe(max(0.0, late))
             return True
 
         async def release(entries: list[Entry]) -> None:
@@ -210,8 +236,12 @@ class RetryWorker:
             await loop.run_in_executor(io, functools.partial(consumer.commit, offsets=commits,
                                                              asynchronous=False))
 
+        next_observe = time.monotonic()
         try:
             while not self._stop.is_set():
+                if time.monotonic() >= next_observe:
+                    await loop.run_in_executor(io, self._observe, consumer, held)
+                    next_observe = time.monotonic() + 5.0
                 now = time.time()
                 ready: list[Entry] = []
                 for tp, queue in list(held.items()):
@@ -247,8 +277,12 @@ class RetryWorker:
             producer.close()
 
 
-def run_retry_worker(settings: Settings) -> None:
+def run_retry_worker(settings: Settings, metrics_port: int = 0) -> None:
+    from automate.metrics import serve_metrics
+
     worker = RetryWorker(settings)
+    port = serve_metrics(settings, "automate-retry-worker", metrics_port, registry=worker.metrics.registry)
+    log.info("retry worker started", extra={"action": "retry.started", "metrics_port": port})
 
     async def main() -> None:
         loop = asyncio.get_running_loop()

@@ -26,6 +26,7 @@ import signal
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any, Final, NamedTuple, TypeVar
 
 from psycopg_pool import AsyncConnectionPool
@@ -34,14 +35,16 @@ from automate import transport
 from automate.config import Settings
 from automate.dead_letters import DeadLetter, send_dead_letter
 from automate.errors import ErrorCodes, RecordError, TransportError
+from automate.metrics import ConsumerLag
 from automate.records import Records
 from automate.runtime.engine import Engine, Outcome, Resume
 from automate.runtime.failures import fail_unexpected
+from automate.runtime.metrics import RuntimeMetrics
 from automate.runtime.offsets import OffsetTracker
 from automate.runtime.state import database_away
 from automate.runtime.sweeper import DeadlineSweeper
 from automate.step_tasks import StepTask, send_step_task
-from automate.topics import workflow_topics_pattern
+from automate.topics import tier_for, workflow_topics_pattern
 from automate.transport import BATCHED_FETCH, FAILOVER, AsyncProducer, KafkaException, TopicPartition, take
 
 __all__ = ["HANDOVER_S", "RuntimeWorker"]
@@ -65,10 +68,13 @@ class _Failed(NamedTuple):
 class RuntimeWorker:
     """One runtime worker process (scale out by running more in the same consumer group)."""
 
-    def __init__(self, settings: Settings, *, concurrency: int = 1000, group: str | None = None) -> None:
+    def __init__(self, settings: Settings, *, concurrency: int = 1000, group: str | None = None,
+                 metrics: RuntimeMetrics | None = None) -> None:
         self.settings = settings
         self.concurrency = concurrency
         self.group = group or f"{settings.topic_prefix}-runtime"
+        self.metrics = metrics or RuntimeMetrics()
+        self.consumer_lag = ConsumerLag(self.metrics.consumer_lag, self.group)
         self.records = Records.load(settings)
         self.tracker = OffsetTracker()
         self.stats: dict[str, int] = {"messages": 0, "poison": 0, "finished": 0, "deferred": 0, "failed": 0,
@@ -106,11 +112,15 @@ class RuntimeWorker:
         async def schedule(task: StepTask) -> None:
             await self._delivered(lambda: send_step_task(self.settings, self.records, producer, task))
             self.stats["deferred"] += 1
+            tier = tier_for(task.due_at - time.time()).name
+            self.metrics.deferred.labels(self.metrics.names(task.workflow_slug), task.reason, tier).inc()
 
         async def dead_letter(letter: DeadLetter) -> None:
             await self._delivered(lambda: send_dead_letter(self.settings, self.records, producer, letter))
+            self.metrics.dead_letters.labels("runtime", letter.error_code).inc()
 
-        engine = Engine(self.settings, pool, mode="deferred", scheduler=schedule, dead_letters=dead_letter)
+        engine = Engine(self.settings, pool, mode="deferred", scheduler=schedule, dead_letters=dead_letter,
+                        on_step=self.metrics.step)
         self.sweeper = DeadlineSweeper(pool, dead_letter)
         sweeping = asyncio.create_task(self.sweeper.run(self.settings.sweep_interval_s, self._stop),
                                        name="automate-deadline-sweeper")
@@ -126,7 +136,7 @@ class RuntimeWorker:
             asyncio.run_coroutine_threadsafe(self._settle_partitions(keys, wait=False), loop).result(10)
 
         await loop.run_in_executor(io, lambda: consumer.subscribe([pattern], on_revoke=revoked, on_lost=lost))
-        last_commit = time.monotonic()
+        last_commit = next_lag = time.monotonic()
         try:
             while not self._stop.is_set():
                 messages: list[Any] = await loop.run_in_executor(io, take, consumer, 500, 0.1)
@@ -147,6 +157,10 @@ class RuntimeWorker:
                     # that does not land only means a redelivery, which the engine absorbs.
                     await self._commit(loop, io, consumer, asynchronous=True)
                     last_commit = time.monotonic()
+                if time.monotonic() >= next_lag:
+                    self.metrics.in_flight.set(len(tasks))
+                    await loop.run_in_executor(io, self._update_lag, consumer)
+                    next_lag = time.monotonic() + 5.0
             if tasks:
                 await asyncio.wait(tasks, timeout=30)
             await self._commit(loop, io, consumer)
@@ -171,6 +185,24 @@ class RuntimeWorker:
             await loop.run_in_executor(io, lambda: consumer.commit(offsets=parts, asynchronous=asynchronous))
         except KafkaException as exc:  # e.g. a rebalance took the partition: it will be redelivered
             log.warning("commit failed", extra={"action": "runtime.commit_failed", "error": str(exc)})
+
+    def _taken(self, name: str, record: dict[str, Any]) -> None:
+        if name == "StepTask":
+            self.metrics.messages.labels("task").inc()
+            return
+        self.metrics.messages.labels("request").inc()
+        names = self.metrics.names
+        tenant, slug = names(str(record["tenant"])), names(str(record["workflow_slug"]))
+        self.metrics.started.labels(tenant, slug).inc()
+        requested = record.get("requested_at")  # (timestamp-millis: read as an aware datetime)
+        if isinstance(requested, datetime):
+            self.metrics.pickup.labels(slug).observe(max(0.0, time.time() - requested.timestamp()))
+
+    def _update_lag(self, consumer: Any) -> None:  # in the consumer's thread
+        try:
+            self.consumer_lag.update(consumer)
+        except Exception as exc:  # metrics never stop the stream
+            log.debug("lag update failed: %s", exc)
 
     def _confirm(self, taken: list[tuple[str, int, int]]) -> None:
         for topic, partition, offset in taken:
@@ -223,11 +255,13 @@ class RuntimeWorker:
                 record = {**record, "execution_id": execution_id}
             except (RecordError, KeyError, TypeError, ValueError) as exc:
                 self.stats["poison"] += 1
+                self.metrics.messages.labels("poison").inc()
                 message = exc.message if isinstance(exc, RecordError) else f"no execution id: {exc!r}"
                 await dead_letter(DeadLetter.poison(code=ErrorCodes.RECORD_UNREADABLE,
                                                     message=message[:500], source_topic=msg.topic(),
                                                     original=msg.value()))
                 return
+            self._taken(name, record)
             lock = self._locks.setdefault(execution_id, asyncio.Lock())
             self._users[execution_id] = self._users.get(execution_id, 0) + 1
             try:
@@ -258,6 +292,7 @@ class RuntimeWorker:
                     del self._users[execution_id], self._locks[execution_id]
             if outcome in (Outcome.SUCCESS, Outcome.FAILED):
                 self.stats["finished"] += 1
+                self.metrics.end(str(record["tenant"]), str(record["workflow_slug"]), outcome.value)
         except Exception:
             # What even the last resort could not record (a dead letter Kafka refused): logged; the
             # execution, failed in Postgres where it could be, is for an operator to see.
@@ -316,8 +351,12 @@ class RuntimeWorker:
         raise RecordError(ErrorCodes.RECORD_UNREADABLE, f"unexpected record {name} on a workflow topic")
 
 
-def run_worker(settings: Settings, concurrency: int) -> None:
+def run_worker(settings: Settings, concurrency: int, metrics_port: int = 0) -> None:
+    from automate.metrics import serve_metrics
+
     worker = RuntimeWorker(settings, concurrency=concurrency)
+    port = serve_metrics(settings, "automate-runtime", metrics_port, registry=worker.metrics.registry)
+    log.info("runtime worker started", extra={"action": "runtime.started", "metrics_port": port})
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
