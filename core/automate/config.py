@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     publisher_probe_interval_s: float = Field(default=5.0, gt=0)
     publisher_stall_after_s: float = Field(default=120.0, gt=0)
     prometheus_url: str | None = None
+    # Where every worker serves /metrics: loopback by default; 0.0.0.0 for a Prometheus on another host.
+    metrics_address: str = "127.0.0.1"
 
     # Ports of the local stack: below 32768, outside Linux's ephemeral range, so that no client
     # connection's local port can take one while a service restarts.

@@ -15,27 +15,41 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 from automate.config import Settings
+from automate.errors import ErrorCodes
 
-__all__ = ["OTHER", "BoundedValues", "ConsumerLag", "consumer_lag_gauge", "dead_letters_counter",
-           "serve_metrics", "targets_file"]
+__all__ = [
+    "OTHER",
+    "BoundedValues",
+    "ConsumerLag",
+    "ErrorCodeLabel",
+    "consumer_lag_gauge",
+    "dead_letters_counter",
+    "serve_metrics",
+    "targets_file",
+]
 
 OTHER = "_other"
 
 
 class BoundedValues:
-    """A label's values named by tenants (workflow slugs, step ids): the first ``limit`` distinct ones as
-    they are, every later one as :data:`OTHER`, so a tenant applying workflows without end cannot grow a
-    worker's series (and Prometheus's memory) without end."""
+    """One label's values named by tenants (tenants, workflow slugs, step ids, error codes a workflow
+    chooses): the first ``limit`` distinct ones as they are (cut to ``max_length`` characters), every later
+    one as :data:`OTHER`, so a tenant applying workflows without end cannot grow a worker's series (and
+    Prometheus's memory) without end. Give each label a budget of its own, and feed it only values the
+    worker has checked (a record's word is anyone's who can produce to the topic)."""
 
-    def __init__(self, limit: int = 500) -> None:
+    def __init__(self, limit: int = 500, max_length: int = 64) -> None:
         self.limit = limit
+        self.max_length = max_length
         self._kept: set[str] = set()
 
     def __call__(self, value: str) -> str:
+        value = value[:self.max_length]
         if value in self._kept:
             return value
         if len(self._kept) < self.limit:
@@ -51,6 +65,21 @@ def consumer_lag_gauge(registry: Any) -> Any:
     return Gauge("automate_consumer_lag", "Records not yet consumed, by consumer group and topic, of the "
                  "partitions this worker holds (sum by group and topic for the group's).", ["group", "topic"],
                  registry=registry)
+
+
+_HTTP_STATUS = re.compile(r"http\.[1-5][0-9][0-9]")
+_CODES = frozenset(str(code) for code in ErrorCodes)
+
+
+class ErrorCodeLabel:
+    """An error code as a label value: the project's codes and ``http.<status>`` as they are, the codes
+    workflows choose (``core.fail``) through a :class:`BoundedValues` of their own."""
+
+    def __init__(self, limit: int = 100) -> None:
+        self._chosen = BoundedValues(limit)
+
+    def __call__(self, code: str) -> str:
+        return code if code in _CODES or _HTTP_STATUS.fullmatch(code) else self._chosen(code)
 
 
 def dead_letters_counter(registry: Any) -> Any:
@@ -98,12 +127,13 @@ def targets_file(settings: Settings) -> Path:
 
 
 def serve_metrics(settings: Settings, job: str, port: int = 0, *, registry: Any = None) -> int:
-    """Serve ``/metrics`` on 127.0.0.1:``port`` (0: any free port); returns the port."""
+    """Serve ``/metrics`` on ``settings.metrics_address`` (``AUTOMATE_METRICS_ADDRESS``, 127.0.0.1 by
+    default) and ``port`` (0: any free port); returns the port."""
     from prometheus_client import REGISTRY, start_http_server
 
-    server, _thread = start_http_server(port, addr="127.0.0.1", registry=registry or REGISTRY)
+    server, _thread = start_http_server(port, addr=settings.metrics_address, registry=registry or REGISTRY)
     bound = int(server.server_address[1])
-    target = f"127.0.0.1:{bound}"
+    target = f"127.0.0.1:{bound}"  # (the local Prometheus: on this machine)
     path = targets_file(settings)
     if path.is_file():
         _update(path, add={"targets": [target], "labels": {"job": job, "pid": str(os.getpid())}})

@@ -5,7 +5,8 @@
   rows published, rows put back for a retry after a failed delivery, rows Kafka refused for good;
 - ``automate_outbox_backlog``: rows not yet published (pending or claimed), and
   ``automate_outbox_oldest_seconds``: the age of the oldest of them (0 when there is none). Absent from a
-  scrape while the database cannot be read (a scrape never waits for it long: 2 s).
+  scrape while the database cannot be read (a scrape never waits for it long: 2 s; so also when a backlog
+  of millions of rows takes longer to count).
 """
 
 from __future__ import annotations
@@ -55,13 +56,16 @@ class RelayCollector:
     def _waiting(self) -> tuple[int, float | None] | None:
         import psycopg
 
-        with self._lock:
-            try:
-                return self._store.waiting()
-            except psycopg.Error as exc:
-                log.debug("outbox backlog not read: %s", exc)
-                self._store.close()
-                return None
+        if not self._lock.acquire(timeout=2):  # another scrape is reading it
+            return None
+        try:
+            return self._store.waiting()
+        except psycopg.Error as exc:
+            log.debug("outbox backlog not read: %s", exc)
+            self._store.close()
+            return None
+        finally:
+            self._lock.release()
 
     def close(self) -> None:
         self._store.close()
@@ -82,9 +86,11 @@ def serve_relay_metrics(relay: Any, settings: Settings, port: int = 0) -> int:
 
 
 def _with_timeouts(dsn: str) -> str:
-    """``dsn`` with a 2 s connect timeout and statement timeout: a scrape is not held up by the database."""
+    """``dsn`` with a 2 s connect timeout, statement timeout and TCP timeout (an unanswered connection is
+    given up after 5 s, not the kernel's hours): a scrape is not held up by the database."""
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
     params = conninfo_to_dict(dsn)
     options = " ".join(filter(None, [str(params.get("options") or ""), "-c statement_timeout=2000"]))
-    return make_conninfo(dsn, connect_timeout=2, options=options)
+    return make_conninfo(dsn, connect_timeout=2, options=options, keepalives=1, keepalives_idle=5,
+                         keepalives_interval=2, keepalives_count=2, tcp_user_timeout=5000)

@@ -26,7 +26,6 @@ import signal
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Any, Final, NamedTuple, TypeVar
 
 from psycopg_pool import AsyncConnectionPool
@@ -58,6 +57,8 @@ HANDOVER_S: Final = 60.0
 
 T = TypeVar("T")
 
+_NOT_ADMITTED: Final = (Outcome.MISSING, Outcome.REFUSED)
+
 
 class _Failed(NamedTuple):
     """A message's handling raised something other than an outage of the database."""
@@ -83,6 +84,10 @@ class RuntimeWorker:
         self._locks: dict[str, asyncio.Lock] = {}
         self._users: dict[str, int] = {}
         self._in_hand: dict[tuple[str, int], set[asyncio.Task[None]]] = {}  # per partition
+        # The partitions assigned now (changed by the consumer's thread, inside take(), read by the loop
+        # between takes): a message of a partition handed over while its batch was being fetched is
+        # dropped, the next owner runs it.
+        self._owned: set[tuple[str, int]] = set()
 
     def stop(self) -> None:
         self._stop.set()
@@ -113,11 +118,11 @@ class RuntimeWorker:
             await self._delivered(lambda: send_step_task(self.settings, self.records, producer, task))
             self.stats["deferred"] += 1
             tier = tier_for(task.due_at - time.time()).name
-            self.metrics.deferred.labels(self.metrics.names(task.workflow_slug), task.reason, tier).inc()
+            self.metrics.deferred_to(task.workflow_slug, task.reason, tier)
 
         async def dead_letter(letter: DeadLetter) -> None:
             await self._delivered(lambda: send_dead_letter(self.settings, self.records, producer, letter))
-            self.metrics.dead_letters.labels("runtime", letter.error_code).inc()
+            self.metrics.dead_letter(letter.error_code)
 
         engine = Engine(self.settings, pool, mode="deferred", scheduler=schedule, dead_letters=dead_letter,
                         on_step=self.metrics.step)
@@ -128,20 +133,27 @@ class RuntimeWorker:
         tasks: set[asyncio.Task[None]] = set()
         pattern = workflow_topics_pattern(self.settings)
 
-        def revoked(own: Any, parts: list[Any]) -> None:  # in the consumer's thread, from take()
-            self._hand_over(loop, own, [(p.topic, p.partition) for p in parts])
+        def assigned(_own: Any, parts: list[Any]) -> None:  # in the consumer's thread, from take()
+            self._owned |= {(p.topic, p.partition) for p in parts}
 
-        def lost(_own: Any, parts: list[Any]) -> None:  # the group gave them away already: nothing to commit
+        def revoked(own: Any, parts: list[Any]) -> None:
             keys = [(p.topic, p.partition) for p in parts]
-            asyncio.run_coroutine_threadsafe(self._settle_partitions(keys, wait=False), loop).result(10)
+            self._owned -= set(keys)
+            self._hand_over(loop, own, keys, commit=True)
 
-        await loop.run_in_executor(io, lambda: consumer.subscribe([pattern], on_revoke=revoked, on_lost=lost))
+        def lost(own: Any, parts: list[Any]) -> None:  # the group gave them away already: nothing to commit
+            keys = [(p.topic, p.partition) for p in parts]
+            self._owned -= set(keys)
+            self._hand_over(loop, own, keys, commit=False)
+
+        await loop.run_in_executor(io, lambda: consumer.subscribe(
+            [pattern], on_assign=assigned, on_revoke=revoked, on_lost=lost))
         last_commit = next_lag = time.monotonic()
         try:
             while not self._stop.is_set():
                 messages: list[Any] = await loop.run_in_executor(io, take, consumer, 500, 0.1)
                 for msg in messages:
-                    if msg.error():
+                    if msg.error() or (msg.topic(), msg.partition()) not in self._owned:
                         continue
                     self.tracker.started(msg.topic(), msg.partition(), msg.offset())
                     await slots.acquire()
@@ -177,7 +189,7 @@ class RuntimeWorker:
 
     async def _commit(self, loop: asyncio.AbstractEventLoop, io: concurrent.futures.Executor,
                       consumer: Any, *, asynchronous: bool = False) -> None:
-        offsets = self.tracker.committable()
+        offsets = self.tracker.committable(only=self._owned)
         if not offsets:
             return
         parts = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
@@ -185,18 +197,6 @@ class RuntimeWorker:
             await loop.run_in_executor(io, lambda: consumer.commit(offsets=parts, asynchronous=asynchronous))
         except KafkaException as exc:  # e.g. a rebalance took the partition: it will be redelivered
             log.warning("commit failed", extra={"action": "runtime.commit_failed", "error": str(exc)})
-
-    def _taken(self, name: str, record: dict[str, Any]) -> None:
-        if name == "StepTask":
-            self.metrics.messages.labels("task").inc()
-            return
-        self.metrics.messages.labels("request").inc()
-        names = self.metrics.names
-        tenant, slug = names(str(record["tenant"])), names(str(record["workflow_slug"]))
-        self.metrics.started.labels(tenant, slug).inc()
-        requested = record.get("requested_at")  # (timestamp-millis: read as an aware datetime)
-        if isinstance(requested, datetime):
-            self.metrics.pickup.labels(slug).observe(max(0.0, time.time() - requested.timestamp()))
 
     def _update_lag(self, consumer: Any) -> None:  # in the consumer's thread
         try:
@@ -208,21 +208,32 @@ class RuntimeWorker:
         for topic, partition, offset in taken:
             self.tracker.confirmed(topic, partition, offset)
 
-    def _hand_over(self, loop: asyncio.AbstractEventLoop, consumer: Any, keys: list[tuple[str, int]]) -> None:
-        """Finish what is in hand of the partitions ``keys`` and commit it, before they move (called by the
-        consumer in its thread while the event loop runs the messages)."""
-        wait = not self._stop.is_set()  # (stopping: what could finish has had its time)
-        settled = asyncio.run_coroutine_threadsafe(self._settle_partitions(keys, wait=wait), loop)
+    def _hand_over(self, loop: asyncio.AbstractEventLoop, consumer: Any, keys: list[tuple[str, int]], *,
+                   commit: bool) -> None:
+        """Finish what is in hand of the partitions ``keys`` and (``commit``) commit it, before they move
+        (called by the consumer in its thread while the event loop runs the messages). Stopping, it only
+        forgets them: the worker has waited for its messages and committed already. Never waits on Kafka,
+        never raises (it runs inside the consumer's poll)."""
+        stopping = self._stop.is_set()
+        settled = asyncio.run_coroutine_threadsafe(
+            self._settle_partitions(keys, wait=commit and not stopping), loop)
         try:
             offsets = settled.result(HANDOVER_S + 10)
-        except concurrent.futures.TimeoutError:  # the loop is not running them: the next owner reads them
+        except Exception as exc:  # the loop is not running them (or failed): the next owner reads them
+            settled.cancel()
+            log.warning("partitions handed over unsettled", extra={"action": "runtime.handover_failed",
+                                                                   "error": repr(exc)[:300]})
             return
-        if offsets:
-            parts = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
-            try:
-                consumer.commit(offsets=parts, asynchronous=False)
-            except KafkaException as exc:  # the next owner reads them again: at-least-once
-                log.warning("commit failed", extra={"action": "runtime.commit_failed", "error": str(exc)})
+        if not (offsets and commit) or stopping:
+            return
+        # Asynchronous: it goes out ahead of the group's next join, and nothing here waits on Kafka (a
+        # synchronous commit inside the rebalance callback was seen to hang after a broker restart, the
+        # worker taking no message any more). A commit that does not land: the next owner reads them again.
+        try:
+            consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
+                            asynchronous=True)
+        except KafkaException as exc:
+            log.warning("commit failed", extra={"action": "runtime.commit_failed", "error": str(exc)})
 
     async def _settle_partitions(self, keys: list[tuple[str, int]], *,
                                  wait: bool) -> dict[tuple[str, int], int]:
@@ -261,12 +272,13 @@ class RuntimeWorker:
                                                     message=message[:500], source_topic=msg.topic(),
                                                     original=msg.value()))
                 return
-            self._taken(name, record)
+            self.metrics.messages.labels("request" if name == "ExecutionRequest" else "task").inc()
             lock = self._locks.setdefault(execution_id, asyncio.Lock())
             self._users[execution_id] = self._users.get(execution_id, 0) + 1
             try:
                 async with lock:  # one message at a time per execution
                     result = await self._until_stored(lambda: self._process(engine, name, record))
+                    admitted = isinstance(result, Outcome) and result not in _NOT_ADMITTED
                     if isinstance(result, _Failed):
                         # Not the database: the execution fails typed, with a dead letter, and the worker
                         # goes on. (The database away meanwhile: tried again, as any message.)
@@ -290,9 +302,12 @@ class RuntimeWorker:
                 self._users[execution_id] -= 1
                 if self._users[execution_id] == 0:
                     del self._users[execution_id], self._locks[execution_id]
+            if admitted and name == "ExecutionRequest":  # its tenant and workflow are the automation's
+                self.metrics.request(record)
             if outcome in (Outcome.SUCCESS, Outcome.FAILED):
                 self.stats["finished"] += 1
-                self.metrics.end(str(record["tenant"]), str(record["workflow_slug"]), outcome.value)
+                if admitted:
+                    self.metrics.end(record, outcome.value)
         except Exception:
             # What even the last resort could not record (a dead letter Kafka refused): logged; the
             # execution, failed in Postgres where it could be, is for an operator to see.
