@@ -227,10 +227,11 @@ def _register() -> None:
     from automate.cli.runtime import dlq, executions, processors, retry_worker, runtime
     from automate.cli.secrets import secrets
     from automate.cli.smoke import smoke
+    from automate.cli.top import top
     from automate.cli.workflows import workflows
 
     for command in (bench, connections, demo, dlq, emit, executions, processors, publisher_watch, relay,
-                    retry_worker, rules, runtime, schemas, secrets, serve, smoke, workflows, rag, llm):
+                    retry_worker, rules, runtime, schemas, secrets, serve, smoke, top, workflows, rag, llm):
         cli.add_command(command)
 
 
