@@ -126,11 +126,29 @@ def targets_file(settings: Settings) -> Path:
     return settings.home / "conf" / "prometheus" / "targets.json"
 
 
-def serve_metrics(settings: Settings, job: str, port: int = 0, *, registry: Any = None) -> int:
+class _Also:
+    """Another registry's metrics, collected with a worker's own (the process's default registry: the
+    LLM calls' metrics, the process's CPU and memory)."""
+
+    def __init__(self, registry: Any) -> None:
+        self.registry = registry
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Any:
+        return self.registry.collect()
+
+
+def serve_metrics(settings: Settings, job: str, port: int = 0, *, registry: Any = None,
+                  with_default: bool = False) -> int:
     """Serve ``/metrics`` on ``settings.metrics_address`` (``AUTOMATE_METRICS_ADDRESS``, 127.0.0.1 by
-    default) and ``port`` (0: any free port); returns the port."""
+    default) and ``port`` (0: any free port): ``registry`` (default: the process's default registry), and
+    (``with_default``) the default registry's metrics beside it; returns the port."""
     from prometheus_client import REGISTRY, start_http_server
 
+    if registry is not None and with_default:
+        registry.register(_Also(REGISTRY))
     server, _thread = start_http_server(port, addr=settings.metrics_address, registry=registry or REGISTRY)
     bound = int(server.server_address[1])
     target = f"127.0.0.1:{bound}"  # (the local Prometheus: on this machine)

@@ -104,6 +104,7 @@ def test_every_worker_serves_its_figures_to_prometheus(db_settings: Settings, tm
                     'automate_runtime_deferred_total{PID, workflow="metered", reason="retry", tier="1s"}'
                     ' == @N',
                     'automate_runtime_request_wait_seconds_count{PID, workflow="metered"} == @N+1',
+                    'process_resident_memory_bytes{PID} > 0',  # the default registry's too (LLM, process)
                     f'sum(automate_consumer_lag{{PID, group="{s.topic_prefix}-runtime"}}) == 0'],
                 "retry-worker": ['automate_retry_released_total{PID, tier="1s"} == @N',
                                  'automate_retry_late_seconds_count{PID, tier="1s"} == @N',

@@ -370,7 +370,9 @@ def run_worker(settings: Settings, concurrency: int, metrics_port: int = 0) -> N
     from automate.metrics import serve_metrics
 
     worker = RuntimeWorker(settings, concurrency=concurrency)
-    port = serve_metrics(settings, "automate-runtime", metrics_port, registry=worker.metrics.registry)
+    # (with the default registry's: the LLM calls' metrics are there)
+    port = serve_metrics(settings, "automate-runtime", metrics_port, registry=worker.metrics.registry,
+                         with_default=True)
     log.info("runtime worker started", extra={"action": "runtime.started", "metrics_port": port})
 
     async def main() -> None:
