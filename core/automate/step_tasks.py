@@ -3,7 +3,8 @@
 
 The runtime defers a step by producing its task to the tier of its delay
 (:func:`automate.topics.tier_for`), with three headers the retry worker reads without decoding the
-record: when it is due, its attempt, and the workflow topic to put it back on.
+record: when it is due, its attempt, and the workflow topic to put it back on; and the ``traceparent`` of
+the step that deferred it, when it was traced (the retry worker passes every header on).
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from automate import tracing
 from automate.config import Settings
 from automate.errors import ErrorCodes, RecordError
 from automate.records import Records
 from automate.topics import RETRY_TIERS, is_workflow_topic, retry_topic, tier_for, workflow_topic
+from automate.tracing import TRACEPARENT
 
 if TYPE_CHECKING:
     from automate.transport import AsyncProducer
@@ -49,14 +52,19 @@ async def send_step_task(settings: Settings, records: Records, producer: AsyncPr
                          task: StepTask) -> None:
     """Produce ``task`` to the retry tier of its delay, with the headers the retry worker reads."""
     due_ms = int(task.due_at * 1000)
+    headers: list[tuple[str, str | bytes | None]] = [
+        (DUE_AT_HEADER, str(due_ms)), (ATTEMPT_HEADER, str(task.attempt)),
+        (TARGET_HEADER, workflow_topic(settings, task.workflow_slug))]
+    traceparent = tracing.current_traceparent()  # the step that defers: the resumed execution's parent
+    if traceparent is not None:
+        headers.append((TRACEPARENT, traceparent))
     record = {"execution_id": task.execution_id, "tenant": task.tenant, "workflow_slug": task.workflow_slug,
               "step_id": task.step_id, "attempt": task.attempt, "due_at": due_ms, "reason": task.reason}
     await producer.send(
         retry_topic(settings, tier_for(max(0.0, task.due_at - time.time()))),
         records.encode("StepTask", record),
         key=task.execution_id,
-        headers=[(DUE_AT_HEADER, str(due_ms)), (ATTEMPT_HEADER, str(task.attempt)),
-                 (TARGET_HEADER, workflow_topic(settings, task.workflow_slug))],
+        headers=headers,
     )
 
 

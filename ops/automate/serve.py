@@ -26,6 +26,7 @@ import logging
 import time
 from typing import Any
 
+from automate import tracing
 from automate.config import Settings
 from automate.db.connections import ConnectionStore
 from automate.db.context import pool
@@ -171,5 +172,6 @@ def _deliver(settings: Settings, tenant: str, name: str, trigger: str, found: tu
 def run_server(settings: Settings, host: str, port: int, *, max_body: int = MAX_BODY) -> None:
     import uvicorn
 
+    tracing.configure("automate-serve")
     uvicorn.run(create_app(settings, max_body=max_body), host=host, port=port, log_level="warning",
                 access_log=False, server_header=False)

@@ -3,6 +3,7 @@ survives a kill -9 mid-batch; run_workflow writes an execution and its request i
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -23,7 +24,12 @@ from tests.support import assert_eventually, consume, header
 pytestmark = pytest.mark.integration
 
 
-def test_cdc_and_relay_records_are_byte_identical(stack: Settings, db_settings: Settings) -> None:
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+@pytest.mark.parametrize("traceparent", [None, TRACEPARENT], ids=["untraced", "traced"])
+def test_cdc_and_relay_records_are_byte_identical(stack: Settings, db_settings: Settings,
+                                                  traceparent: str | None) -> None:
     from automate.db import migrate, set_publisher
     from automate.registry import register_contracts
     from automate.stack.cdc import ensure_outbox_connector
@@ -41,6 +47,7 @@ def test_cdc_and_relay_records_are_byte_identical(stack: Settings, db_settings: 
                                           "customer_email": "a@example.com"},
                         cdc.schema_id(cur, contract), contract, typed,
                         dedupe_key=None, tenant="acme", key=None, topic=stack.topic("events"))
+        row = dataclasses.replace(row, traceparent=traceparent)
         cdc.write(cur, row)  # Debezium publishes it (and the trigger deletes the row in the same transaction)
     with psycopg.connect(db_settings.dsn) as conn, conn.cursor() as cur:
         relay_side.write(cur, row)  # the same row, published by the relay to the same topic
@@ -58,7 +65,9 @@ def test_cdc_and_relay_records_are_byte_identical(stack: Settings, db_settings: 
     assert a.headers() == b.headers()
     assert a.partition() == b.partition()
     assert a.timestamp() == b.timestamp()
-    assert [k for k, _ in a.headers()] == ["ce_specversion", "ce_source", "ce_id", "ce_type", "ce_tenant"]
+    assert [k for k, _ in a.headers()] == ["ce_specversion", "ce_source", "ce_id", "ce_type", "ce_tenant",
+                                           "traceparent"]
+    assert dict(a.headers())["traceparent"] == (traceparent.encode() if traceparent else None)  # NULL: null
 
 
 def test_relay_killed_mid_batch_loses_nothing(db_settings: Settings) -> None:

@@ -17,7 +17,8 @@ CREATE TABLE automate_outbox (
     lease_owner      text,
     claimed_at       timestamptz,
     lease_expires_at timestamptz,
-    last_error       text
+    last_error       text,
+    traceparent      text                                  -- W3C trace context of the emitter (or NULL)
 );
 CREATE INDEX automate_outbox_claimable ON automate_outbox (next_attempt_at, created_at)
     WHERE status = 'pending';

@@ -10,6 +10,7 @@ import time
 
 import click
 
+from automate import tracing
 from automate.cli.common import METRICS_PORT, console, fail, settings_of, setup_logging
 from automate.errors import AutomateError
 
@@ -65,6 +66,7 @@ def relay(ctx: click.Context, batch_size: int, lease_seconds: float, poll_interv
         fail("AUTOMATE_PUBLISHER is debezium: Debezium publishes this outbox; set AUTOMATE_PUBLISHER=relay "
              "(and run `automate migrate` to remove the connector) to use the relay instead")
     setup_logging(settings_of(ctx).log_level)
+    tracing.configure("automate-relay")
     worker = Relay(settings, batch_size=batch_size, lease_seconds=lease_seconds, poll_interval=poll_interval)
     if once:
         began = time.monotonic()

@@ -20,6 +20,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from automate import tracing
 from automate.config import Settings
 from automate.contracts import avro_string, context_json, split_wire
 from automate.errors import ErrorCodes, RecordError
@@ -59,6 +60,7 @@ class Routed:
     rule_errors: int = 0
     rule_limits: list[str] = field(default_factory=list)
     event_type: str = ""
+    traceparent: str | None = None  # what the requests carry: the process span's context, or the event's
 
 
 class Router:
@@ -83,7 +85,33 @@ class Router:
     def route(self, value: bytes | None, headers: list[tuple[str, bytes | None]] | None,
               timestamp_ms: int) -> Routed:
         """The requests for one event; :class:`~automate.errors.RecordError` for a record that cannot be
-        read."""
+        read. A traced event (a ``traceparent`` header) gets a process span when spans are recorded; its
+        requests carry that span's context, else the event's own."""
+        if not tracing.enabled():
+            routed = self._route(value, headers, timestamp_ms)
+            if routed.requests:
+                routed.traceparent = tracing.header_traceparent(headers)
+            return routed
+        parent = tracing.header_traceparent(headers)
+        if parent is None:
+            return self._route(value, headers, timestamp_ms)
+        span = tracing.start_span("process", parent, kind=tracing.SpanKind.CONSUMER,
+                                  attributes={"messaging.system": "kafka"})
+        try:
+            routed = self._route(value, headers, timestamp_ms)
+        except RecordError as exc:
+            tracing.end_span(span, error=exc.code)
+            raise
+        span.update_name(f"process {routed.event_type}")
+        span.set_attributes({
+            "automate.event_type": routed.event_type, "automate.candidates": routed.candidates,
+            "automate.requests": len(routed.requests), "automate.rule_errors": routed.rule_errors})
+        routed.traceparent = tracing.traceparent_of(span, parent)
+        tracing.end_span(span)
+        return routed
+
+    def _route(self, value: bytes | None, headers: list[tuple[str, bytes | None]] | None,
+               timestamp_ms: int) -> Routed:
         event_id, event_type, tenant = read_headers(headers)
         try:
             namespace = uuid.UUID(event_id).bytes

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from automate import transport
+from automate import tracing, transport
 from automate.config import Settings
 from automate.dead_letters import DeadLetter
 from automate.errors import ErrorCodes, RecordError, RegistryError, TransportError
@@ -34,6 +34,7 @@ from automate.processors.router import Router
 from automate.records import Records
 from automate.sizes import record_max_bytes
 from automate.topics import dlq_topic, ensure_topics, events_topic
+from automate.tracing import TRACEPARENT
 from automate.transport import (
     BATCHED_FETCH,
     FAILOVER,
@@ -62,12 +63,13 @@ class _Batch:
     def __init__(self) -> None:
         self.pending = 0
         self.offsets: dict[tuple[str, int], int] = {}
-        self.failures: list[tuple[str, bytes | None, bytes, Any]] = []  # (topic, key, value, error)
+        # (topic, key, value, error, headers)
+        self.failures: list[tuple[str, bytes | None, bytes, Any, Any]] = []
 
     def on_delivery(self, err: Any, msg: Any) -> None:
         self.pending -= 1
         if err is not None:
-            self.failures.append((msg.topic(), msg.key(), msg.value(), err))
+            self.failures.append((msg.topic(), msg.key(), msg.value(), err, msg.headers()))
 
 
 @dataclass(slots=True)
@@ -80,6 +82,7 @@ class _Out:
     source: Any  # the consumed message
     slug: str | None = None
     error: Any = None
+    headers: Any = None  # (the traceparent of a request)
 
 
 class ProcessorWorker:
@@ -211,14 +214,17 @@ class ProcessorWorker:
                 rule_time(routed.rule_seconds)
             if routed.requests:
                 matched += 1
+                headers = None if routed.traceparent is None else [(TRACEPARENT, routed.traceparent)]
                 for request in routed.requests:
                     by_workflow[request.slug] += 1
                     batch.pending += 1
                     try:
-                        produce(request.topic, request.value, request.key, on_delivery=delivered)
+                        produce(request.topic, request.value, request.key, on_delivery=delivered,
+                                headers=headers)
                     except (BufferError, KafkaException):  # the queue is full, or the record refused
                         batch.pending -= 1
-                        self._produce(producer, _Out(request.topic, request.key, request.value, msg), batch)
+                        self._produce(producer, _Out(request.topic, request.key, request.value, msg,
+                                                     headers=headers), batch)
                     sent.append((request.topic, request.key, msg, request.slug))
             else:
                 unmatched += 1
@@ -257,7 +263,8 @@ class ProcessorWorker:
         batch.pending += 1
         while True:
             try:
-                producer.produce(out.topic, out.value, out.key, on_delivery=batch.on_delivery)
+                producer.produce(out.topic, out.value, out.key, on_delivery=batch.on_delivery,
+                                 headers=out.headers)
                 return
             except BufferError:  # the producer's queue is full: let it drain
                 producer.poll(0.05)
@@ -266,7 +273,8 @@ class ProcessorWorker:
                 if err.fatal():  # the producer itself is broken: the worker must restart
                     raise
                 batch.pending -= 1
-                batch.failures.append((out.topic, out.key.encode() if out.key else None, out.value, err))
+                batch.failures.append((out.topic, out.key.encode() if out.key else None, out.value, err,
+                                       out.headers))
                 return
 
     def _settle(self, consumer: Any, producer: Any, *, wait: bool) -> None:
@@ -297,10 +305,10 @@ class ProcessorWorker:
                    ) -> None:
         sources = {(topic, key): (msg, slug) for topic, key, msg, slug in sent}
         pending = []
-        for topic, key, value, err in batch.failures:
+        for topic, key, value, err, headers in batch.failures:
             text = key.decode() if key is not None else None
             msg, slug = sources.get((topic, text), (None, None))
-            pending.append(_Out(topic, text, value, msg, slug, err))
+            pending.append(_Out(topic, text, value, msg, slug, err, headers))
         given_up: list[_Out] = []  # refused for good (e.g. too large): dead-lettered without a retry
         for attempt in range(_DELIVERY_ATTEMPTS + 1):
             given_up += [o for o in pending if refused(o.error)]
@@ -315,7 +323,7 @@ class ProcessorWorker:
                 "action": "processors.produce_retry", "failed": len(pending), "error": str(pending[0].error)})
             time.sleep(min(0.2 * 2 ** attempt, 3.0))
             retry = self._send_now(producer, pending)
-            errors = {(topic, key): err for topic, key, _value, err in retry.failures}
+            errors = {(topic, key): err for topic, key, _value, err, _headers in retry.failures}
             pending = [o for o in pending if (o.topic, o.key.encode() if o.key else None) in errors]
             for out in pending:
                 out.error = errors[(out.topic, out.key.encode() if out.key else None)]
@@ -348,7 +356,8 @@ class ProcessorWorker:
             return outs
         if self._solo is None:
             self._solo = transport.solo_producer(self.settings)
-        errors = {(topic, key): err for topic, key, _value, err in self._send_now(self._solo, alone).failures}
+        errors = {(topic, key): err
+                  for topic, key, _value, err, _headers in self._send_now(self._solo, alone).failures}
         kept = []
         for out in outs:
             if too_large(out.error):
@@ -380,6 +389,7 @@ def run_processors(settings: Settings, *, group: str | None = None, metrics_port
     """Run one worker until SIGINT/SIGTERM, serving its metrics."""
     from automate.metrics import serve_metrics
 
+    tracing.configure("automate-processors")
     worker = ProcessorWorker(settings, group=group)
     port = serve_metrics(settings, "automate-processors", metrics_port, registry=worker.metrics.registry)
     log.info("processors started", extra={"action": "processors.started", "metrics_port": port,

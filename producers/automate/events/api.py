@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager, nullcontext
 from typing import Any
 
 import psycopg
 
+from automate import tracing
 from automate.config import Settings, get_settings
 from automate.db.context import (
     current_aconnection,
@@ -75,6 +76,24 @@ def _django_atomic_connection() -> Any | None:
     return connection if connection.in_atomic_block else None
 
 
+def _emit_span(settings: Settings, event_type: object, tenant: object) -> AbstractContextManager[None]:
+    """The emit span (a child of the caller's current span); the row written inside carries its context.
+    Without a recording tracer, none: the row carries the caller's current context, if any."""
+    if not tracing.enabled():
+        return nullcontext()
+    return tracing.span(f"emit {str(event_type)[:200]}", kind=tracing.SpanKind.PRODUCER, start_trace=True,
+                        attributes={"automate.event_type": str(event_type)[:200],
+                                    "automate.tenant": str(tenant or settings.tenant)[:255]})
+
+
+def _run_span(settings: Settings, slug: object, tenant: object) -> AbstractContextManager[None]:
+    if not tracing.enabled():
+        return nullcontext()
+    return tracing.span(f"run {str(slug)[:200]}", kind=tracing.SpanKind.PRODUCER, start_trace=True,
+                        attributes={"automate.workflow": str(slug)[:200],
+                                    "automate.tenant": str(tenant or settings.tenant)[:255]})
+
+
 def emit_event(
     type: str,
     payload: dict[str, Any],
@@ -102,18 +121,19 @@ def emit_event(
     """
     s = _settings(settings)
     emitter = _emitter(s)
-    conn = connection or current_connection()
-    if conn is not None:
-        return emitter.emit(conn, type, payload, dedupe_key=dedupe_key, tenant=tenant, key=key)
-    django_conn = _django_atomic_connection()
-    if django_conn is not None:
-        contract, typed = emitter.contract_for(type)
-        with django_conn.cursor() as cur:
-            row = emitter.build(type, payload, emitter.schema_id(cur, contract), contract, typed,
-                                dedupe_key=dedupe_key, tenant=tenant, key=key)
-            return emitter.write(cur, row)
-    with pool(s).connection() as own:
-        return emitter.emit(own, type, payload, dedupe_key=dedupe_key, tenant=tenant, key=key)
+    with _emit_span(s, type, tenant):
+        conn = connection or current_connection()
+        if conn is not None:
+            return emitter.emit(conn, type, payload, dedupe_key=dedupe_key, tenant=tenant, key=key)
+        django_conn = _django_atomic_connection()
+        if django_conn is not None:
+            contract, typed = emitter.contract_for(type)
+            with django_conn.cursor() as cur:
+                row = emitter.build(type, payload, emitter.schema_id(cur, contract), contract, typed,
+                                    dedupe_key=dedupe_key, tenant=tenant, key=key)
+                return emitter.write(cur, row)
+        with pool(s).connection() as own:
+            return emitter.emit(own, type, payload, dedupe_key=dedupe_key, tenant=tenant, key=key)
 
 
 async def aemit_event(
@@ -129,11 +149,12 @@ async def aemit_event(
     """Async twin of :func:`emit_event` for psycopg's AsyncConnection."""
     s = _settings(settings)
     emitter = _emitter(s)
-    conn = connection or current_aconnection()
-    if conn is not None:
-        return await emitter.aemit(conn, type, payload, dedupe_key=dedupe_key, tenant=tenant, key=key)
-    async with await psycopg.AsyncConnection.connect(s.dsn) as own:
-        return await emitter.aemit(own, type, payload, dedupe_key=dedupe_key, tenant=tenant, key=key)
+    with _emit_span(s, type, tenant):
+        conn = connection or current_aconnection()
+        if conn is not None:
+            return await emitter.aemit(conn, type, payload, dedupe_key=dedupe_key, tenant=tenant, key=key)
+        async with await psycopg.AsyncConnection.connect(s.dsn) as own:
+            return await emitter.aemit(own, type, payload, dedupe_key=dedupe_key, tenant=tenant, key=key)
 
 
 def run_workflow(
@@ -154,11 +175,12 @@ def run_workflow(
     """
     s = _settings(settings)
     starter = WorkflowStarter(_emitter(s))
-    conn = connection or current_connection()
-    if conn is not None:
-        return starter.start(conn, workflow_slug, payload, tenant=tenant)
-    with pool(s).connection() as own:
-        return starter.start(own, workflow_slug, payload, tenant=tenant)
+    with _run_span(s, workflow_slug, tenant):
+        conn = connection or current_connection()
+        if conn is not None:
+            return starter.start(conn, workflow_slug, payload, tenant=tenant)
+        with pool(s).connection() as own:
+            return starter.start(own, workflow_slug, payload, tenant=tenant)
 
 
 async def arun_workflow(
@@ -172,8 +194,9 @@ async def arun_workflow(
     """Async twin of :func:`run_workflow`."""
     s = _settings(settings)
     starter = WorkflowStarter(_emitter(s))
-    conn = connection or current_aconnection()
-    if conn is not None:
-        return await starter.astart(conn, workflow_slug, payload, tenant=tenant)
-    async with await psycopg.AsyncConnection.connect(s.dsn) as own:
-        return await starter.astart(own, workflow_slug, payload, tenant=tenant)
+    with _run_span(s, workflow_slug, tenant):
+        conn = connection or current_aconnection()
+        if conn is not None:
+            return await starter.astart(conn, workflow_slug, payload, tenant=tenant)
+        async with await psycopg.AsyncConnection.connect(s.dsn) as own:
+            return await starter.astart(own, workflow_slug, payload, tenant=tenant)

@@ -12,6 +12,7 @@ from typing import Any
 
 import psycopg
 
+from automate import tracing
 from automate.config import Settings
 from automate.contracts import (
     Contract,
@@ -161,6 +162,7 @@ class Emitter:
         if typed and topic is None:  # (run_workflow's request carries its context inside ``data``)
             self._check_context(contract, data, limit)
         ident = event_id or random_id()
+        tracing.annotate({"automate.event_id": ident})
         return OutboxRow(
             id=ident,
             tenant=tenant or self.settings.tenant,
@@ -170,6 +172,7 @@ class Emitter:
             payload=data,
             dedupe_key=dedupe_key,
             created_at=datetime.now(UTC).replace(tzinfo=None),
+            traceparent=tracing.current_traceparent(),
         )
 
     def _check_context(self, contract: Contract, data: bytes, limit: int) -> None:

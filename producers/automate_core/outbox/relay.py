@@ -26,8 +26,10 @@ from typing import Any
 
 import psycopg
 
-from automate import transport
+from automate import tracing, transport
 from automate.config import Settings, get_settings
+from automate.errors import ErrorCodes
+from automate.tracing import TRACEPARENT
 from automate.transport import KafkaError, KafkaException, delivery_error, refused, too_large
 from automate_core.outbox.reaper import OutboxReaper
 from automate_core.outbox.store import HeldBatch, HeldClaimStore, OutboxItem
@@ -44,13 +46,15 @@ CE_SOURCE = "automate"
 def record_headers(item: OutboxItem, source: str = CE_SOURCE) -> list[tuple[str, str | bytes | None]]:
     """The Kafka headers of an outbox row, in the order and encoding Debezium's connector writes them
     (as observed on the wire): the inserted literals (ce_specversion, ce_source), then the EventRouter's
-    additional fields (ce_id, ce_type, ce_tenant); strings as UTF-8 (SimpleHeaderConverter)."""
+    additional fields (ce_id, ce_type, ce_tenant, traceparent: a null value when the column is NULL);
+    strings as UTF-8 (SimpleHeaderConverter)."""
     return [
         ("ce_specversion", b"1.0"),
         ("ce_source", source.encode()),
         ("ce_id", item.id.encode()),
         ("ce_type", item.type.encode()),
         ("ce_tenant", item.tenant.encode()),
+        (TRACEPARENT, item.traceparent.encode() if item.traceparent is not None else None),
     ]
 
 
@@ -69,6 +73,7 @@ class _Batch:
 
     held: HeldBatch
     claimed: float = field(default_factory=time.monotonic)
+    claimed_ns: int = field(default_factory=time.time_ns)  # (wall clock: the start of its publish spans)
     failed_records: dict[tuple[bytes, bytes], Any] = field(default_factory=dict)  # (key, value): KafkaError
     refused: dict[str, Any] = field(default_factory=dict)  # row id: KafkaError of produce() itself
     outstanding: int = 0  # records without a delivery report (refused ones never get one)
@@ -97,6 +102,23 @@ class _Batch:
         errors = {item.id: self.failed_records.get((item.key.encode(), item.payload))
                   for item in self.held.items}
         return {**{ident: error for ident, error in errors.items() if error is not None}, **self.refused}
+
+
+def _trace(batch: _Batch, failed: dict[str, Any]) -> None:
+    """A publish span per traced row of a settled batch, from its claim to its settling, under the span
+    that emitted it (the record keeps the emitter's traceparent: Debezium's records have no such span)."""
+    settled = time.time_ns()
+    for item in batch.held.items:
+        if item.traceparent is None:
+            continue
+        span = tracing.start_span(f"publish {item.topic}", item.traceparent, kind=tracing.SpanKind.PRODUCER,
+                                  start_time=batch.claimed_ns,
+                                  attributes={"messaging.system": "kafka",
+                                              "messaging.destination.name": item.topic,
+                                              "automate.event_id": item.id, "automate.event_type": item.type,
+                                              "automate.tenant": item.tenant})
+        tracing.end_span(span, error=ErrorCodes.KAFKA_DELIVERY if item.id in failed else None,
+                         end_time=settled)
 
 
 def _reason(err: Any) -> str:
@@ -217,6 +239,8 @@ class Relay:
                     "action": "relay.failed", "event_id": ident, "error": reason[:300]})
         self.stats.published += len(ok)
         self.stats.batches += 1
+        if tracing.enabled():
+            _trace(batch, failed)
         return len(ok)
 
     def _alone(self, items: list[OutboxItem], deadline: float) -> dict[str, Any]:

@@ -36,6 +36,7 @@ class OutboxItem:
     created_at: datetime  # naive UTC
     attempts: int
     dedupe_key: str | None = None
+    traceparent: str | None = None  # the emitter's W3C trace context
 
 
 class OutboxStore(Protocol):
@@ -85,7 +86,7 @@ class SkipLockedClaimOutboxStore:
             query("outbox", "claim_batch"),
             {"owner": owner, "limit": limit, "lease_seconds": self.lease_seconds},
         ).fetchall()
-        items = [OutboxItem(r[0], r[1], r[2], r[3], r[4], bytes(r[5]), r[6], r[7], r[8]) for r in rows]
+        items = [OutboxItem(r[0], r[1], r[2], r[3], r[4], bytes(r[5]), r[6], r[7], r[8], r[9]) for r in rows]
         items.sort(key=lambda i: (i.created_at, i.id))
         return items
 
@@ -240,7 +241,7 @@ class HeldClaimStore:
         if not rows:
             self._give_back(conn, deleted=0)
             return None
-        items = [OutboxItem(r[1], r[2], r[3], r[4], r[5], bytes(r[6]), r[7], r[8], r[9]) for r in rows]
+        items = [OutboxItem(r[1], r[2], r[3], r[4], r[5], bytes(r[6]), r[7], r[8], r[9], r[10]) for r in rows]
         items.sort(key=lambda i: (i.created_at, i.id))
         return HeldBatch(self, conn, items, {r[1]: r[0] for r in rows})
 

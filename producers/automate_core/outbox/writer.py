@@ -23,6 +23,7 @@ class OutboxRow:
     payload: bytes
     dedupe_key: str | None
     created_at: datetime  # naive UTC: the column is `timestamp`, as Debezium's EventRouter wants
+    traceparent: str | None = None  # the emitting span's W3C trace context (automate.tracing)
 
     def params(self) -> dict[str, Any]:
         return {
@@ -34,6 +35,7 @@ class OutboxRow:
             "payload": self.payload,
             "dedupe_key": self.dedupe_key,
             "created_at": self.created_at,
+            "traceparent": self.traceparent,
         }
 
 

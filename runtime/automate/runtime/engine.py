@@ -44,7 +44,7 @@ from automate.errors import (
 )
 from automate.lru import LruCache
 from automate.rules import compile_rule
-from automate.runtime import templating
+from automate.runtime import spans, templating
 from automate.runtime.actions import ActionContext, is_pure, registry
 from automate.runtime.actions.base import checked_output
 from automate.runtime.admission import Resume, admit_existing, admit_request, admit_task, parked
@@ -334,7 +334,11 @@ class Engine:
     # -- one step ------------------------------------------------------------------------------
 
     async def _run_step(self, run: _Run, step: StepSpec, attempt: int, reason: str) -> dict[str, Any] | None:
-        """Run one step to a recorded result. Returns the execution's error when it must fail."""
+        """Run one step (in its span) to a recorded result; the execution's error when it must fail."""
+        with spans.step(step.id, step.action, attempt, reason):
+            return await self._step(run, step, attempt, reason)
+
+    async def _step(self, run: _Run, step: StepSpec, attempt: int, reason: str) -> dict[str, Any] | None:
         while True:
             started = time.time()
             try:
@@ -427,6 +431,7 @@ class Engine:
         run.set_step(step.id, _Step(status, attempt, output, error["code"] if error else None))
         if self.on_step is not None:
             self.on_step(run.slug, step.id, status, time.time() - started)
+        spans.recorded(status, attempt, error)
         # The step that completes the workflow ends the execution in the same commit.
         ends = status in DONE and run.all_done()
         if ends and run.unborn is not None:

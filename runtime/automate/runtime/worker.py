@@ -30,12 +30,13 @@ from typing import Any, Final, NamedTuple, TypeVar
 
 from psycopg_pool import AsyncConnectionPool
 
-from automate import transport
+from automate import tracing, transport
 from automate.config import Settings
 from automate.dead_letters import DeadLetter, send_dead_letter
 from automate.errors import ErrorCodes, RecordError, TransportError
 from automate.metrics import ConsumerLag
 from automate.records import Records
+from automate.runtime import spans
 from automate.runtime.engine import Engine, Outcome, Resume
 from automate.runtime.failures import fail_unexpected
 from automate.runtime.metrics import RuntimeMetrics
@@ -277,19 +278,21 @@ class RuntimeWorker:
             self._users[execution_id] = self._users.get(execution_id, 0) + 1
             try:
                 async with lock:  # one message at a time per execution
-                    result = await self._until_stored(lambda: self._process(engine, name, record))
-                    admitted = isinstance(result, Outcome) and result not in _NOT_ADMITTED
-                    if isinstance(result, _Failed):
-                        # Not the database: the execution fails typed, with a dead letter, and the worker
-                        # goes on. (The database away meanwhile: tried again, as any message.)
-                        self.stats["failed"] += 1
-                        error = result.error
-                        failed = await self._until_stored(lambda: fail_unexpected(
-                            engine.pool, dead_letter, name, record, error, topic=msg.topic()))
-                        if isinstance(failed, _Failed):
-                            raise failed.error
-                        finished = Outcome.FAILED if failed else Outcome.ALREADY_DONE
-                        result = None if failed is None else finished
+                    with spans.handling(msg, name, record):
+                        result = await self._until_stored(lambda: self._process(engine, name, record))
+                        admitted = isinstance(result, Outcome) and result not in _NOT_ADMITTED
+                        if isinstance(result, _Failed):
+                            # Not the database: the execution fails typed, with a dead letter, and the worker
+                            # goes on. (The database away meanwhile: tried again, as any message.)
+                            self.stats["failed"] += 1
+                            error = result.error
+                            failed = await self._until_stored(lambda: fail_unexpected(
+                                engine.pool, dead_letter, name, record, error, topic=msg.topic()))
+                            if isinstance(failed, _Failed):
+                                raise failed.error
+                            finished = Outcome.FAILED if failed else Outcome.ALREADY_DONE
+                            result = None if failed is None else finished
+                        spans.ended(result)
                 outcome = result
                 if outcome is None:  # the worker stops while the database is away
                     done = False
@@ -369,6 +372,7 @@ class RuntimeWorker:
 def run_worker(settings: Settings, concurrency: int, metrics_port: int = 0) -> None:
     from automate.metrics import serve_metrics
 
+    tracing.configure("automate-runtime")
     worker = RuntimeWorker(settings, concurrency=concurrency)
     # (with the default registry's: the LLM calls' metrics are there)
     port = serve_metrics(settings, "automate-runtime", metrics_port, registry=worker.metrics.registry,

@@ -2,8 +2,10 @@
 -- Placeholders are psycopg's %(name)s, which Django's cursors accept too.
 
 -- name: insert_event
-INSERT INTO automate_outbox (id, tenant, aggregatetype, aggregateid, type, payload, dedupe_key, created_at)
-VALUES (%(id)s::uuid, %(tenant)s, %(topic)s, %(key)s, %(type)s, %(payload)s, %(dedupe_key)s, %(created_at)s)
+INSERT INTO automate_outbox (id, tenant, aggregatetype, aggregateid, type, payload, dedupe_key, created_at,
+                             traceparent)
+VALUES (%(id)s::uuid, %(tenant)s, %(topic)s, %(key)s, %(type)s, %(payload)s, %(dedupe_key)s, %(created_at)s,
+        %(traceparent)s)
 
 -- name: insert_event_deduped
 -- Claims the dedupe key and writes the row in one statement; returns nothing when the key was taken
@@ -14,8 +16,10 @@ WITH claim AS (
     ON CONFLICT (tenant, dedupe_key) DO NOTHING
     RETURNING event_id
 )
-INSERT INTO automate_outbox (id, tenant, aggregatetype, aggregateid, type, payload, dedupe_key, created_at)
-SELECT event_id, %(tenant)s, %(topic)s, %(key)s, %(type)s, %(payload)s, %(dedupe_key)s, %(created_at)s
+INSERT INTO automate_outbox (id, tenant, aggregatetype, aggregateid, type, payload, dedupe_key, created_at,
+                             traceparent)
+SELECT event_id, %(tenant)s, %(topic)s, %(key)s, %(type)s, %(payload)s, %(dedupe_key)s, %(created_at)s,
+       %(traceparent)s
 FROM claim
 RETURNING id::text
 
@@ -37,13 +41,13 @@ SET status = 'claimed', lease_owner = %(owner)s, claimed_at = now(),
     lease_expires_at = now() + make_interval(secs => %(lease_seconds)s), attempts = o.attempts + 1
 WHERE o.id IN (SELECT id FROM picked)  -- (IN, not a join: the join was planned as a scan of the whole table)
 RETURNING o.id::text, o.tenant, o.aggregatetype, o.aggregateid, o.type, o.payload, o.created_at,
-          o.attempts, o.dedupe_key
+          o.attempts, o.dedupe_key, o.traceparent
 
 -- name: hold_batch
 -- The relay's claim: due pending rows, oldest first, locked by the claiming transaction until it commits
 -- (rows another relay holds are skipped). Nothing is written until the batch is settled.
 SELECT o.ctid::text, o.id::text, o.tenant, o.aggregatetype, o.aggregateid, o.type, o.payload, o.created_at,
-       o.attempts, o.dedupe_key
+       o.attempts, o.dedupe_key, o.traceparent
 FROM automate_outbox o
 WHERE o.status = 'pending' AND o.next_attempt_at <= now()
 ORDER BY o.next_attempt_at, o.created_at
