@@ -28,6 +28,7 @@ from automate.processors.decoding import REQUIRED_HEADERS
 from automate.runtime.workflows import SLUG_PATTERN
 from automate.step_tasks import ATTEMPT_HEADER, DUE_AT_HEADER, HOPS_HEADER, TARGET_HEADER
 from automate.topics import RETRY_TIERS, RetryTier, dlq_topic, events_topic, retry_topic, workflow_topic
+from automate.tracing import TRACEPARENT
 from automate_core.outbox.relay import record_headers
 from automate_core.outbox.store import OutboxItem
 
@@ -39,7 +40,8 @@ KAFKA_BINDING: Final = "0.4.0"  # the Kafka bindings' version the AsyncAPI 3.0.0
 WIRE: Final = ("The value is in the Confluent wire format: the magic byte `0`, the writer schema's registry "
                "id (4 bytes, big-endian), then the record in Avro binary encoding. Fetch the writer schema "
                "by its id (`GET <registry>/schemas/ids/<id>`).")
-_ID, _TYPE, _TENANT = "\x00id", "\x00type", "\x00tenant"  # a sample row's fields, found in its headers
+# a sample row's fields, found in its headers
+_ID, _TYPE, _TENANT, _TRACE = "\x00id", "\x00type", "\x00tenant", "\x00traceparent"
 
 
 def _settings(prefix: str) -> Settings:
@@ -56,11 +58,14 @@ def _cloudevents(ce_type: str | None, note: str, *, present: bool) -> dict[str, 
     """The CloudEvents headers of an outbox row as both publishers write them: the literals as constants,
     the row's id, type and tenant as text (``ce_type`` fixed when given); ``present``: always there."""
     sample = OutboxItem(id=_ID, tenant=_TENANT, topic="", key="", type=_TYPE, payload=b"",
-                        created_at=datetime(1970, 1, 1), attempts=0)
+                        created_at=datetime(1970, 1, 1), attempts=0, traceparent=_TRACE)
     fields = {
         _ID: _text("The event id, a UUID: a duplicate delivery has the same one.", format="uuid"),
         _TYPE: _text("The event type.", **({"const": ce_type} if ce_type else {})),
         _TENANT: _text("The tenant the event belongs to."),
+        _TRACE: {**_traceparent(), "type": ["string", "null"],
+                 "description": "The W3C trace context of the span that emitted the event; a null value "
+                                "when it was emitted without a trace."},
     }
     properties: dict[str, Any] = {}
     for name, value in record_headers(sample):
@@ -77,6 +82,13 @@ def _cloudevents(ce_type: str | None, note: str, *, present: bool) -> dict[str, 
     return schema
 
 
+def _traceparent() -> dict[str, Any]:
+    """The ``traceparent`` header (:mod:`automate.tracing`): W3C Trace Context, version 00 as written."""
+    return _text("The W3C trace context (https://www.w3.org/TR/trace-context/) to continue: the span that "
+                 "made the record. Absent when the work was not traced.",
+                 pattern="^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
+
+
 def _retry_headers(settings: Settings) -> dict[str, Any]:
     """The headers of a step task (:func:`automate.step_tasks.send_step_task`; the retry worker's hops)."""
     target = "^" + workflow_topic(settings, "").replace(".", r"\.") + SLUG_PATTERN.removeprefix("^")
@@ -91,6 +103,7 @@ def _retry_headers(settings: Settings) -> dict[str, Any]:
             TARGET_HEADER: _text("The workflow topic the task goes back to once due.", pattern=target),
             HOPS_HEADER: _text("How often the retry worker moved the task to another tier (a delay longer "
                                "than its tier's); absent before the first hop.", pattern="^[0-9]+$"),
+            TRACEPARENT: _traceparent(),
         },
         "required": [DUE_AT_HEADER, ATTEMPT_HEADER, TARGET_HEADER],
     }
@@ -141,10 +154,11 @@ def _messages(settings: Settings, contracts: ContractSet) -> dict[str, dict[str,
         "Start one execution of a workflow.",
         "Start one execution of the workflow. The processors produce one per event and matching automation "
         "(execution id `uuid5(event id, automation id)`, so a redelivered event asks for the same execution) "
-        "without headers; `run_workflow` publishes one through the outbox, with its row's CloudEvents "
-        "headers.",
-        execution_key, _cloudevents(EXECUTION_REQUESTED, "Only on the requests of `run_workflow`; the "
-                                    "processors' requests have no headers.", present=False))
+        "with one header, `traceparent`, when the event was traced; `run_workflow` publishes one through the "
+        "outbox, with its row's CloudEvents headers.",
+        execution_key, _cloudevents(EXECUTION_REQUESTED, "On the requests of `run_workflow`; the "
+                                    "processors' requests have `traceparent` only, when traced.",
+                                    present=False))
     found["StepTask"] = _message(
         contracts.builtin("StepTask"), "StepTask", "Step task",
         "Resume an execution at one step: a retry, a durable wait, a replay.",

@@ -133,7 +133,7 @@ def test_messages_have_the_shape_of_the_specification() -> None:
         if headers is not None:
             assert headers["type"] == "object"
             assert set(headers.get("required", [])) <= set(headers["properties"])
-            assert all(p["type"] == "string" for p in headers["properties"].values())
+            assert all(p["type"] in ("string", ["string", "null"]) for p in headers["properties"].values())
         kafka = message["bindings"]["kafka"]
         assert set(kafka) == {"key", "schemaIdLocation", "schemaIdPayloadEncoding", "schemaLookupStrategy",
                               "bindingVersion"}
@@ -145,7 +145,9 @@ def test_events_carry_the_cloudevents_headers_the_publishers_write() -> None:
     events = DOC["channels"]["events"]["messages"]
     for key in events:
         headers = messages[key]["headers"]
-        assert headers["required"] == ["ce_specversion", "ce_source", "ce_id", "ce_type", "ce_tenant"]
+        assert headers["required"] == ["ce_specversion", "ce_source", "ce_id", "ce_type", "ce_tenant",
+                                       "traceparent"]
+        assert headers["properties"]["traceparent"]["type"] == ["string", "null"]  # (NULL: emitted untraced)
         assert headers["properties"]["ce_specversion"]["const"] == "1.0"
     assert messages["event.order.created"]["headers"]["properties"]["ce_type"]["const"] == "order.created"
     assert "const" not in messages["GenericEvent"]["headers"]["properties"]["ce_type"]
