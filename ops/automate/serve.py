@@ -32,6 +32,7 @@ from automate.db.connections import ConnectionStore
 from automate.db.context import pool
 from automate.errors import AutomateError, ErrorCodes
 from automate.secrets import Reader, resolve
+from automate.serve_metrics import ServeMetrics, measured
 from automate_connectors.registry import registry
 from automate_connectors.schemas import validate_against
 from automate_core.outbox.writer import OutboxWriter
@@ -169,9 +170,15 @@ def _deliver(settings: Settings, tenant: str, name: str, trigger: str, found: tu
     return _answer(200, {"event_id": event_id, "duplicate": earlier is not None})
 
 
-def run_server(settings: Settings, host: str, port: int, *, max_body: int = MAX_BODY) -> None:
+def run_server(settings: Settings, host: str, port: int, *, max_body: int = MAX_BODY,
+               metrics_port: int = 0) -> None:
     import uvicorn
 
+    from automate.metrics import serve_metrics
+
     tracing.configure("automate-serve")
-    uvicorn.run(create_app(settings, max_body=max_body), host=host, port=port, log_level="warning",
-                access_log=False, server_header=False)
+    metrics = ServeMetrics()
+    bound = serve_metrics(settings, "automate-serve", metrics_port, registry=metrics.registry)
+    log.info("serve started", extra={"action": "serve.started", "port": port, "metrics_port": bound})
+    uvicorn.run(measured(create_app(settings, max_body=max_body), metrics), host=host, port=port,
+                log_level="warning", access_log=False, server_header=False)

@@ -3,10 +3,14 @@ with nothing emitted; replays are refused."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import psycopg
@@ -16,9 +20,12 @@ import uvicorn
 from automate.config import Settings
 from automate.secrets.admin import set_secret
 from automate.serve import create_app
+from automate.serve_metrics import ServeMetrics, measured
+from automate.supervise import settings_env
 from automate_connectors.builtin.webhook import sign
 from tests.integration.connector_support import TENANT, connection
 from tests.integration.peers import free_port
+from tests.support import assert_eventually
 
 pytestmark = pytest.mark.integration
 
@@ -26,13 +33,18 @@ WHSEC = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
 @pytest.fixture
-def server(connector_settings: Settings) -> Iterator[str]:
+def metrics() -> ServeMetrics:
+    return ServeMetrics()
+
+
+@pytest.fixture
+def server(connector_settings: Settings, metrics: ServeMetrics) -> Iterator[str]:
     s = connector_settings
     set_secret(s, "PARTNER_WHSEC", WHSEC, tenant=TENANT, scopes=["connector:webhook"])
     connection(s, "partner", "webhook", {"secret": "$secret:PARTNER_WHSEC", "event_type": "partner.shipment"})
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(s, max_body=4096), host="127.0.0.1", port=port,
-                                           log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(measured(create_app(s, max_body=4096), metrics), host="127.0.0.1",
+                                           port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
@@ -72,7 +84,8 @@ def test_a_signed_delivery_becomes_one_event_and_a_replay_does_not(connector_set
     assert _events(connector_settings) == [("partner.shipment", TENANT)]
 
 
-def test_what_is_refused_emits_nothing(connector_settings: Settings, server: str) -> None:
+def test_what_is_refused_emits_nothing(connector_settings: Settings, server: str,
+                                       metrics: ServeMetrics) -> None:
     body = b'{"shipment": "SH-2"}'
     forged = _signed(body, secret="whsec_" + "A" * 43)
     cases = [
@@ -96,3 +109,40 @@ def test_what_is_refused_emits_nothing(connector_settings: Settings, server: str
     ours = httpx.post(server.replace("/partner/", "/broken/"), content=body, headers=_signed(body, "msg_6"))
     assert (ours.status_code, ours.json()) == (503, {"error": "unavailable"})  # our fault, not the sender's
     assert _events(connector_settings) == []
+    base = server.split("/hooks/")[0]
+    assert httpx.get(f"{base}/health").status_code == 200
+    assert httpx.get(f"{base}/hooks/{TENANT}/partner/received/and/more").status_code == 404
+    assert httpx.get(f"{base}/wp-admin.php").status_code == 404
+    hooks = "/hooks/{tenant}/{connection}/{trigger}"
+    counted = {(s.labels["route"], s.labels["status"]): s.value
+               for family in metrics.registry.collect() if family.name == "automate_serve_requests"
+               for s in family.samples if s.name.endswith("_total")}
+    assert counted == {(hooks, "401"): 5, (hooks, "413"): 1, (hooks, "400"): 2, (hooks, "503"): 1,
+                       ("/health", "200"): 1, ("unmatched", "404"): 2}  # (a path asked for is no label)
+    assert metrics.registry.get_sample_value("automate_serve_request_seconds_count", {"route": hooks}) == 9
+
+
+def test_the_serve_command_serves_its_metrics(connector_settings: Settings, tmp_path: Path) -> None:
+    port, metrics_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOMATE_")} | settings_env(
+        connector_settings)
+    with open(tmp_path / "serve.log", "wb") as log, subprocess.Popen(
+            [sys.executable, "-m", "automate.cli", "serve", "--port", str(port), "--metrics-port",
+             str(metrics_port)], env=env, stdout=log, stderr=subprocess.STDOUT) as proc:
+        try:
+            def healthy() -> bool:
+                return httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200
+
+            assert_eventually(lambda: _answers(healthy), timeout=30)
+            text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+            assert 'automate_serve_requests_total{route="/health",status="200"}' in text
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
+def _answers(check: Callable[[], bool]) -> bool:
+    try:
+        return check()
+    except httpx.TransportError:
+        return False

@@ -11,7 +11,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from automate.cli.common import console, fail, settings_of
+from automate.cli.common import METRICS_PORT, console, fail, settings_of
 from automate.errors import AutomateError
 
 __all__ = ["connections", "serve"]
@@ -105,8 +105,9 @@ def connections_connectors() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, help="Port to listen on.")
 @click.option("--max-body", default=1024 * 1024, show_default=True, help="Largest delivery body, in bytes.")
+@METRICS_PORT
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, max_body: int) -> None:
+def serve(ctx: click.Context, host: str, port: int, max_body: int, metrics_port: int) -> None:
     """Receive webhooks: POST /hooks/<tenant>/<connection>/<trigger> for every connection of a connector
     with a trigger (e.g. `webhook`), each delivery checked (Standard Webhooks signature, timestamp
     window, body size and schema, the webhook id seen once) and emitted as an event."""
@@ -114,4 +115,4 @@ def serve(ctx: click.Context, host: str, port: int, max_body: int) -> None:
     from automate.serve import run_server
 
     setup_logging(settings_of(ctx).log_level)
-    run_server(settings_of(ctx), host, port, max_body=max_body)
+    run_server(settings_of(ctx), host, port, max_body=max_body, metrics_port=metrics_port)
