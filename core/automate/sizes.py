@@ -14,9 +14,10 @@ Every record the pipeline writes later is one of those plus fields the emitter b
 ====================== =========================================================================
 record                 at most (value + key + headers + Kafka's framing of one record)
 ====================== =========================================================================
-event (events topic)   P + key 1 KiB + CloudEvents headers < 1 KiB + framing       < P + RECORD_HEADROOM
-ExecutionRequest       context P + fields < 1 KiB + key 36 B                       < P + RECORD_HEADROOM
-StepTask               fields < 1 KiB + three headers < 300 B                      < RECORD_HEADROOM
+event (events topic)   P + key 1 KiB + CloudEvents and traceparent headers < 1 KiB < P + RECORD_HEADROOM
+                       + framing
+ExecutionRequest       context P + fields < 1 KiB + key 36 B + traceparent 66 B    < P + RECORD_HEADROOM
+StepTask               fields < 1 KiB + four headers < 400 B                       < RECORD_HEADROOM
 DeadLetter             original <= record_max_bytes (else dropped, with a note)
                        + message 2,000 characters (8 KiB UTF-8) + fields < 1 KiB   < record_max_bytes
                                                                                      + LETTER_HEADROOM

@@ -77,8 +77,8 @@ def _cloudevents(ce_type: str | None, note: str, *, present: bool) -> dict[str, 
                        f"prefix). {note}",
         "properties": properties,
     }
-    if present:
-        schema["required"] = list(properties)
+    if present:  # (all but traceparent: records published before migration 0008 have none)
+        schema["required"] = [name for name in properties if name != TRACEPARENT]
     return schema
 
 

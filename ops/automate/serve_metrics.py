@@ -47,7 +47,10 @@ def measured(app: Any, metrics: ServeMetrics) -> Any:
             await app(scope, receive, send)
             return
         started = time.perf_counter()
-        route = next((r.path for r in app.routes if r.matches(scope)[0] == Match.FULL), UNMATCHED)
+        # (PARTIAL: the path of a route, another method: answered 405 under the route's template)
+        matches = {r.path: r.matches(scope)[0] for r in app.routes}
+        route = next((path for path, m in matches.items() if m == Match.FULL),
+                     next((path for path, m in matches.items() if m == Match.PARTIAL), UNMATCHED))
         status = 500  # an application that raises before answering: what the server sends
 
         async def sending(message: Any) -> None:

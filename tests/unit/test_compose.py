@@ -90,11 +90,22 @@ def test_the_workers_settings_are_automate_settings() -> None:
         for variable in worker["environment"]:
             if variable.startswith("AUTOMATE_"):
                 assert variable.removeprefix("AUTOMATE_").lower() in fields, (name, variable)
-        assert worker["depends_on"] == (
-            {"migrate": {"condition": "service_completed_successfully"}} if name != "migrate" else
-            {s: {"condition": "service_healthy"} for s in ("postgres", "kafka", "connect", "registry")})
-    assert {s for s in ("postgres", "kafka", "connect", "registry") if "healthcheck" in SERVICES[s]} == {
-        "postgres", "kafka", "connect", "registry"}
+        if name != "migrate":
+            assert worker["depends_on"] == {"migrate": {"condition": "service_completed_successfully"}}
+            assert "build" not in worker and worker["pull_policy"] == "never"  # (the image migrate builds)
+
+
+def test_migrate_runs_first_and_waits_for_the_services_it_needs() -> None:
+    migrate = WORKERS["migrate"]
+    assert migrate["build"] == {"context": ".", "dockerfile": "Dockerfile"}
+    # PostgreSQL and Kafka have health checks of their images' own tools; the registry and Connect are
+    # waited for by `migrate --wait` (their images' tools are not known here)
+    assert {s: d["condition"] for s, d in migrate["depends_on"].items()} == {
+        "postgres": "service_healthy", "kafka": "service_healthy", "connect": "service_started",
+        "registry": "service_started"}
+    assert all("healthcheck" in SERVICES[s] for s in ("postgres", "kafka"))
+    args = migrate["command"]
+    assert args[:2] == ["migrate", "--wait"] and float(args[2]) >= 60
 
 
 def test_prometheus_renders_the_template_of_automate_up_and_scrapes_every_worker() -> None:

@@ -160,8 +160,11 @@ def logs(ctx: click.Context, service: str, lines: int, follow: bool) -> None:
 @cli.command()
 @click.option("--no-schemas", is_flag=True, help="Do not register the Avro contracts in the registry.")
 @click.option("--no-connector", is_flag=True, help="Do not register (or remove) the Debezium connector.")
+@click.option("--wait", "wait_s", type=click.FloatRange(min=0), default=0, show_default=True,
+              help="Seconds to wait for PostgreSQL, Kafka, the registry and Connect to answer first (a "
+                   "container started beside them).")
 @click.pass_context
-def migrate(ctx: click.Context, no_schemas: bool, no_connector: bool) -> None:
+def migrate(ctx: click.Context, no_schemas: bool, no_connector: bool, wait_s: float) -> None:
     """Apply the pending database migrations, register the contracts, set up the publisher.
 
     Safe to run again and concurrently. With AUTOMATE_PUBLISHER=debezium (the default) the outbox
@@ -173,6 +176,13 @@ def migrate(ctx: click.Context, no_schemas: bool, no_connector: bool) -> None:
     from automate.db import migrate as run_migrations
 
     settings = settings_of(ctx)
+    if wait_s:
+        from automate.stack.readiness import wait_for_services
+
+        try:
+            wait_for_services(settings, wait_s, registry=not no_schemas, connect=not no_connector)
+        except AutomateError as exc:
+            fail(str(exc))
     try:
         with connect(settings) as conn:
             applied = run_migrations(conn)

@@ -237,6 +237,13 @@ def ensure_outbox_connector(settings: Settings) -> str:
                 _restart(settings, names.connector, only_failed=True)
                 return "restarted"
             return "unchanged"
+        # What a running connector read under its old configuration is published before the new one
+        # applies: a new configuration may read a column the rows written before the migration that added
+        # it lack (0008's traceparent), which would fail the task on them. (One not running cannot catch
+        # up: it gets the new configuration at once, as before.)
+        states = task_states(outbox_connector_status(settings, names))
+        if len(states) > 1 and all(state == "RUNNING" for state in states):
+            _wait_caught_up(settings, names, before="its configuration changes")
     http_json("PUT", f"{base}/config", wanted)
     return "created" if current is None else "updated"
 
@@ -268,7 +275,8 @@ def _forget_password(settings: Settings, connector: str) -> None:
         outbox_password_file(Layout(settings.home), connector).unlink(missing_ok=True)
 
 
-def _wait_caught_up(settings: Settings, names: OutboxNames) -> None:
+def _wait_caught_up(settings: Settings, names: OutboxNames, *,
+                    before: str = "the switch to the relay") -> None:
     """Wait until the slot is confirmed past the present position: every event committed before has been
     published (a commit's insert is before the position read after it)."""
     with connect(settings, autocommit=True) as conn:
@@ -281,9 +289,9 @@ def _wait_caught_up(settings: Settings, names: OutboxNames) -> None:
                 return
             if time.monotonic() > deadline:
                 raise PublisherBehind(
-                    f"connector {names.connector!r} has not published everything committed before the switch "
-                    f"to the relay within {_CATCH_UP_S:.0f}s (slot {names.slot} {state.behind_bytes} bytes "
-                    "behind; see `automate status`): it was kept. Run `automate migrate` again once it is "
+                    f"connector {names.connector!r} has not published everything committed before {before} "
+                    f"within {_CATCH_UP_S:.0f}s (slot {names.slot} {state.behind_bytes} bytes behind; see "
+                    "`automate status`): it was kept as it is. Run `automate migrate` again once it is "
                     "RUNNING")
             time.sleep(0.5)
 

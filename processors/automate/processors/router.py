@@ -23,7 +23,7 @@ from typing import Any
 from automate import tracing
 from automate.config import Settings
 from automate.contracts import avro_string, context_json, split_wire
-from automate.errors import ErrorCodes, RecordError
+from automate.errors import AutomateError, ErrorCodes, RecordError
 from automate.ids import uuid5_of
 from automate.jsonb import unstorable_text
 from automate.processors.decoding import EventSchemas, read_headers
@@ -99,8 +99,8 @@ class Router:
                                   attributes={"messaging.system": "kafka"})
         try:
             routed = self._route(value, headers, timestamp_ms)
-        except RecordError as exc:
-            tracing.end_span(span, error=exc.code)
+        except BaseException as exc:  # (a record's fault, or the registry's: the record is tried again)
+            tracing.end_span(span, error=exc.code if isinstance(exc, AutomateError) else type(exc).__name__)
             raise
         span.update_name(f"process {routed.event_type}")
         span.set_attributes({

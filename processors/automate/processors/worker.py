@@ -55,6 +55,10 @@ _COMMIT_EVERY_S = 0.1
 _MAX_INFLIGHT = 2000  # batches produced and not yet acknowledged before the loop waits for the broker
 
 
+# A record produced for a consumed batch: (topic, key, the source message, the workflow's slug, its headers)
+_Sent = tuple[str, str | None, Any, str | None, Any]
+
+
 class _Batch:
     """The records produced for one consumed batch, its acknowledgements and the offsets it covers."""
 
@@ -63,13 +67,12 @@ class _Batch:
     def __init__(self) -> None:
         self.pending = 0
         self.offsets: dict[tuple[str, int], int] = {}
-        # (topic, key, value, error, headers)
-        self.failures: list[tuple[str, bytes | None, bytes, Any, Any]] = []
+        self.failures: list[tuple[str, bytes | None, bytes, Any]] = []  # (topic, key, value, error)
 
     def on_delivery(self, err: Any, msg: Any) -> None:
         self.pending -= 1
         if err is not None:
-            self.failures.append((msg.topic(), msg.key(), msg.value(), err, msg.headers()))
+            self.failures.append((msg.topic(), msg.key(), msg.value(), err))
 
 
 @dataclass(slots=True)
@@ -103,7 +106,7 @@ class ProcessorWorker:
         self._watcher = ConfigWatcher(settings, self._swap)
         self._known_topics: set[str] = set()
         self._solo: Any = None  # transport.solo_producer, made at the first request refused for its size
-        self._inflight: collections.deque[tuple[_Batch, list[tuple[str, str | None, Any, str | None]]]] = (
+        self._inflight: collections.deque[tuple[_Batch, list[_Sent]]] = (
             collections.deque())
         self._acknowledged: dict[tuple[str, int], int] = {}  # offsets of acknowledged batches, to commit
         self._committed_at = 0.0
@@ -176,7 +179,7 @@ class ProcessorWorker:
         produce = producer.produce
         batch = _Batch()
         delivered = batch.on_delivery
-        sent: list[tuple[str, str | None, Any, str | None]] = []  # (topic, key, source message, slug)
+        sent: list[_Sent] = []
         offsets = batch.offsets
         matched = unmatched = poison = rule_errors = 0
         by_workflow: collections.Counter[str] = collections.Counter()
@@ -197,7 +200,7 @@ class ProcessorWorker:
                     poison += 1
                     letter = self._letter(msg, exc.code, exc.message)
                     self._produce(producer, letter, batch)
-                    sent.append((letter.topic, letter.key, msg, None))
+                    sent.append((letter.topic, letter.key, msg, None, None))
                     routed = None
                     break
                 except RegistryError as exc:  # the registry, not the record: wait for it
@@ -225,7 +228,7 @@ class ProcessorWorker:
                         batch.pending -= 1
                         self._produce(producer, _Out(request.topic, request.key, request.value, msg,
                                                      headers=headers), batch)
-                    sent.append((request.topic, request.key, msg, request.slug))
+                    sent.append((request.topic, request.key, msg, request.slug, headers))
             else:
                 unmatched += 1
         self._inflight.append((batch, sent))
@@ -273,8 +276,7 @@ class ProcessorWorker:
                 if err.fatal():  # the producer itself is broken: the worker must restart
                     raise
                 batch.pending -= 1
-                batch.failures.append((out.topic, out.key.encode() if out.key else None, out.value, err,
-                                       out.headers))
+                batch.failures.append((out.topic, out.key.encode() if out.key else None, out.value, err))
                 return
 
     def _settle(self, consumer: Any, producer: Any, *, wait: bool) -> None:
@@ -301,13 +303,14 @@ class ProcessorWorker:
             except KafkaException as exc:  # e.g. the partition moved: it will be re-delivered
                 log.warning("commit failed", extra={"action": "processors.commit_failed", "error": str(exc)})
 
-    def _redeliver(self, producer: Any, batch: _Batch, sent: list[tuple[str, str | None, Any, str | None]]
+    def _redeliver(self, producer: Any, batch: _Batch, sent: list[_Sent]
                    ) -> None:
-        sources = {(topic, key): (msg, slug) for topic, key, msg, slug in sent}
+        sources = {(topic, key): (msg, slug, headers) for topic, key, msg, slug, headers in sent}
         pending = []
-        for topic, key, value, err, headers in batch.failures:
+        for topic, key, value, err in batch.failures:
             text = key.decode() if key is not None else None
-            msg, slug = sources.get((topic, text), (None, None))
+            # (the headers as produced: a delivery report carries none)
+            msg, slug, headers = sources.get((topic, text), (None, None, None))
             pending.append(_Out(topic, text, value, msg, slug, err, headers))
         given_up: list[_Out] = []  # refused for good (e.g. too large): dead-lettered without a retry
         for attempt in range(_DELIVERY_ATTEMPTS + 1):
@@ -323,7 +326,7 @@ class ProcessorWorker:
                 "action": "processors.produce_retry", "failed": len(pending), "error": str(pending[0].error)})
             time.sleep(min(0.2 * 2 ** attempt, 3.0))
             retry = self._send_now(producer, pending)
-            errors = {(topic, key): err for topic, key, _value, err, _headers in retry.failures}
+            errors = {(topic, key): err for topic, key, _value, err in retry.failures}
             pending = [o for o in pending if (o.topic, o.key.encode() if o.key else None) in errors]
             for out in pending:
                 out.error = errors[(out.topic, out.key.encode() if out.key else None)]
@@ -356,8 +359,7 @@ class ProcessorWorker:
             return outs
         if self._solo is None:
             self._solo = transport.solo_producer(self.settings)
-        errors = {(topic, key): err
-                  for topic, key, _value, err, _headers in self._send_now(self._solo, alone).failures}
+        errors = {(topic, key): err for topic, key, _value, err in self._send_now(self._solo, alone).failures}
         kept = []
         for out in outs:
             if too_large(out.error):

@@ -14,7 +14,10 @@ __all__ = ["ended", "handling", "recorded", "step"]
 
 def handling(msg: Any, name: str, record: dict[str, Any]) -> AbstractContextManager[None]:
     """The span of one workflow-topic record (``name``: ExecutionRequest or StepTask), when it is traced."""
-    traceparent = tracing.header_traceparent(msg.headers())
+    try:
+        traceparent = tracing.header_traceparent(msg.headers())
+    except Exception:  # (a header the client cannot decode: the record is handled, untraced)
+        traceparent = None
     if traceparent is None:
         return nullcontext()
     slug = str(record.get("workflow_slug") or "")[:200]
