@@ -23,18 +23,11 @@ from typing import Any
 
 from automate import tracing, transport
 from automate.config import Settings
-from automate.dead_letters import DeadLetter
 from automate.errors import ErrorCodes, RecordError, RegistryError, TransportError
 from automate.metrics import ConsumerLag
-from automate.processors.config import ConfigWatcher
-from automate.processors.decoding import EventSchemas
-from automate.processors.index import TriggerIndex
+from automate.processors.core import ProcessorCore, request_headers
 from automate.processors.metrics import ProcessorMetrics
-from automate.processors.router import Router
-from automate.records import Records
-from automate.sizes import record_max_bytes
 from automate.topics import dlq_topic, ensure_topics, events_topic
-from automate.tracing import TRACEPARENT
 from automate.transport import (
     BATCHED_FETCH,
     FAILOVER,
@@ -96,15 +89,12 @@ class ProcessorWorker:
         self.settings = settings
         self.group = group or f"{settings.topic_prefix}-processors"
         self.batch = batch
-        self.metrics = metrics or ProcessorMetrics()
+        self.core = ProcessorCore(settings, metrics)
+        self.metrics, self.records, self.router = self.core.metrics, self.core.records, self.core.router
+        self.stats, self._watcher = self.core.stats, self.core.watcher
         self.consumer_lag = ConsumerLag(self.metrics.consumer_lag, self.group)
-        self.records = Records.load(settings)
-        self.router = Router(settings, EventSchemas.load(settings), self.records)
-        self.stats: collections.Counter[str] = collections.Counter()
         self.assigned: set[int] = set()
         self._stop = threading.Event()
-        self._watcher = ConfigWatcher(settings, self._swap)
-        self._known_topics: set[str] = set()
         self._solo: Any = None  # transport.solo_producer, made at the first request refused for its size
         self._inflight: collections.deque[tuple[_Batch, list[_Sent]]] = (
             collections.deque())
@@ -117,20 +107,6 @@ class ProcessorWorker:
     @property
     def stopping(self) -> bool:
         return self._stop.is_set()
-
-    def _swap(self, index: TriggerIndex) -> None:
-        """Called by the config watcher: make the workflows' topics exist, then route with ``index``."""
-        topics = {self.router.topic_of(t.slug) for t in index.targets} - self._known_topics
-        if topics:
-            try:
-                ensure_topics(self.settings, topics, timeout=10)
-                self._known_topics |= topics
-            except Exception as exc:  # production retries and reports undeliverable requests
-                log.warning("could not ensure workflow topics",
-                            extra={"action": "processors.topics", "error": str(exc)[:300]})
-        self.router.index = index
-        self.metrics.automations.set(len(index))
-        self.metrics.reloads.inc()
 
     def run(self) -> None:
         self._watcher.start()
@@ -181,10 +157,7 @@ class ProcessorWorker:
         delivered = batch.on_delivery
         sent: list[_Sent] = []
         offsets = batch.offsets
-        matched = unmatched = poison = rule_errors = 0
-        by_workflow: collections.Counter[str] = collections.Counter()
-        rule_time = self.metrics.rule_seconds.observe
-        timestamps: list[int] = []
+        tally = self.core.tally()
         for msg in messages:
             if msg.error():
                 log.warning("consumer error", extra={"action": "processors.consume_error",
@@ -197,7 +170,7 @@ class ProcessorWorker:
                     routed = route(msg.value(), msg.headers(), timestamp)
                     break
                 except RecordError as exc:
-                    poison += 1
+                    tally.poison += 1
                     letter = self._letter(msg, exc.code, exc.message)
                     self._produce(producer, letter, batch)
                     sent.append((letter.topic, letter.key, msg, None, None))
@@ -209,17 +182,10 @@ class ProcessorWorker:
                         return  # nothing committed: the batch is re-delivered
             if routed is None:
                 continue
-            timestamps.append(timestamp)
-            rule_errors += routed.rule_errors
-            for slug in routed.rule_limits:
-                self.metrics.rule_limits.labels(slug).inc()
-            if routed.candidates:
-                rule_time(routed.rule_seconds)
+            tally.routed(routed, timestamp)
             if routed.requests:
-                matched += 1
-                headers = None if routed.traceparent is None else [(TRACEPARENT, routed.traceparent)]
+                headers = request_headers(routed)
                 for request in routed.requests:
-                    by_workflow[request.slug] += 1
                     batch.pending += 1
                     try:
                         produce(request.topic, request.value, request.key, on_delivery=delivered,
@@ -229,35 +195,13 @@ class ProcessorWorker:
                         self._produce(producer, _Out(request.topic, request.key, request.value, msg,
                                                      headers=headers), batch)
                     sent.append((request.topic, request.key, msg, request.slug, headers))
-            else:
-                unmatched += 1
         self._inflight.append((batch, sent))
-        now_ms = time.time() * 1000
-        for timestamp in timestamps:
-            self.metrics.event_age.observe(max(0.0, now_ms - timestamp) / 1000)
-        m = self.metrics
-        if matched:
-            m.events.labels("matched").inc(matched)
-        if unmatched:
-            m.events.labels("unmatched").inc(unmatched)
-        if poison:
-            m.events.labels("poison").inc(poison)
-        if rule_errors:
-            m.rule_errors.inc(rule_errors)
-        for slug, count in by_workflow.items():
-            m.requests.labels(slug).inc(count)
-        self.stats.update(events=len(timestamps) + poison, matched=matched, unmatched=unmatched,
-                          poison=poison, requests=sum(by_workflow.values()), rule_errors=rule_errors)
+        tally.done()
 
     def _letter(self, msg: Any, code: str, message: str) -> _Out:
-        log.warning("poison record dead-lettered", extra={
-            "action": "processors.poison", "code": code, "error": message[:300],
-            "topic": msg.topic(), "partition": msg.partition(), "offset": msg.offset()})
-        self.metrics.dead_letters.labels("processors", code).inc()
-        key = msg.key()
-        letter = DeadLetter.poison(code=code, message=message, source_topic=msg.topic(), original=msg.value())
-        return _Out(dlq_topic(self.settings), key.decode(errors="replace") if key else None,
-                    letter.encode(self.records, max_original=record_max_bytes(self.settings)), msg)
+        topic, key, value = self.core.poison_letter(msg.topic(), msg.partition(), msg.offset(), msg.key(),
+                                                    msg.value(), code, message)
+        return _Out(topic, key, value, msg)
 
     @staticmethod
     def _produce(producer: Any, out: _Out, batch: _Batch) -> None:
