@@ -24,14 +24,26 @@ __all__ = ["dlq", "executions", "processors", "retry_worker", "runtime"]
 @click.command()
 @click.option("--group", default=None, help="Consumer group (default: <topic prefix>-processors); workers "
               "in one group share the partitions of automate.events.")
+@click.option("--engine", type=click.Choice(["confluent", "faust"]), default="confluent", show_default=True,
+              help="What moves the records: confluent-kafka (the fastest), or a Faust agent "
+                   "(needs automate[faust]); the same routing either way (docs/processors.md).")
 @METRICS_PORT
 @click.pass_context
-def processors(ctx: click.Context, group: str | None, metrics_port: int) -> None:
+def processors(ctx: click.Context, group: str | None, engine: str, metrics_port: int) -> None:
     """Match events to automations: consume automate.events, evaluate the triggers' rules and produce one
     execution request per matching automation to automate.workflow.<slug>. Run more to scale out."""
+    setup_logging(settings_of(ctx).log_level)
+    if engine == "faust":
+        from automate.errors import AutomateError
+        from automate.processors.faust_agent import run_faust_processors
+
+        try:
+            run_faust_processors(settings_of(ctx), group=group, metrics_port=metrics_port)
+        except AutomateError as exc:
+            fail(str(exc))
+        return
     from automate.processors import run_processors
 
-    setup_logging(settings_of(ctx).log_level)
     run_processors(settings_of(ctx), group=group, metrics_port=metrics_port)
 
 

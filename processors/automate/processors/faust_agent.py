@@ -1,0 +1,182 @@
+"""The processors as a Faust agent: ``automate processors --engine faust``, or mounted in a Faust app of
+your own with :func:`mount` (your broker settings; your app's id is the consumer group).
+
+The agent is a transport around the same core as the default engine (:mod:`automate.processors.core`):
+the trigger index and its hot reload, the compiled rules, the request encoding and the poison letters.
+It reads ``automate.events`` in batches (``take_events``), routes each event, sends its requests (or its
+poison letter) and waits until the broker has acknowledged every record it sent before it asks Faust for
+the next batch, which is when Faust acks the batch; acked offsets are committed every second.
+
+Faust acks, and commits past, a batch whose processing raised. So a failure that is not the record's own
+(Kafka refusing a request after the retries) ends the process at once, without a commit (exit code 70,
+:data:`EXIT_UNDELIVERABLE`): whoever takes the partitions next routes the batch again, and the requests
+made again carry the same execution ids (the runtime creates each execution once). A request above a
+size limit is dead-lettered with its event (``kafka.record_too_large``), as the default engine does.
+
+Faust (``faust-streaming``) is an optional dependency: ``pip install 'automate[faust]'``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from automate.config import Settings
+from automate.errors import ConfigurationError, ErrorCodes, RecordError, RegistryError
+from automate.processors.core import ProcessorCore, request_headers
+from automate.topics import ensure_topics, events_topic
+
+__all__ = ["EXIT_UNDELIVERABLE", "faust_app", "mount", "run_faust_processors"]
+
+log = logging.getLogger("automate.processors.faust")
+
+EXIT_UNDELIVERABLE = 70
+BATCH = 500  # events routed, and their requests acknowledged, at a time
+WITHIN_S = 0.02  # how long a batch waits to fill before it is routed as it is
+_SEND_ATTEMPTS = 5
+
+Out = tuple[str, bytes | None, bytes, Any, Any]  # (topic, key, value, headers, the event it is for)
+
+
+def mount(app: Any, settings: Settings, *, core: ProcessorCore | None = None,
+          name: str = "automate-processors") -> Any:
+    """Declare the processors' agent in ``app`` (a ``faust.App``, before its worker starts); returns the
+    agent. ``core`` may be shared with your own code (its ``metrics``, its ``router``)."""
+    core = core or ProcessorCore(settings)
+    raw = {"key_serializer": "raw", "value_serializer": "raw"}
+    topics: dict[str, Any] = {}
+
+    def topic(name: str) -> Any:
+        found = topics.get(name)
+        if found is None:
+            found = topics[name] = app.topic(name, **raw)
+        return found
+
+    async def route(events: Sequence[Any]) -> list[Out]:
+        tally = core.tally()
+        outs: list[Out] = []
+        for event in events:
+            msg = event.message
+            headers = list(msg.headers or ())
+            timestamp = int(msg.timestamp * 1000) if msg.timestamp else 0
+            while True:
+                try:
+                    routed = core.router.route(msg.value, headers, timestamp)
+                    break
+                except RecordError as exc:
+                    tally.poison += 1
+                    outs.append((*_letter(core, msg, exc.code, exc.message), None, event))
+                    routed = None
+                    break
+                except RegistryError as exc:  # the registry, not the record: wait for it
+                    log.warning("retrying an event", extra={"action": "processors.retry", "error": str(exc)})
+                    await asyncio.sleep(1.0)
+            if routed is None:
+                continue
+            tally.routed(routed, timestamp)
+            headers_out = request_headers(routed)
+            outs += [(r.topic, r.key.encode(), r.value, headers_out, event) for r in routed.requests]
+        await deliver(outs)
+        tally.done()
+        return outs
+
+    async def deliver(outs: list[Out]) -> None:
+        """Send ``outs``; return once the broker acknowledged each (or its event was dead-lettered)."""
+        pending = outs
+        for attempt in range(_SEND_ATTEMPTS + 1):
+            futures = [await topic(t).send(key=k, value=v, headers=h) for t, k, v, h, _event in pending]
+            results = await asyncio.gather(*futures, return_exceptions=True)
+            failed = [(out, r) for out, r in zip(pending, results, strict=True)
+                      if isinstance(r, BaseException)]
+            if not failed:
+                return
+            letters = [(*_letter(core, event.message, ErrorCodes.KAFKA_RECORD_TOO_LARGE,
+                                 f"execution request to {t} ({len(v)} bytes) refused: "
+                                 f"{type(error).__name__}"), None, event)
+                       for (t, _k, v, _h, event), error in failed if _too_large(error)]
+            pending = [out for out, error in failed if not _too_large(error)] + letters
+            if attempt == _SEND_ATTEMPTS:
+                break
+            log.warning("produce failed; retrying", extra={
+                "action": "processors.produce_retry", "failed": len(failed),
+                "error": type(failed[0][1]).__name__})
+            missing = {t for t, *_rest in pending}
+            await asyncio.get_running_loop().run_in_executor(None, ensure_topics, settings, missing)
+            await asyncio.sleep(min(0.2 * 2 ** attempt, 3.0))
+        raise _Undeliverable(f"{len(pending)} records not delivered after {_SEND_ATTEMPTS + 1} attempts")
+
+    async def agent(stream: Any) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, core.watcher.start)  # routes nothing before the index is read
+        try:
+            async for events in stream.take_events(BATCH, within=WITHIN_S):
+                await route(events)
+        except asyncio.CancelledError:
+            raise  # the worker stops: what was not acked is routed again by the next owner
+        except BaseException as exc:
+            # Never let Faust ack and commit a batch whose requests were not all delivered.
+            log.critical("processors stopping without a commit", extra={
+                "action": "processors.undeliverable", "error": f"{type(exc).__name__}: {exc}"[:300]})
+            logging.shutdown()
+            os._exit(EXIT_UNDELIVERABLE)
+        finally:
+            await loop.run_in_executor(None, core.watcher.stop)
+
+    agent.__name__ = agent.__qualname__ = name.replace("-", "_")
+    source = app.topic(events_topic(settings), **raw)
+    return app.agent(source, name=name, concurrency=1)(agent)
+
+
+class _Undeliverable(Exception):
+    pass
+
+
+def _letter(core: ProcessorCore, msg: Any, code: str, message: str) -> tuple[str, bytes | None, bytes]:
+    topic, key, value = core.poison_letter(msg.topic, msg.partition, msg.offset, msg.key, msg.value, code,
+                                           message)
+    return topic, key.encode() if key is not None else None, value
+
+
+def _too_large(error: BaseException) -> bool:
+    return type(error).__name__ in ("MessageSizeTooLargeError", "RecordTooLargeError")
+
+
+def faust_app(settings: Settings, *, group: str | None = None) -> Any:
+    """A Faust app for the processors alone (``automate processors --engine faust``): the consumer group
+    of the default engine (``<topic prefix>-processors``), no web server, no internal topics."""
+    try:
+        import faust
+    except ImportError:
+        raise ConfigurationError("the Faust engine needs faust-streaming: "
+                                 "pip install 'automate[faust]'") from None
+    if settings.kafka_security_protocol != "PLAINTEXT":
+        raise ConfigurationError("the Faust engine talks PLAINTEXT to Kafka only (AUTOMATE_KAFKA_SECURITY_"
+                                 f"PROTOCOL is {settings.kafka_security_protocol}): use the default engine")
+    brokers = [f"kafka://{server.strip()}" for server in settings.bootstrap_servers.split(",")]
+    return faust.App(
+        group or f"{settings.topic_prefix}-processors", broker=brokers, web_enabled=False,
+        topic_disable_leader=True,  # (no internal topics: nothing is declared but what we send to)
+        broker_commit_interval=1.0, producer_request_timeout=30.0, producer_linger=0.01,
+        broker_session_timeout=10.0, broker_heartbeat_interval=3.0, consumer_auto_offset_reset="earliest")
+
+
+def run_faust_processors(settings: Settings, *, group: str | None = None, metrics_port: int = 0) -> None:
+    """Run the Faust engine until SIGINT/SIGTERM, serving the same metrics as the default engine."""
+    import faust
+
+    from automate import tracing
+    from automate.metrics import serve_metrics
+
+    tracing.configure("automate-processors")
+    app = faust_app(settings, group=group)
+    core = ProcessorCore(settings)
+    mount(app, settings, core=core)
+    port = serve_metrics(settings, "automate-processors", metrics_port, registry=core.metrics.registry)
+    log.info("processors started", extra={"action": "processors.started", "metrics_port": port,
+                                          "engine": "faust", "group": app.conf.id})
+    # loglevel INFO: at WARNING and above Faust sets the root logger to DEBUG (for its spinner), a seventh
+    # of the CPU in its profile.
+    faust.Worker(app, loglevel="INFO").execute_from_commandline()
