@@ -1,5 +1,6 @@
-"""Processor benchmark on the local stack (`automate up` first): one ProcessorWorker in this process,
-100 automations over 20 event types (exact and glob triggers, JSONLogic rules).
+"""Processor benchmark on the local stack (`automate up` first): `automate processors --engine E` as a
+process of its own, for each engine on topics of its own; 100 automations over 20 event types (exact
+and glob triggers, JSONLogic rules).
 
 1. throughput: a backlog of N events on automate.events (written straight to Kafka, as the relay or
    Debezium would), consumed until every one is routed: events/s and requests/s;
@@ -8,6 +9,7 @@
    consumer of the workflow topics (this one reads 600 partitions), p50/p95/p99.
 
     .venv/bin/python tests/bench/bench_processors.py [--events 100000] [--rate 1000] [--seconds 15]
+        [--engine confluent] [--engine faust]   (default: both, side by side)
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from confluent_kafka import OFFSET_END, Consumer, Producer, TopicPartition
 from automate.bench import percentiles
 from automate.config import Settings, get_settings
 from automate.contracts import canonical_json
-from automate.processors import ProcessorWorker
+from automate.demo.peers import free_port
 from automate.records import Records
 from automate.runtime.actions import registry
 from automate.runtime.workflows import validate
@@ -76,14 +78,36 @@ def event(records: Records, tenant: str, rng: random.Random) -> tuple[str, bytes
     return ident, value, headers
 
 
-def run_worker(s: Settings) -> tuple[ProcessorWorker, threading.Thread]:
-    worker = ProcessorWorker(s)
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
-    return worker, thread
+def spawn(s: Settings, engine: str, metrics_port: int = 0) -> subprocess.Popen[bytes]:
+    """`automate processors --engine ENGINE` as its own process, as deployed (consumer group: the default)."""
+    env = {**os.environ, "AUTOMATE_DATABASE_URL": s.dsn, "AUTOMATE_TOPIC_PREFIX": s.topic_prefix}
+    return subprocess.Popen([sys.executable, "-m", "automate.cli", "processors", "--engine", engine,
+                             "--metrics-port", str(metrics_port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def throughput(s: Settings, records: Records, n: int) -> dict[str, Any]:
+def counted(port: int) -> dict[str, float]:
+    """The worker's events (all outcomes), matched events and requests, from its metrics."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    except httpx.TransportError:
+        return {"events": 0, "matched": 0, "requests": 0}
+    found = {"events": 0.0, "matched": 0.0, "requests": 0.0}
+    for family in text_string_to_metric_families(text):
+        for x in family.samples:
+            if x.name == "automate_processor_events_total":
+                found["events"] += x.value
+                if x.labels.get("outcome") == "matched":
+                    found["matched"] += x.value
+            elif x.name == "automate_processor_requests_total":
+                found["requests"] += x.value
+    return found
+
+
+def throughput(s: Settings, records: Records, n: int, engine: str) -> dict[str, Any]:
     rng = random.Random(7)
     producer = Producer({"bootstrap.servers": s.bootstrap_servers, "linger.ms": 20,
                          "partitioner": "murmur2_random", "queue.buffering.max.messages": 1_000_000})
@@ -96,27 +120,25 @@ def throughput(s: Settings, records: Records, n: int) -> dict[str, Any]:
             except BufferError:
                 producer.poll(0.05)
     producer.flush(120)
-    worker, thread = run_worker(s)
-    while worker.stats["events"] == 0:
-        time.sleep(0.001)
+    port = free_port()
+    worker = spawn(s, engine, port)
+    while (first := counted(port)["events"]) == 0:  # (read every 20 ms: the first batch counts as a start)
+        time.sleep(0.02)
     began = time.perf_counter()
-    first = worker.stats["events"]
-    while worker.stats["events"] < n:
-        time.sleep(0.01)
+    while (now := counted(port))["events"] < n:
+        time.sleep(0.02)
     elapsed = time.perf_counter() - began
-    worker.stop()
-    thread.join(30)
-    counted = n - first
-    return {"events": n, "events_per_s": round(counted / elapsed), "requests": worker.stats["requests"],
-            "requests_per_s": round(worker.stats["requests"] * counted / n / elapsed),
-            "matched": worker.stats["matched"], "seconds": round(elapsed, 2)}
+    worker.terminate()
+    worker.wait(60)
+    done = n - first
+    return {"events": n, "events_per_s": round(done / elapsed), "requests": round(now["requests"]),
+            "requests_per_s": round(now["requests"] * done / n / elapsed),
+            "matched": round(now["matched"]), "seconds": round(elapsed, 2)}
 
 
-def latency(s: Settings, records: Records, rate: int, seconds: float) -> dict[str, Any]:
-    """The worker runs as its own process (`automate processors`), as deployed."""
-    env = {**os.environ, "AUTOMATE_DATABASE_URL": s.dsn, "AUTOMATE_TOPIC_PREFIX": s.topic_prefix}
-    worker = subprocess.Popen([sys.executable, "-m", "automate.cli", "processors"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def latency(s: Settings, records: Records, rate: int, seconds: float, engine: str) -> dict[str, Any]:
+    """The worker runs as its own process (`automate processors --engine ENGINE`), as deployed."""
+    worker = spawn(s, engine)
     sent: dict[str, float] = {}
     arrived: dict[str, float] = {}  # when this process read the first request of the event
     produced: dict[str, float] = {}  # the request's CreateTime: when the processor produced it
@@ -180,22 +202,27 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--engine", action="append", choices=["confluent", "faust"],
+                        help="the engine(s) to measure, each on topics of its own (default: both, one "
+                             "after the other)")
     parser.add_argument("--report", help="also write the results to this JSON file")
     args = parser.parse_args()
-    s = fresh_db(get_settings(), "automate_bench_processors", publisher="relay",
-                 topic_prefix=f"benchpr{uuid.uuid4().hex[:6]}")
-    ensure_topics(s, core_topics(s))
-    automations(s)
-    records = Records.load(s)
-    results = {"throughput": throughput(s, records, args.events) if args.events else None,
-               "latency": latency(s, records, args.rate, args.seconds)}
-    emit_report(results, args.report)
-    from confluent_kafka.admin import AdminClient
+    results: dict[str, Any] = {}
+    for engine in args.engine or ["confluent", "faust"]:
+        s = fresh_db(get_settings(), "automate_bench_processors", publisher="relay",
+                     topic_prefix=f"benchpr{uuid.uuid4().hex[:6]}")
+        ensure_topics(s, core_topics(s))
+        automations(s)
+        records = Records.load(s)
+        results[engine] = {"throughput": throughput(s, records, args.events, engine) if args.events else None,
+                           "latency": latency(s, records, args.rate, args.seconds, engine)}
+        from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({"bootstrap.servers": s.bootstrap_servers})
-    mine = [t for t in admin.list_topics(timeout=30).topics if t.startswith(s.topic_prefix + ".")]
-    for future in admin.delete_topics(mine).values():
-        future.result(60)
+        admin = AdminClient({"bootstrap.servers": s.bootstrap_servers})
+        mine = [t for t in admin.list_topics(timeout=30).topics if t.startswith(s.topic_prefix + ".")]
+        for future in admin.delete_topics(mine).values():
+            future.result(60)
+    emit_report(results, args.report)
 
 
 if __name__ == "__main__":

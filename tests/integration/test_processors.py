@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -468,3 +469,24 @@ def test_request_fragments_encode_what_fastavro_encodes(db_settings: Settings) -
         decoded = records.decode(fast)[1]
         assert int(decoded.pop("requested_at").timestamp() * 1000) == fields.pop("requested_at")
         assert decoded == fields
+
+
+def test_the_agent_mounted_in_a_faust_app_of_your_own_routes_events(db_settings: Settings,
+                                                                    tmp_path: Path) -> None:
+    """examples/faust/my_app.py, run as a Faust app is (`python my_app.py worker`): the processors' agent
+    routes the events and the app's own agent sees them too."""
+    s = db_settings
+    apply_workflow(s, workflow("mounted", {"event": "order.*"}))
+    event = emit_event("order.paid", {"order_id": "M-1"}, settings=s)
+    with Relay(s) as relay:
+        assert relay.drain() == 1
+    log = tmp_path / "my_app.log"
+    example = Path(__file__).resolve().parents[2] / "examples/faust/my_app.py"
+    with open(log, "wb") as out, subprocess.Popen([sys.executable, str(example), "worker", "-l", "info"],
+                                                  env=_env(s), stdout=out, stderr=subprocess.STDOUT) as app:
+        try:
+            assert [x["event_id"] for x in requests(s, "mounted", 1, timeout=90)] == [event]
+            assert_eventually(lambda: "my agent saw order.paid (1 so far)" in log.read_text(), timeout=30)
+        finally:
+            app.terminate()
+            app.wait(30)
