@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from automate.config import Settings
-from automate.errors import ConfigurationError, ErrorCodes, RecordError, RegistryError
+from automate.errors import ConfigurationError, ErrorCodes, RecordError, RegistryError, TransportError
 from automate.processors.core import ProcessorCore, request_headers
 from automate.topics import ensure_topics, events_topic
 
@@ -102,7 +102,8 @@ def mount(app: Any, settings: Settings, *, core: ProcessorCore | None = None,
             missing = {t for t, *_rest in pending}
             await asyncio.get_running_loop().run_in_executor(None, ensure_topics, settings, missing)
             await asyncio.sleep(min(0.2 * 2 ** attempt, 3.0))
-        raise _Undeliverable(f"{len(pending)} records not delivered after {_SEND_ATTEMPTS + 1} attempts")
+        raise TransportError(f"{len(pending)} records not delivered after {_SEND_ATTEMPTS + 1} attempts",
+                             code=ErrorCodes.KAFKA_DELIVERY)
 
     async def agent(stream: Any) -> None:
         loop = asyncio.get_running_loop()
@@ -124,10 +125,6 @@ def mount(app: Any, settings: Settings, *, core: ProcessorCore | None = None,
     agent.__name__ = agent.__qualname__ = name.replace("-", "_")
     source = app.topic(events_topic(settings), **raw)
     return app.agent(source, name=name, concurrency=1)(agent)
-
-
-class _Undeliverable(Exception):
-    pass
 
 
 def _letter(core: ProcessorCore, msg: Any, code: str, message: str) -> tuple[str, bytes | None, bytes]:
