@@ -26,6 +26,8 @@ app = faust.App(
     web_enabled=False,
     topic_disable_leader=True,  # no internal topics
     broker_commit_interval=1.0,
+    producer_request_timeout=30.0,  # (a send to a missing topic fails in 30 s, not Faust's 20 minutes)
+    datadir=str(settings.home / "faust"),
 )
 
 mount(app, settings)  # the processors' agent: trigger index, rules, requests, poison letters, hot reload

@@ -107,6 +107,11 @@ def counted(port: int) -> dict[str, float]:
     return found
 
 
+def _alive(worker: subprocess.Popen[bytes]) -> None:
+    if worker.poll() is not None:
+        raise SystemExit(f"the processors exited ({worker.returncode}) before the backlog was routed")
+
+
 def throughput(s: Settings, records: Records, n: int, engine: str) -> dict[str, Any]:
     rng = random.Random(7)
     producer = Producer({"bootstrap.servers": s.bootstrap_servers, "linger.ms": 20,
@@ -123,9 +128,11 @@ def throughput(s: Settings, records: Records, n: int, engine: str) -> dict[str, 
     port = free_port()
     worker = spawn(s, engine, port)
     while (first := counted(port)["events"]) == 0:  # (read every 20 ms: the first batch counts as a start)
+        _alive(worker)
         time.sleep(0.02)
     began = time.perf_counter()
     while (now := counted(port))["events"] < n:
+        _alive(worker)
         time.sleep(0.02)
     elapsed = time.perf_counter() - began
     worker.terminate()

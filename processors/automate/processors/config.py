@@ -58,9 +58,14 @@ class ConfigWatcher:
             raise DatabaseError(f"could not load the automations from the database within {timeout:.0f}s",
                                 retryable=True)
 
+    @property
+    def started(self) -> bool:
+        return self._thread.ident is not None
+
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(5)
+        if self.started:
+            self._thread.join(5)
 
     def _reload(self, conn: psycopg.Connection[Any]) -> None:
         started = time.perf_counter()

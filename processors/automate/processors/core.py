@@ -45,6 +45,13 @@ class ProcessorCore:
         self.stats: collections.Counter[str] = collections.Counter()
         self._known_topics: set[str] = set()
 
+    def start_watching(self) -> None:
+        """Start the config watcher (a fresh one when this one ran before: an agent Faust restarts);
+        returns once the first index is loaded."""
+        if self.watcher.started:
+            self.watcher = ConfigWatcher(self.settings, self.swap)
+        self.watcher.start()
+
     def swap(self, index: TriggerIndex) -> None:
         """Called by the config watcher: make the workflows' topics exist, then route with ``index``."""
         topics = {self.router.topic_of(t.slug) for t in index.targets} - self._known_topics

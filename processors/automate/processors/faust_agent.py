@@ -19,15 +19,25 @@ Faust (``faust-streaming``) is an optional dependency: ``pip install 'automate[f
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import os
 from collections.abc import Sequence
 from typing import Any
 
 from automate.config import Settings
-from automate.errors import ConfigurationError, ErrorCodes, RecordError, RegistryError, TransportError
+from automate.errors import (
+    AutomateError,
+    ConfigurationError,
+    ErrorCodes,
+    RecordError,
+    RegistryError,
+    TransportError,
+)
 from automate.processors.core import ProcessorCore, request_headers
-from automate.topics import ensure_topics, events_topic
+from automate.sizes import message_max_bytes
+from automate.topics import dlq_topic, ensure_topics, events_topic
 
 __all__ = ["EXIT_UNDELIVERABLE", "faust_app", "mount", "run_faust_processors"]
 
@@ -66,6 +76,8 @@ def mount(app: Any, settings: Settings, *, core: ProcessorCore | None = None,
                     break
                 except RegistryError as exc:  # the registry, not the record: wait for it
                     log.warning("retrying an event", extra={"action": "processors.retry", "error": str(exc)})
+                    if app.should_stop:  # nothing of the batch is acked: the next owner routes it
+                        raise _Stop("stopping while the registry is away") from None
                     await asyncio.sleep(1.0)
             if routed is None:
                 continue
@@ -76,55 +88,128 @@ def mount(app: Any, settings: Settings, *, core: ProcessorCore | None = None,
         tally.done()
         return outs
 
+    async def send_all(outs: list[Out]) -> list[BaseException | None]:
+        """Send ``outs`` through the app's producer (a topic's send() costs several times more per record,
+        and they are bytes already); each one's error, or None once the broker acknowledged it. An error
+        raised by send() itself (too large for the client, metadata not found) counts as that record's."""
+        send = app.producer.send
+        futures: list[Any] = []
+        for t, k, v, h, _event in outs:
+            try:
+                futures.append(await send(t, k, v, None, None, h))
+            except Exception as exc:
+                futures.append(_failed(exc))
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        return [r if isinstance(r, BaseException) else None for r in results]
+
     async def deliver(outs: list[Out]) -> None:
-        """Send ``outs``; return once the broker acknowledged each (or its event was dead-lettered)."""
+        """Send ``outs``; return once the broker acknowledged each, or its event was dead-lettered: a request
+        still too large when sent alone (a batch the broker refused takes its small records down with it)
+        or refused for good (``request.undeliverable``). Anything else is tried again, five times."""
         pending = outs
         for attempt in range(_SEND_ATTEMPTS + 1):
-            # (the app's producer itself: a topic's send() costs several times more per record, and the
-            # records are bytes already)
-            send = app.producer.send
-            futures = [await send(t, k, v, None, None, h) for t, k, v, h, _event in pending]
-            results = await asyncio.gather(*futures, return_exceptions=True)
-            failed = [(out, r) for out, r in zip(pending, results, strict=True)
-                      if isinstance(r, BaseException)]
+            errors = await send_all(pending)
+            failed = [(out, e) for out, e in zip(pending, errors, strict=True) if e is not None]
             if not failed:
                 return
-            letters = [(*_letter(core, event.message, ErrorCodes.KAFKA_RECORD_TOO_LARGE,
-                                 f"execution request to {t} ({len(v)} bytes) refused: "
-                                 f"{type(error).__name__}"), None, event)
-                       for (t, _k, v, _h, event), error in failed if _too_large(error)]
-            pending = [out for out, error in failed if not _too_large(error)] + letters
+            letters: list[Out] = []
+            pending = []
+            for out, error in failed:
+                if _too_large(error):
+                    alone = (await send_all([out]))[0]
+                    if alone is None:
+                        continue
+                    error = alone
+                if _too_large(error) or not _retriable(error):
+                    code = (ErrorCodes.KAFKA_RECORD_TOO_LARGE if _too_large(error)
+                            else ErrorCodes.REQUEST_UNDELIVERABLE)
+                    if out[0] == dlq_topic(settings):
+                        raise TransportError(f"the dead-letter topic refused a letter: {_name(error)}",
+                                             code=ErrorCodes.KAFKA_DELIVERY)
+                    letters.append((*_letter(core, out[4].message, code, f"execution request to {out[0]} "
+                                             f"({len(out[2])} bytes) refused: {_name(error)}"), None, out[4]))
+                else:
+                    pending.append(out)
+            pending += letters
+            if not pending:
+                return
             if attempt == _SEND_ATTEMPTS:
                 break
             log.warning("produce failed; retrying", extra={
-                "action": "processors.produce_retry", "failed": len(failed),
-                "error": type(failed[0][1]).__name__})
-            missing = {t for t, *_rest in pending}
-            await asyncio.get_running_loop().run_in_executor(None, ensure_topics, settings, missing)
+                "action": "processors.produce_retry", "failed": len(pending), "error": _name(failed[0][1])})
+            missing = {out[0] for out, error in failed if _unknown_topic(error)}
+            if missing:
+                with contextlib.suppress(Exception):  # (Kafka away: one more attempt)
+                    await asyncio.get_running_loop().run_in_executor(
+                        None, functools.partial(ensure_topics, settings, missing, timeout=10))
             await asyncio.sleep(min(0.2 * 2 ** attempt, 3.0))
         raise TransportError(f"{len(pending)} records not delivered after {_SEND_ATTEMPTS + 1} attempts",
                              code=ErrorCodes.KAFKA_DELIVERY)
 
     async def agent(stream: Any) -> None:
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, core.watcher.start)  # routes nothing before the index is read
+        in_flight = False
         try:
+            await loop.run_in_executor(None, core.start_watching)  # nothing routed before the index is read
             async for events in stream.take_events(BATCH, within=WITHIN_S):
+                in_flight = True
                 await route(events)
+                in_flight = False
         except asyncio.CancelledError:
-            raise  # the worker stops: what was not acked is routed again by the next owner
+            if in_flight:  # Faust would ack (and commit) the batch on the way out: it is not delivered
+                _exit("processors stopped in the middle of a batch")
+            raise  # between batches: everything taken was delivered
+        except _Stop:
+            _exit("processors stopping while the registry is away")
         except BaseException as exc:
             # Never let Faust ack and commit a batch whose requests were not all delivered.
-            log.critical("processors stopping without a commit", extra={
-                "action": "processors.undeliverable", "error": f"{type(exc).__name__}: {exc}"[:300]})
-            logging.shutdown()
-            os._exit(EXIT_UNDELIVERABLE)
+            _exit(f"{type(exc).__name__}: {exc}")
         finally:
             await loop.run_in_executor(None, core.watcher.stop)
 
     agent.__name__ = agent.__qualname__ = name.replace("-", "_")
     source = app.topic(events_topic(settings), **raw)
     return app.agent(source, name=name, concurrency=1)(agent)
+
+
+class _Stop(AutomateError):
+    """Not a failure: the app stops while an event waits for the registry."""
+
+
+def _exit(why: str) -> None:
+    """End the process at once, so that Faust acks and commits nothing more (exit code 70)."""
+    log.critical("processors stopping without a commit", extra={
+        "action": "processors.undeliverable", "error": why[:300]})
+    logging.shutdown()
+    os._exit(EXIT_UNDELIVERABLE)
+
+
+def _failed(exc: BaseException) -> asyncio.Future[Any]:
+    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    future.set_exception(exc)
+    return future
+
+
+def _name(error: BaseException) -> str:
+    return type(error).__name__
+
+
+def _errors(error: BaseException) -> list[BaseException]:
+    """The error and what it wraps (Faust wraps the client's errors in ProducerSendError)."""
+    found = [error]
+    while found[-1].__cause__ is not None and len(found) < 5:
+        found.append(found[-1].__cause__)
+    return found
+
+
+def _retriable(error: BaseException) -> bool:
+    """Whether sending again may succeed (aiokafka's errors say; an unknown error is tried again)."""
+    return all(getattr(e, "retriable", True) for e in _errors(error))
+
+
+def _unknown_topic(error: BaseException) -> bool:
+    return any(type(e).__name__ in ("UnknownTopicOrPartitionError", "KafkaTimeoutError")
+               for e in _errors(error))
 
 
 def _letter(core: ProcessorCore, msg: Any, code: str, message: str) -> tuple[str, bytes | None, bytes]:
@@ -141,7 +226,8 @@ def _bytes_headers(headers: list[tuple[str, str | bytes | None]] | None) -> list
 
 
 def _too_large(error: BaseException) -> bool:
-    return type(error).__name__ in ("MessageSizeTooLargeError", "RecordTooLargeError")
+    return any(type(e).__name__ in ("MessageSizeTooLargeError", "RecordTooLargeError")
+               for e in _errors(error))
 
 
 def faust_app(settings: Settings, *, group: str | None = None) -> Any:
@@ -160,7 +246,10 @@ def faust_app(settings: Settings, *, group: str | None = None) -> Any:
         group or f"{settings.topic_prefix}-processors", broker=brokers, web_enabled=False,
         topic_disable_leader=True,  # (no internal topics: nothing is declared but what we send to)
         broker_commit_interval=1.0, producer_request_timeout=30.0, producer_linger=0.01,
-        broker_session_timeout=10.0, broker_heartbeat_interval=3.0, consumer_auto_offset_reset="earliest")
+        broker_session_timeout=10.0, broker_heartbeat_interval=3.0, consumer_auto_offset_reset="earliest",
+        # every record of ours fits (automate.sizes), as with the default engine's producers
+        producer_max_request_size=message_max_bytes(settings),
+        datadir=str(settings.home / "faust"))  # (Faust's own files: none of ours, but it makes the folder)
 
 
 def run_faust_processors(settings: Settings, *, group: str | None = None, metrics_port: int = 0) -> None:
@@ -179,4 +268,7 @@ def run_faust_processors(settings: Settings, *, group: str | None = None, metric
                                           "engine": "faust", "group": app.conf.id})
     # loglevel INFO: at WARNING and above Faust sets the root logger to DEBUG (for its spinner), a seventh
     # of the CPU in its profile.
-    faust.Worker(app, loglevel="INFO").execute_from_commandline()
+    # (the project's logging as set up by the CLI: Faust's would replace its handlers, and the masking of
+    # secrets in them)
+    worker = faust.Worker(app, loglevel="INFO", override_logging=False, redirect_stdouts=False)
+    worker.execute_from_commandline()
