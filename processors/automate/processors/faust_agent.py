@@ -58,7 +58,7 @@ def mount(app: Any, settings: Settings, *, core: ProcessorCore | None = None,
     core = core or ProcessorCore(settings)
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
 
-    async def route(events: Sequence[Any]) -> list[Out]:
+    async def route(events: Sequence[Any]) -> None:
         tally = core.tally()
         outs: list[Out] = []
         for event in events:
@@ -86,7 +86,6 @@ def mount(app: Any, settings: Settings, *, core: ProcessorCore | None = None,
             outs += [(r.topic, r.key.encode(), r.value, headers_out, event) for r in routed.requests]
         await deliver(outs)
         tally.done()
-        return outs
 
     async def send_all(outs: list[Out]) -> list[BaseException | None]:
         """Send ``outs`` through the app's producer (a topic's send() costs several times more per record,

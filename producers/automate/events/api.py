@@ -76,22 +76,16 @@ def _django_atomic_connection() -> Any | None:
     return connection if connection.in_atomic_block else None
 
 
-def _emit_span(settings: Settings, event_type: object, tenant: object) -> AbstractContextManager[None]:
-    """The emit span (a child of the caller's current span); the row written inside carries its context.
-    Without a recording tracer, none: the row carries the caller's current context, if any."""
+def _producer_span(settings: Settings, verb: str, field: str, name: object,
+                   tenant: object) -> AbstractContextManager[None]:
+    """The span of ``emit <type>`` or ``run <slug>`` (a child of the caller's current span, else a new
+    trace); the row written inside carries its context. Without a recording tracer, none: the row carries
+    the caller's current context, if any."""
     if not tracing.enabled():
         return nullcontext()
-    return tracing.span(f"emit {str(event_type)[:200]}", kind=tracing.SpanKind.PRODUCER, start_trace=True,
-                        attributes={"automate.event_type": str(event_type)[:200],
-                                    "automate.tenant": str(tenant or settings.tenant)[:255]})
-
-
-def _run_span(settings: Settings, slug: object, tenant: object) -> AbstractContextManager[None]:
-    if not tracing.enabled():
-        return nullcontext()
-    return tracing.span(f"run {str(slug)[:200]}", kind=tracing.SpanKind.PRODUCER, start_trace=True,
-                        attributes={"automate.workflow": str(slug)[:200],
-                                    "automate.tenant": str(tenant or settings.tenant)[:255]})
+    text = str(name)[:200]
+    return tracing.span(f"{verb} {text}", kind=tracing.SpanKind.PRODUCER, start_trace=True,
+                        attributes={field: text, "automate.tenant": str(tenant or settings.tenant)[:255]})
 
 
 def emit_event(
@@ -121,7 +115,7 @@ def emit_event(
     """
     s = _settings(settings)
     emitter = _emitter(s)
-    with _emit_span(s, type, tenant):
+    with _producer_span(s, "emit", "automate.event_type", type, tenant):
         conn = connection or current_connection()
         if conn is not None:
             return emitter.emit(conn, type, payload, dedupe_key=dedupe_key, tenant=tenant, key=key)
@@ -149,7 +143,7 @@ async def aemit_event(
     """Async twin of :func:`emit_event` for psycopg's AsyncConnection."""
     s = _settings(settings)
     emitter = _emitter(s)
-    with _emit_span(s, type, tenant):
+    with _producer_span(s, "emit", "automate.event_type", type, tenant):
         conn = connection or current_aconnection()
         if conn is not None:
             return await emitter.aemit(conn, type, payload, dedupe_key=dedupe_key, tenant=tenant, key=key)
@@ -175,7 +169,7 @@ def run_workflow(
     """
     s = _settings(settings)
     starter = WorkflowStarter(_emitter(s))
-    with _run_span(s, workflow_slug, tenant):
+    with _producer_span(s, "run", "automate.workflow", workflow_slug, tenant):
         conn = connection or current_connection()
         if conn is not None:
             return starter.start(conn, workflow_slug, payload, tenant=tenant)
@@ -194,7 +188,7 @@ async def arun_workflow(
     """Async twin of :func:`run_workflow`."""
     s = _settings(settings)
     starter = WorkflowStarter(_emitter(s))
-    with _run_span(s, workflow_slug, tenant):
+    with _producer_span(s, "run", "automate.workflow", workflow_slug, tenant):
         conn = connection or current_aconnection()
         if conn is not None:
             return await starter.astart(conn, workflow_slug, payload, tenant=tenant)
